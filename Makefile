@@ -1,0 +1,42 @@
+# Every target bootstraps itself: a fresh machine needs only python3 (>= 3.11).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export RTINFER_HOME ?= $(abspath .rtinfer)
+export DAGSTER_HOME ?= $(RTINFER_HOME)/dagster
+
+.PHONY: install demo test dev bench lint emulator clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock requirements-bootstrap.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements-bootstrap.txt
+	$(BIN)/uv pip sync -q --python $(BIN)/python --require-hashes requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+demo: install
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/rtinfer demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+dev: install
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/rtinfer emulator start
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	$(BIN)/python -m bench.features
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

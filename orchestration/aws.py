@@ -1,0 +1,32 @@
+"""The one place boto3 clients come from.
+
+Locally the clients talk to the emulator (credentials are accepted there but not checked); on AWS they
+use the normal credential chain. Business code never branches on the environment: it asks for a client.
+"""
+
+from __future__ import annotations
+
+import boto3
+from botocore.config import Config
+
+from orchestration.settings import Settings, load_settings
+
+_LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+def client_config(connect_timeout: float = 5, read_timeout: float = 60, max_attempts: int = 3) -> Config:
+    return Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        s3={"addressing_style": "path"},
+    )
+
+
+def aws_client(service: str, settings: Settings | None = None, config: Config | None = None):
+    """A boto3 client for `service` in the configured environment."""
+    settings = settings or load_settings()
+    kwargs = {"region_name": settings.region, "config": config or client_config()}
+    if settings.is_local:
+        kwargs.update(endpoint_url=settings.emulator_url, **_LOCAL_CREDENTIALS)
+    return boto3.client(service, **kwargs)

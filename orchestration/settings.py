@@ -1,0 +1,43 @@
+"""Where the product runs and keeps its state, read from the environment once per call.
+
+RTINFER_ENV=local (default) points every boto3 client at the emulator; RTINFER_ENV=aws at AWS.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_EMULATOR_PORT = 4566
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    home: Path
+    emulator_port: int
+    region: str
+
+    @property
+    def is_local(self) -> bool:
+        return self.env == "local"
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.emulator_port}"
+
+
+def load_settings() -> Settings:
+    env = os.environ.get("RTINFER_ENV", "local").strip().lower()
+    if env not in ("local", "aws"):
+        raise ValueError(f"RTINFER_ENV must be 'local' or 'aws', got {env!r}")
+    port_text = os.environ.get("RTINFER_EMULATOR_PORT", str(DEFAULT_EMULATOR_PORT))
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"RTINFER_EMULATOR_PORT must be an integer, got {port_text!r}") from None
+    home = Path(os.environ.get("RTINFER_HOME", ".rtinfer")).resolve()
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    return Settings(env=env, home=home, emulator_port=port, region=region)
