@@ -1,0 +1,75 @@
+"""The emulator's ASGI app: one port, every service, routed by the SigV4 credential scope."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from emulator.protocol.errors import AwsError
+from emulator.protocol.json_rpc import JsonDispatcher
+from emulator.protocol.routing import ServiceRouter
+from emulator.s3.api import build_s3_api
+from emulator.s3.backend import S3Backend
+from emulator.sagemaker.api import build_sagemaker_api
+from emulator.sagemaker.backend import SageMakerBackend
+from emulator.sagemaker.capture import CaptureWriter
+from emulator.sagemaker_runtime.api import Invoker, build_runtime_api
+from emulator.state import Database
+
+HEALTH_PATH = "/_rtinfer/health"
+
+
+def state_dir(home: Path) -> Path:
+    return home / "emulator"
+
+
+def create_app(home: Path) -> Starlette:
+    root = state_dir(home)
+    db = Database(root / "state.db")
+    s3 = S3Backend(db, root / "s3")
+    sagemaker = SageMakerBackend(db, s3, root / "sagemaker")
+    capture = CaptureWriter(s3)
+    invoker = Invoker(sagemaker, capture)
+
+    router = ServiceRouter()
+    router.register("s3", build_s3_api(s3))
+    # botocore signs SageMaker Runtime as "sagemaker" too: the runtime is the one with a REST path.
+    runtime_api, control_api = build_runtime_api(invoker), build_sagemaker_api(sagemaker)
+    router.register(
+        "sagemaker", lambda request: (runtime_api if runtime_api.handles(request) else control_api)(request)
+    )
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "pid": os.getpid(), "home": str(home)})
+
+    async def dispatch(request: Request) -> Response:
+        handler = router.handler_for(request)
+        if handler is None:
+            err = AwsError(
+                "UnrecognizedClientException", "request is not SigV4-signed for an emulated service"
+            )
+            return JsonDispatcher("", "1.0").error_response(err)
+        return await handler(request)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sagemaker.restore()  # endpoints answer again before the health check does
+        capture.start()
+        yield
+        await invoker.close()
+        capture.close()
+        sagemaker.shutdown()
+        db.close()
+
+    methods = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH"]
+    return Starlette(
+        routes=[Route(HEALTH_PATH, health), Route("/{path:path}", dispatch, methods=methods)],
+        lifespan=lifespan,
+    )

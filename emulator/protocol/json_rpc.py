@@ -1,0 +1,74 @@
+"""AWS JSON 1.0/1.1 protocols: POST / with X-Amz-Target `Prefix.Operation` and a JSON body.
+
+Handlers are plain functions `dict -> dict` run in a worker thread (they may touch SQLite or disk).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from emulator.protocol.errors import AwsError
+
+log = logging.getLogger(__name__)
+
+JsonHandler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def json_default(value: Any) -> Any:
+    """Timestamps go on the wire as epoch seconds, as the JSON protocols expect."""
+    if hasattr(value, "timestamp"):
+        return value.timestamp()
+    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+class JsonDispatcher:
+    def __init__(self, target_prefix: str, json_version: str = "1.1") -> None:
+        self.target_prefix = target_prefix
+        self.content_type = f"application/x-amz-json-{json_version}"
+        self._operations: dict[str, JsonHandler] = {}
+
+    def operation(self, name: str) -> Callable[[JsonHandler], JsonHandler]:
+        def register(handler: JsonHandler) -> JsonHandler:
+            self._operations[name] = handler
+            return handler
+
+        return register
+
+    def handles(self, request: Request) -> bool:
+        return request.headers.get("x-amz-target", "").startswith(self.target_prefix + ".")
+
+    async def __call__(self, request: Request) -> Response:
+        target = request.headers.get("x-amz-target", "")
+        operation = target.partition(".")[2]
+        try:
+            handler = self._operations.get(operation)
+            if handler is None:
+                raise AwsError("UnknownOperationException", f"operation {target!r} is not emulated")
+            raw = await request.body()
+            try:
+                params = json.loads(raw) if raw else {}
+            except ValueError as exc:
+                raise AwsError("SerializationException", f"request body is not JSON: {exc}") from None
+            result = await run_in_threadpool(handler, params)
+            return Response(json.dumps(result, default=json_default), media_type=self.content_type)
+        except AwsError as err:
+            return self.error_response(err)
+        except Exception as exc:  # a bug in the emulator: report it the way AWS reports its own faults
+            log.exception("%s failed", target)
+            return self.error_response(AwsError("InternalFailure", f"{type(exc).__name__}: {exc}", 500))
+
+    def error_response(self, err: AwsError) -> Response:
+        body = {"__type": err.code, "message": err.message, **err.fields}
+        return Response(
+            json.dumps(body, default=json_default),
+            status_code=err.status,
+            media_type=self.content_type,
+            headers={"x-amzn-ErrorType": err.code},
+        )

@@ -1,0 +1,1 @@
+"""Amazon SageMaker hosting: models, endpoint configs, endpoints backed by real model-server processes."""

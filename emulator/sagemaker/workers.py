@@ -1,0 +1,147 @@
+"""Model artifacts and worker processes: what a SageMaker instance is, locally.
+
+An artifact (model.tar.gz in the emulator's S3) is extracted once per ETag; each instance is a
+`python -m serving.model_server` process on its own loopback port.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from emulator.protocol.errors import AwsError
+from emulator.s3.backend import S3Backend, parse_s3_uri
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+_LOAD_FAILED_PREFIX = "MODEL_LOAD_FAILED: "  # mirrors serving.model_server; the emulator must not import it
+_HEALTH_TIMEOUT_S = 60.0
+
+
+class DeploymentError(Exception):
+    """A fleet could not be brought up; the message becomes the endpoint's FailureReason."""
+
+
+class ArtifactStore:
+    def __init__(self, s3: S3Backend, root: Path) -> None:
+        self._s3 = s3
+        self._root = root
+        self._lock = threading.Lock()
+
+    def materialize(self, model_data_url: str) -> Path:
+        """Extract the model.tar.gz at `model_data_url` (once per content) and return its directory."""
+        try:
+            bucket, key = parse_s3_uri(model_data_url)
+            info = self._s3.head_object(bucket, key)
+        except (ValueError, AwsError) as exc:
+            raise DeploymentError(f"could not read model data {model_data_url}: {exc}") from None
+        target = self._root / info.etag
+        with self._lock:
+            if not target.exists():
+                self._root.mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(dir=self._root, prefix=".extract-"))
+                try:
+                    with tarfile.open(info.path, "r:*") as tar:
+                        tar.extractall(staging, filter="data")
+                except (tarfile.TarError, OSError) as exc:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    raise DeploymentError(
+                        f"model data {model_data_url} is not a readable tar.gz: {exc}"
+                    ) from None
+                staging.rename(target)
+        return target
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Worker:
+    """One model-server process (one 'instance' of a variant)."""
+
+    def __init__(self, model_dir: Path, log_dir: Path, environment: dict[str, str]) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/invocations"
+        self.log_path = log_dir / f"worker-{self.port}.log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **environment, "PYTHONPATH": str(_REPO_ROOT)}
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "serving.model_server",
+                    "--model-dir",
+                    str(model_dir),
+                    "--port",
+                    str(self.port),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=_REPO_ROOT,
+            )
+
+    def wait_healthy(self, timeout: float = _HEALTH_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise DeploymentError(self._exit_reason())
+            if self._ping():
+                return
+            time.sleep(0.05)
+        raise DeploymentError(
+            f"model server did not answer /ping within {timeout:.0f}s (log: {self.log_path})"
+        )
+
+    def _ping(self) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+        try:
+            conn.request("GET", "/ping")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    def _exit_reason(self) -> str:
+        lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        for line in reversed(lines):
+            if line.startswith(_LOAD_FAILED_PREFIX):
+                return "model failed to load: " + line[len(_LOAD_FAILED_PREFIX) :]
+        tail = " | ".join(lines[-3:]) or "no output"
+        return f"model server exited with code {self._process.returncode}: {tail}"
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+
+def start_workers(model_dir: Path, count: int, log_dir: Path, environment: dict[str, str]) -> list[Worker]:
+    return [Worker(model_dir, log_dir, environment) for _ in range(count)]
+
+
+def wait_all_healthy(workers: list[Worker]) -> None:
+    for worker in workers:
+        worker.wait_healthy()
+
+
+def stop_workers(workers: list[Worker]) -> None:
+    for worker in workers:
+        worker.stop()

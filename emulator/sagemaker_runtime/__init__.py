@@ -1,0 +1,1 @@
+"""SageMaker Runtime: InvokeEndpoint, routed to the running fleets of the SageMaker backend."""

@@ -1,0 +1,173 @@
+"""InvokeEndpoint over REST-JSON (`POST /endpoints/{name}/invocations`): the latency-critical path.
+
+No SQLite, no thread hops: read the in-memory fleet, pick a variant, forward over a pooled
+keep-alive connection, mirror to the shadow in a background task, hand capture records to a buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+
+from emulator.protocol.errors import AwsError
+from emulator.protocol.rest import RestDispatcher
+from emulator.sagemaker.backend import ACCOUNT, SageMakerBackend
+from emulator.sagemaker.capture import CaptureWriter, Exchange
+from emulator.sagemaker.fleet import LiveEndpoint, VariantFleet
+
+log = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+_SERVING = ("InService", "Updating")
+
+
+def render_error(err: AwsError, request: Request) -> Response:
+    body = {"__type": err.code, "message": err.message, "Message": err.message, **err.fields}
+    return Response(
+        json.dumps(body), err.status, media_type="application/json", headers={"x-amzn-ErrorType": err.code}
+    )
+
+
+def validation_error(message: str) -> AwsError:
+    return AwsError("ValidationError", message)
+
+
+class Invoker:
+    def __init__(self, backend: SageMakerBackend, capture: CaptureWriter) -> None:
+        self._backend = backend
+        self._capture = capture
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(60.0),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        )
+        self._mirrors: set[asyncio.Task] = set()  # strong refs so shadow tasks are not collected mid-flight
+
+    async def close(self) -> None:
+        if self._mirrors:
+            await asyncio.wait(self._mirrors, timeout=5)
+        await self._client.aclose()
+
+    def _endpoint(self, name: str) -> LiveEndpoint:
+        live = self._backend.live.get(name)
+        status = self._backend.status_of(name)
+        if live is None or status not in _SERVING:
+            if status is None:
+                raise validation_error(f"Endpoint {name} of account {ACCOUNT} not found.")
+            raise validation_error(
+                f"Endpoint {name} of account {ACCOUNT} is not in service (status: {status})."
+            )
+        return live
+
+    async def invoke(self, request: Request, name: str) -> Response:
+        endpoint = self._endpoint(name)
+        body = await request.body()
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise validation_error(
+                f"Request payload of {len(body)} bytes exceeds the maximum "
+                f"of {MAX_PAYLOAD_BYTES} bytes (6 MB)."
+            )
+        headers = request.headers
+        variant = self._pick(endpoint, headers.get("x-amzn-sagemaker-target-variant"))
+        forward = {
+            "content-type": headers.get("content-type", "application/octet-stream"),
+            "accept": headers.get("accept", "*/*"),
+        }
+        answer = await self._forward(variant, body, forward)
+        if answer.status_code >= 400:
+            kind = "client" if answer.status_code < 500 else "server"
+            text = answer.text
+            raise AwsError(
+                "ModelError",
+                f'Received {kind} error ({answer.status_code}) from {variant.name} with message "{text}".',
+                424,
+                OriginalStatusCode=answer.status_code,
+                OriginalMessage=text,
+                LogStreamArn=f"arn:aws:logs:local:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/{name}",
+            )
+        inference_id = headers.get("x-amzn-sagemaker-inference-id")
+        response_type = answer.headers.get("content-type", "application/octet-stream")
+        if endpoint.capture:
+            exchange = Exchange(
+                body, forward["content-type"], answer.content, response_type, inference_id, datetime.now(UTC)
+            )
+            self._capture.offer(name, variant.name, endpoint.capture, exchange)
+        if endpoint.shadow:
+            task = asyncio.create_task(self._mirror(endpoint, endpoint.shadow, body, forward, inference_id))
+            self._mirrors.add(task)
+            task.add_done_callback(self._mirrors.discard)
+        return Response(
+            answer.content,
+            media_type=response_type,
+            headers={"x-Amzn-Invoked-Production-Variant": variant.name},
+        )
+
+    def _pick(self, endpoint: LiveEndpoint, target: str | None) -> VariantFleet:
+        if target:
+            variant = endpoint.production.get(target)
+            if variant is None:
+                raise validation_error(
+                    f"TargetVariant {target!r} is not a production variant of endpoint {endpoint.name}; "
+                    f"variants: {sorted(endpoint.production)}"
+                )
+            return variant
+        variant = endpoint.choose_variant()
+        if variant is None:
+            raise validation_error(
+                f"Every production variant of endpoint {endpoint.name} has weight 0; set TargetVariant or "
+                "update the weights."
+            )
+        return variant
+
+    async def _forward(self, variant: VariantFleet, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        try:
+            return await self._client.post(variant.next_url(), content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise AwsError(
+                "ModelError", f"Variant {variant.name} did not answer: {type(exc).__name__}: {exc}", 424
+            ) from None
+
+    async def _mirror(
+        self,
+        endpoint: LiveEndpoint,
+        shadow: VariantFleet,
+        body: bytes,
+        headers: dict[str, str],
+        inference_id: str | None,
+    ) -> None:
+        """Send the shadow its copy; its answer is only ever captured, never returned."""
+        try:
+            answer = await self._forward(shadow, body, headers)
+        except AwsError as exc:
+            log.warning("shadow variant %s of %s: %s", shadow.name, endpoint.name, exc.message)
+            return
+        if answer.status_code >= 400:
+            log.warning(
+                "shadow variant %s of %s answered %d: %s",
+                shadow.name,
+                endpoint.name,
+                answer.status_code,
+                answer.text,
+            )
+            return
+        if endpoint.capture:
+            exchange = Exchange(
+                body,
+                headers["content-type"],
+                answer.content,
+                answer.headers.get("content-type", "application/octet-stream"),
+                inference_id,
+                datetime.now(UTC),
+            )
+            self._capture.offer(endpoint.name, shadow.name, endpoint.capture, exchange)
+
+
+def build_runtime_api(invoker: Invoker) -> RestDispatcher:
+    api = RestDispatcher(render_error)
+    api.route("POST", r"/endpoints/(?P<name>[^/]+)/invocations")(invoker.invoke)
+    return api

@@ -1,0 +1,176 @@
+"""The model's inference script in SageMaker script-mode shape: model_fn, input_fn, predict_fn, output_fn.
+
+Parsing (input_fn) knows nothing about the model; aligning rows to the feature schema happens in
+predict_fn, which has the model. Every malformed input raises InvalidInputError naming the row,
+column or field and the offending value, which the server turns into a 400.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xgboost as xgb
+
+from serving.artifact import MODEL_FILE, read_schema, verify_manifest
+
+CSV = "text/csv"
+JSON = "application/json"
+
+
+class InvalidInputError(ValueError):
+    """The request body cannot be turned into model rows; the message says why."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    booster: xgb.Booster
+    features: list[str]
+    threshold: float
+    model_version: str
+
+
+@dataclass(frozen=True)
+class ParsedInput:
+    """Either positional rows (a float matrix) or rows keyed by feature name."""
+
+    matrix: np.ndarray | None = None
+    records: list[dict] | None = None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    scores: np.ndarray
+    model_version: str
+
+
+def model_fn(model_dir: str | Path) -> LoadedModel:
+    model_dir = Path(model_dir)
+    verify_manifest(model_dir)  # refuse to load anything whose sha256 does not match the manifest
+    schema = read_schema(model_dir)
+    booster = xgb.Booster()
+    booster.load_model(str(model_dir / MODEL_FILE))
+    booster.set_param({"nthread": 1})  # one request per worker at a time: extra threads only add latency
+    return LoadedModel(
+        booster, list(schema["features"]), float(schema["threshold"]), str(schema["model_version"])
+    )
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def input_fn(body: bytes | str, content_type: str | None) -> ParsedInput:
+    media_type = _media_type(content_type)
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    if media_type == CSV:
+        return ParsedInput(matrix=_parse_csv(text))
+    if media_type == JSON:
+        return _parse_json(text)
+    raise InvalidInputError(f"unsupported content type {content_type!r}: send {CSV} or {JSON}")
+
+
+def _parse_csv(text: str) -> np.ndarray:
+    rows = [line.split(",") for line in text.splitlines() if line.strip()]
+    if not rows:
+        raise InvalidInputError("CSV body has no rows")
+    try:
+        return np.array(rows, dtype=np.float64)
+    except ValueError:
+        _raise_csv_problem(rows)
+        raise
+
+
+def _raise_csv_problem(rows: list[list[str]]) -> None:
+    """Name the first cell (or row) that made the fast conversion fail."""
+    width = len(rows[0])
+    for r, row in enumerate(rows):
+        if len(row) != width:
+            raise InvalidInputError(f"CSV row {r} has {len(row)} columns, row 0 has {width}")
+        for c, cell in enumerate(row):
+            try:
+                float(cell)
+            except ValueError:
+                raise InvalidInputError(f"CSV row {r} column {c}: {cell.strip()!r} is not a number") from None
+
+
+def _parse_json(text: str) -> ParsedInput:
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInputError(f"body is not valid JSON: {exc}") from None
+    rows = payload.get("instances") if isinstance(payload, dict) else payload
+    if not isinstance(rows, list) or not rows:
+        raise InvalidInputError(
+            'JSON body must be {"instances": [...]} or a list of rows, with at least one row; '
+            f"got {type(payload).__name__}"
+        )
+    if all(isinstance(row, dict) for row in rows):
+        return ParsedInput(records=rows)
+    for r, row in enumerate(rows):
+        if not isinstance(row, list):
+            raise InvalidInputError(f"JSON row {r} must be a list of numbers or an object, got {row!r}")
+        for c, value in enumerate(row):
+            _check_number(value, f"JSON row {r} column {c}")
+    width = len(rows[0])
+    for r, row in enumerate(rows):
+        if len(row) != width:
+            raise InvalidInputError(f"JSON row {r} has {len(row)} values, row 0 has {width}")
+    return ParsedInput(matrix=np.array(rows, dtype=np.float64))
+
+
+def _check_number(value: object, where: str) -> None:
+    # bool is an int subclass; a true/false feature value is a caller bug, not a number
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInputError(f"{where}: {value!r} is not a finite number")
+
+
+def _records_to_matrix(records: list[dict], features: list[str]) -> np.ndarray:
+    known = set(features)
+    matrix = np.empty((len(records), len(features)), dtype=np.float64)
+    for r, record in enumerate(records):
+        unknown = sorted(set(record) - known)
+        if unknown:
+            raise InvalidInputError(f"row {r}: unknown feature(s) {unknown}; the model expects {features}")
+        for c, name in enumerate(features):
+            if name not in record:
+                raise InvalidInputError(f"row {r}: missing feature {name!r}")
+            value = record[name]
+            _check_number(value, f"row {r} feature {name!r}")
+            matrix[r, c] = value
+    return matrix
+
+
+def predict_fn(data: ParsedInput, model: LoadedModel) -> Prediction:
+    if data.records is not None:
+        matrix = _records_to_matrix(data.records, model.features)
+    else:
+        matrix = data.matrix
+        if matrix.shape[1] != len(model.features):
+            raise InvalidInputError(
+                f"rows have {matrix.shape[1]} columns, "
+                f"the model expects {len(model.features)}: {model.features}"
+            )
+    scores = model.booster.inplace_predict(matrix, validate_features=False)
+    return Prediction(np.asarray(scores, dtype=np.float64).reshape(-1), model.model_version)
+
+
+def response_content_type(accept: str | None) -> str:
+    """The media type output_fn will produce for an Accept header (JSON when the caller does not care)."""
+    for part in (accept or "").split(","):
+        media_type = _media_type(part)
+        if media_type in (CSV, JSON):
+            return media_type
+        if media_type in ("", "*/*", "application/*"):
+            return JSON
+    raise InvalidInputError(f"unsupported Accept {accept!r}: ask for {CSV} or {JSON}")
+
+
+def output_fn(prediction: Prediction, accept: str | None) -> bytes:
+    scores = prediction.scores.tolist()
+    if response_content_type(accept) == CSV:
+        return ("\n".join(repr(score) for score in scores) + "\n").encode()
+    return json.dumps({"predictions": scores, "model_version": prediction.model_version}).encode()

@@ -1,0 +1,89 @@
+"""The model container contract: GET /ping, POST /invocations on 127.0.0.1.
+
+Run as `python -m serving.model_server --model-dir DIR --port N`. The model is loaded before the
+server binds, so /ping answers 200 only once it is loaded. If loading fails the process prints
+`MODEL_LOAD_FAILED: <reason>` as its last stderr line and exits 2, which the host (the emulator, or a
+container runtime) reports as the endpoint's failure reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from serving.inference import (
+    InvalidInputError,
+    LoadedModel,
+    input_fn,
+    model_fn,
+    output_fn,
+    predict_fn,
+    response_content_type,
+)
+
+LOAD_FAILED_PREFIX = "MODEL_LOAD_FAILED: "
+
+
+def build_app(model: LoadedModel) -> Starlette:
+    async def ping(request: Request) -> Response:
+        return Response(status_code=200)
+
+    async def invocations(request: Request) -> Response:
+        body = await request.body()
+        accept = request.headers.get("accept")
+        # Predicting inline is deliberate: a worker serves one small request at a time and a thread
+        # hop would cost more than the prediction itself.
+        try:
+            content_type = response_content_type(accept)
+            prediction = predict_fn(input_fn(body, request.headers.get("content-type")), model)
+            return Response(output_fn(prediction, accept), media_type=content_type)
+        except InvalidInputError as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        except Exception as exc:
+            return PlainTextResponse(f"prediction failed: {type(exc).__name__}: {exc}", status_code=500)
+
+    return Starlette(routes=[Route("/ping", ping), Route("/invocations", invocations, methods=["POST"])])
+
+
+def _exit_with_parent() -> None:
+    """Die when the process that started us dies, so a killed host never leaves orphan workers."""
+    parent = os.getppid()
+    while True:
+        time.sleep(1)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve one model over the SageMaker container contract.")
+    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    try:
+        model = model_fn(args.model_dir)
+    except Exception as exc:
+        print(f"{LOAD_FAILED_PREFIX}{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    uvicorn.run(
+        build_app(model),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+if __name__ == "__main__":
+    main()
