@@ -32,9 +32,9 @@ class VariantFleet:
     environment: dict[str, str]
     _turn: itertools.count = field(default_factory=itertools.count, compare=False)
 
-    def next_url(self) -> str:
+    def next_port(self) -> int:
         """Round-robin across the variant's instances."""
-        return self.workers[next(self._turn) % len(self.workers)].url
+        return self.workers[next(self._turn) % len(self.workers)].port
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,6 @@ class Worker:
 
     def __init__(self, model_dir: Path, log_dir: Path, environment: dict[str, str]) -> None:
         self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/invocations"
         self.log_path = log_dir / f"worker-{self.port}.log"
         log_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **environment, "PYTHONPATH": str(_REPO_ROOT)}

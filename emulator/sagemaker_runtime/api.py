@@ -11,7 +11,6 @@ import json
 import logging
 from datetime import UTC, datetime
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,6 +19,7 @@ from emulator.protocol.rest import RestDispatcher
 from emulator.sagemaker.backend import ACCOUNT, SageMakerBackend
 from emulator.sagemaker.capture import CaptureWriter, Exchange
 from emulator.sagemaker.fleet import LiveEndpoint, VariantFleet
+from emulator.sagemaker_runtime.upstream import UpstreamError, UpstreamPool, UpstreamResponse
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +42,13 @@ class Invoker:
     def __init__(self, backend: SageMakerBackend, capture: CaptureWriter) -> None:
         self._backend = backend
         self._capture = capture
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(60.0),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-        )
+        self._upstream = UpstreamPool()
         self._mirrors: set[asyncio.Task] = set()  # strong refs so shadow tasks are not collected mid-flight
 
     async def close(self) -> None:
         if self._mirrors:
             await asyncio.wait(self._mirrors, timeout=5)
-        await self._client.aclose()
+        await self._upstream.close()
 
     def _endpoint(self, name: str) -> LiveEndpoint:
         live = self._backend.live.get(name)
@@ -75,35 +72,30 @@ class Invoker:
         headers = request.headers
         variant = self._pick(endpoint, headers.get("x-amzn-sagemaker-target-variant"))
         forward = {
-            "content-type": headers.get("content-type", "application/octet-stream"),
-            "accept": headers.get("accept", "*/*"),
+            "Content-Type": headers.get("content-type", "application/octet-stream"),
+            "Accept": headers.get("accept", "*/*"),
         }
         answer = await self._forward(variant, body, forward)
-        if answer.status_code >= 400:
-            kind = "client" if answer.status_code < 500 else "server"
-            text = answer.text
+        if answer.status >= 400:
+            kind = "client" if answer.status < 500 else "server"
             raise AwsError(
                 "ModelError",
-                f'Received {kind} error ({answer.status_code}) from {variant.name} with message "{text}".',
+                f'Received {kind} error ({answer.status}) from {variant.name} with message "{answer.text}".',
                 424,
-                OriginalStatusCode=answer.status_code,
-                OriginalMessage=text,
+                OriginalStatusCode=answer.status,
+                OriginalMessage=answer.text,
                 LogStreamArn=f"arn:aws:logs:local:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/{name}",
             )
         inference_id = headers.get("x-amzn-sagemaker-inference-id")
-        response_type = answer.headers.get("content-type", "application/octet-stream")
         if endpoint.capture:
-            exchange = Exchange(
-                body, forward["content-type"], answer.content, response_type, inference_id, datetime.now(UTC)
-            )
-            self._capture.offer(name, variant.name, endpoint.capture, exchange)
+            self._offer_capture(endpoint, variant, body, forward, answer, inference_id)
         if endpoint.shadow:
             task = asyncio.create_task(self._mirror(endpoint, endpoint.shadow, body, forward, inference_id))
             self._mirrors.add(task)
             task.add_done_callback(self._mirrors.discard)
         return Response(
-            answer.content,
-            media_type=response_type,
+            answer.body,
+            media_type=answer.content_type,
             headers={"x-Amzn-Invoked-Production-Variant": variant.name},
         )
 
@@ -124,13 +116,25 @@ class Invoker:
             )
         return variant
 
-    async def _forward(self, variant: VariantFleet, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    async def _forward(self, variant: VariantFleet, body: bytes, headers: dict[str, str]) -> UpstreamResponse:
         try:
-            return await self._client.post(variant.next_url(), content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise AwsError(
-                "ModelError", f"Variant {variant.name} did not answer: {type(exc).__name__}: {exc}", 424
-            ) from None
+            return await self._upstream.post(variant.next_port(), "/invocations", body, headers)
+        except UpstreamError as exc:
+            raise AwsError("ModelError", f"Variant {variant.name} did not answer: {exc}", 424) from None
+
+    def _offer_capture(
+        self,
+        endpoint: LiveEndpoint,
+        variant: VariantFleet,
+        body: bytes,
+        headers: dict[str, str],
+        answer: UpstreamResponse,
+        inference_id: str | None,
+    ) -> None:
+        exchange = Exchange(
+            body, headers["Content-Type"], answer.body, answer.content_type, inference_id, datetime.now(UTC)
+        )
+        self._capture.offer(endpoint.name, variant.name, endpoint.capture, exchange)
 
     async def _mirror(
         self,
@@ -146,25 +150,17 @@ class Invoker:
         except AwsError as exc:
             log.warning("shadow variant %s of %s: %s", shadow.name, endpoint.name, exc.message)
             return
-        if answer.status_code >= 400:
+        if answer.status >= 400:
             log.warning(
                 "shadow variant %s of %s answered %d: %s",
                 shadow.name,
                 endpoint.name,
-                answer.status_code,
+                answer.status,
                 answer.text,
             )
             return
         if endpoint.capture:
-            exchange = Exchange(
-                body,
-                headers["content-type"],
-                answer.content,
-                answer.headers.get("content-type", "application/octet-stream"),
-                inference_id,
-                datetime.now(UTC),
-            )
-            self._capture.offer(endpoint.name, shadow.name, endpoint.capture, exchange)
+            self._offer_capture(endpoint, shadow, body, headers, answer, inference_id)
 
 
 def build_runtime_api(invoker: Invoker) -> RestDispatcher:
