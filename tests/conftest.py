@@ -1,0 +1,49 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from botocore.config import Config
+
+from emulator import control
+from orchestration.aws import aws_client
+from orchestration.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class RunningEmulator:
+    port: int
+    home: Path
+    pid: int
+    settings: Settings
+
+    def client(self, service: str, config: Config | None = None):
+        """A boto3 client for `service` pointed at this emulator (via orchestration.aws)."""
+        return aws_client(service, self.settings, config)
+
+
+def start_emulator(home: Path, port: int | None = None) -> RunningEmulator:
+    port = port or free_port()
+    pid = control.start(port, home)
+    return RunningEmulator(
+        port, home, pid, Settings(env="local", home=home, emulator_port=port, region="us-east-1")
+    )
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
+    """One real emulator process for the session, on a free port with a temporary home."""
+    running = start_emulator(tmp_path_factory.mktemp("rtinfer-home"))
+    yield running
+    control.stop(running.home)

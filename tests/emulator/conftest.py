@@ -1,0 +1,132 @@
+"""Model artifacts and deployed endpoints shared by the emulator tests (deploying is the slow part)."""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost as xgb
+
+from orchestration.artifact import pack_model_artifact
+
+FEATURES = [f"f{i}" for i in range(5)]
+BUCKET = "models"
+CAPTURE_BUCKET = "capture"
+INSTANCE = "ml.m5.large"
+
+
+def train_booster(seed: int = 0) -> xgb.Booster:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(400, len(FEATURES)))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
+    return xgb.train({"objective": "binary:logistic", "max_depth": 3}, xgb.DMatrix(x, label=y), 10)
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """model.tar.gz files: two good versions and one whose model file no longer matches its manifest."""
+    root = tmp_path_factory.mktemp("artifacts")
+    booster = train_booster()
+    paths = {
+        version: pack_model_artifact(
+            booster, FEATURES, 0.5, version, {"auc": 0.9}, root / f"{version}.tar.gz"
+        ).path
+        for version in ("v1", "v2")
+    }
+    staging = root / "tampered"
+    with tarfile.open(paths["v1"]) as tar:
+        tar.extractall(staging, filter="data")
+    model_file = staging / "xgboost-model.json"
+    model_file.write_text(model_file.read_text() + "\n")  # still loadable, but no longer the packed bytes
+    paths["tampered"] = root / "tampered.tar.gz"
+    with tarfile.open(paths["tampered"], "w:gz") as tar:
+        for entry in sorted(staging.iterdir()):
+            tar.add(entry, arcname=entry.name)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def clients(emulator):
+    return {name: emulator.client(name) for name in ("s3", "sagemaker", "sagemaker-runtime")}
+
+
+@pytest.fixture(scope="session")
+def uploaded(clients, artifacts) -> dict[str, str]:
+    """The artifacts in the emulator's S3, as ModelDataUrl values."""
+    s3 = clients["s3"]
+    s3.create_bucket(Bucket=BUCKET)
+    s3.create_bucket(Bucket=CAPTURE_BUCKET)
+    urls = {}
+    for version, path in artifacts.items():
+        s3.upload_file(str(path), BUCKET, f"{version}/model.tar.gz")
+        urls[version] = f"s3://{BUCKET}/{version}/model.tar.gz"
+    return urls
+
+
+@pytest.fixture(scope="session")
+def model_names(clients, uploaded) -> dict[str, str]:
+    for version, url in uploaded.items():
+        clients["sagemaker"].create_model(
+            ModelName=f"model-{version}",
+            PrimaryContainer={
+                "Image": "rtinfer-xgboost",
+                "ModelDataUrl": url,
+                "Environment": {"MODE": "test"},
+            },
+        )
+    return {version: f"model-{version}" for version in uploaded}
+
+
+def variant(name: str, model: str, weight: float = 1.0, count: int = 1) -> dict:
+    return {
+        "VariantName": name,
+        "ModelName": model,
+        "InitialVariantWeight": weight,
+        "InitialInstanceCount": count,
+        "InstanceType": INSTANCE,
+    }
+
+
+@pytest.fixture(scope="session")
+def deploy(clients) -> Callable[..., str]:
+    """Create an endpoint config + endpoint and wait (with the boto3 waiter) until it is InService."""
+
+    def run(name: str, wait: bool = True, **config) -> str:
+        sagemaker = clients["sagemaker"]
+        sagemaker.create_endpoint_config(EndpointConfigName=f"{name}-config", **config)
+        sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+        if wait:
+            sagemaker.get_waiter("endpoint_in_service").wait(
+                EndpointName=name, WaiterConfig={"Delay": 0.25, "MaxAttempts": 240}
+            )
+        return name
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def ab_endpoint(deploy, model_names) -> str:
+    """Two production variants weighted 70/30."""
+    return deploy(
+        "ab",
+        ProductionVariants=[variant("A", model_names["v1"], 0.7), variant("B", model_names["v2"], 0.3)],
+    )
+
+
+@pytest.fixture(scope="session")
+def shadow_endpoint(deploy, model_names) -> str:
+    """One production variant, one shadow, everything captured."""
+    return deploy(
+        "shadowed",
+        ProductionVariants=[variant("prod", model_names["v1"])],
+        ShadowProductionVariants=[variant("shadow", model_names["v2"])],
+        DataCaptureConfig={
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": f"s3://{CAPTURE_BUCKET}/datacapture",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        },
+    )
