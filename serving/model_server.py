@@ -50,7 +50,8 @@ def build_app(model: LoadedModel) -> Starlette:
         try:
             content_type = response_content_type(accept)
             prediction = predict_fn(input_fn(body, request.headers.get("content-type")), model)
-            return Response(output_fn(prediction, accept), media_type=content_type)
+            # set the header directly: media_type would append "; charset=utf-8" to text/csv
+            return Response(output_fn(prediction, accept), headers={"Content-Type": content_type})
         except InvalidInputError as exc:
             return PlainTextResponse(str(exc), status_code=400)
         except Exception as exc:

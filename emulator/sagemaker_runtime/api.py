@@ -93,10 +93,10 @@ class Invoker:
             task = asyncio.create_task(self._mirror(endpoint, endpoint.shadow, body, forward, inference_id))
             self._mirrors.add(task)
             task.add_done_callback(self._mirrors.discard)
+        # the worker's Content-Type verbatim (media_type would append a charset to text/*)
         return Response(
             answer.body,
-            media_type=answer.content_type,
-            headers={"x-Amzn-Invoked-Production-Variant": variant.name},
+            headers={"Content-Type": answer.content_type, "x-Amzn-Invoked-Production-Variant": variant.name},
         )
 
     def _pick(self, endpoint: LiveEndpoint, target: str | None) -> VariantFleet:

@@ -117,6 +117,11 @@ def ab_endpoint(deploy, model_names) -> str:
 
 
 @pytest.fixture(scope="session")
+def capture_bucket(uploaded) -> str:
+    return CAPTURE_BUCKET
+
+
+@pytest.fixture(scope="session")
 def shadow_endpoint(deploy, model_names) -> str:
     """One production variant, one shadow, everything captured."""
     return deploy(
