@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,3 +47,17 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulat
     running = start_emulator(tmp_path_factory.mktemp("rtinfer-home"))
     yield running
     control.stop(running.home)
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Callable[..., RunningEmulator]]:
+    """Start extra emulators (e.g. to restart one on the same home); all are stopped at teardown."""
+    homes: list[Path] = []
+
+    def start(home: Path, port: int | None = None) -> RunningEmulator:
+        homes.append(home)
+        return start_emulator(home, port)
+
+    yield start
+    for home in homes:
+        control.stop(home)
