@@ -21,13 +21,6 @@ log = logging.getLogger(__name__)
 JsonHandler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def json_default(value: Any) -> Any:
-    """Timestamps go on the wire as epoch seconds, as the JSON protocols expect."""
-    if hasattr(value, "timestamp"):
-        return value.timestamp()
-    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
-
-
 class JsonDispatcher:
     def __init__(self, target_prefix: str, json_version: str = "1.1") -> None:
         self.target_prefix = target_prefix
@@ -57,7 +50,7 @@ class JsonDispatcher:
             except ValueError as exc:
                 raise AwsError("SerializationException", f"request body is not JSON: {exc}") from None
             result = await run_in_threadpool(handler, params)
-            return Response(json.dumps(result, default=json_default), media_type=self.content_type)
+            return Response(json.dumps(result), media_type=self.content_type)
         except AwsError as err:
             return self.error_response(err)
         except Exception as exc:  # a bug in the emulator: report it the way AWS reports its own faults
@@ -67,7 +60,7 @@ class JsonDispatcher:
     def error_response(self, err: AwsError) -> Response:
         body = {"__type": err.code, "message": err.message, **err.fields}
         return Response(
-            json.dumps(body, default=json_default),
+            json.dumps(body),
             status_code=err.status,
             media_type=self.content_type,
             headers={"x-amzn-ErrorType": err.code},
