@@ -1,0 +1,56 @@
+"""The fraud model: trained, evaluated on a later week, packaged; and the check that gates it."""
+
+import dagster as dg
+import pandas as pd
+
+from orchestration.model_build import build_model, metrics_markdown, quality_failures
+from orchestration.resources import ModelQualityFloors
+from orchestration.run_config import TrainingRunConfig
+from orchestration.settings import load_settings
+
+
+@dg.asset(group_name="model", description="XGBoost fraud model packaged as a SageMaker model.tar.gz.")
+def fraud_model(
+    context: dg.AssetExecutionContext,
+    config: TrainingRunConfig,
+    transaction_features: pd.DataFrame,
+    transactions: pd.DataFrame,
+    transaction_labels: pd.DataFrame,
+) -> dg.Output[dict]:
+    record = build_model(
+        transaction_features,
+        transactions,
+        transaction_labels,
+        config.to_library(),
+        load_settings().home / "artifacts",
+    )
+    metrics = record["metrics"]
+    context.log.info(f"model {record['model_version']}: ROC AUC {metrics['roc_auc']:.4f}")
+    return dg.Output(
+        record,
+        metadata={
+            "model_version": record["model_version"],
+            "artifact": dg.MetadataValue.path(record["artifact_path"]),
+            "artifact_sha256": record["artifact_sha256"],
+            "n_trees": record["n_trees"],
+            "test_metrics": dg.MetadataValue.md(metrics_markdown(metrics)),
+            **{name: dg.MetadataValue.float(value) for name, value in metrics.items()},
+        },
+    )
+
+
+@dg.asset_check(
+    asset=fraud_model, blocking=True, description="The model reaches the configured quality floors."
+)
+def fraud_model_meets_floors(fraud_model: dict, quality_floors: ModelQualityFloors) -> dg.AssetCheckResult:
+    floors = quality_floors.model_dump()
+    failures = quality_failures(fraud_model["metrics"], floors)
+    return dg.AssetCheckResult(
+        passed=not failures,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(failures) or "all floors met",
+        metadata={
+            "model_version": fraud_model["model_version"],
+            **{name: dg.MetadataValue.float(value) for name, value in floors.items()},
+        },
+    )

@@ -1,0 +1,14 @@
+"""The Dagster code location: every asset, check, job, sensor and resource of the product."""
+
+import dagster as dg
+
+from assets import data, features, model
+from jobs.lifecycle import fraud_lifecycle_job
+from orchestration.resources import default_resources
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules([data, features, model]),
+    asset_checks=dg.load_asset_checks_from_modules([model]),
+    jobs=[fraud_lifecycle_job],
+    resources=default_resources(),
+)

@@ -1,0 +1,61 @@
+import dagster as dg
+import pytest
+
+from orchestration.definitions import defs
+from orchestration.resources import ModelQualityFloors, default_resources
+
+SMALL_RUN = {
+    "ops": {
+        "simulated_transactions": {"config": {"n_customers": 1200, "n_terminals": 300, "seed": 2}},
+    }
+}
+
+
+def test_every_job_resolves():
+    names = [job.name for job in defs.resolve_all_job_defs()]
+    assert "fraud_lifecycle" in names
+    for name in names:
+        assert defs.resolve_job_def(name) is not None
+
+
+def test_assets_and_check_are_registered():
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"transactions", "transaction_labels", "transaction_features", "fraud_model"} <= keys
+    checks = {check.name for check in defs.resolve_asset_graph().asset_check_keys}
+    assert "fraud_model_meets_floors" in checks
+
+
+def _run(tmp_path, monkeypatch, floors: ModelQualityFloors, run_config=SMALL_RUN):
+    monkeypatch.setenv("RTINFER_HOME", str(tmp_path))
+    resources = {**default_resources(), "quality_floors": floors}
+    job = dg.Definitions(
+        assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=resources
+    ).resolve_job_def("fraud_lifecycle")
+    with dg.instance_for_test() as instance:
+        return job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
+
+
+def test_lifecycle_job_trains_a_model_that_passes_its_check(tmp_path, monkeypatch):
+    result = _run(tmp_path, monkeypatch, ModelQualityFloors())
+    assert result.success
+    record = result.output_for_node("fraud_model")
+    assert (tmp_path / "artifacts" / record["model_version"] / "model.tar.gz").exists()
+    assert (tmp_path / "assets" / "transaction_features.parquet").exists()
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.passed
+
+
+def test_model_below_floors_fails_the_blocking_check(tmp_path, monkeypatch):
+    result = _run(tmp_path, monkeypatch, ModelQualityFloors(min_roc_auc=0.9999))
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert "roc_auc" in evaluation.description and "below the floor 0.9999" in evaluation.description
+
+
+def test_bad_simulation_config_fails_with_the_field_name(tmp_path, monkeypatch):
+    bad = {"ops": {"simulated_transactions": {"config": {"n_customers": 0}}}}
+    with pytest.raises(Exception, match="n_customers"):
+        monkeypatch.setenv("RTINFER_HOME", str(tmp_path))
+        defs.resolve_job_def("fraud_lifecycle").execute_in_process(
+            run_config=bad, instance=dg.DagsterInstance.ephemeral()
+        )
