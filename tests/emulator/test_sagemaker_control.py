@@ -224,3 +224,23 @@ def test_update_endpoint_switches_to_the_new_config(clients, deploy, model_names
     assert answer["InvokedProductionVariant"] == "green"
     assert b'"model_version": "v2"' in answer["Body"].read()
     sagemaker.delete_endpoint(EndpointName="switch")
+
+
+def test_failed_update_keeps_the_old_fleet_serving(clients, deploy, model_names):
+    sagemaker, runtime = clients["sagemaker"], clients["sagemaker-runtime"]
+    deploy("rollback", ProductionVariants=[_variant("blue", model_names["v1"])])
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="rollback-bad", ProductionVariants=[_variant("green", model_names["tampered"])]
+    )
+    sagemaker.update_endpoint(EndpointName="rollback", EndpointConfigName="rollback-bad")
+    message = _validation_message(
+        lambda: sagemaker.update_endpoint(EndpointName="rollback", EndpointConfigName="rollback-bad")
+    )
+    assert "Cannot update in-progress endpoint" in message
+    sagemaker.get_waiter("endpoint_in_service").wait(EndpointName="rollback", WaiterConfig={"Delay": 0.2})
+    described = sagemaker.describe_endpoint(EndpointName="rollback")
+    assert described["EndpointConfigName"] == "rollback-config"
+    assert "sha256" in described["FailureReason"]
+    answer = runtime.invoke_endpoint(EndpointName="rollback", Body="1,2,3,4,5", ContentType="text/csv")
+    assert answer["InvokedProductionVariant"] == "blue"
+    sagemaker.delete_endpoint(EndpointName="rollback")
