@@ -29,10 +29,12 @@ test: install
 
 dev: install
 	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/rtinfer emulator start
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install
 	$(BIN)/python -m bench.features
+	$(BIN)/python -m bench.invoke_latency
 
 lint: install
 	$(BIN)/ruff check .

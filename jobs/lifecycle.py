@@ -1,9 +1,9 @@
-"""The main job: simulate, build features, train and gate the model (later stages extend it)."""
+"""The main job: simulate, build features, train, gate and deploy the model."""
 
 import dagster as dg
 
 fraud_lifecycle_job = dg.define_asset_job(
     "fraud_lifecycle",
-    selection=dg.AssetSelection.groups("data", "features", "model"),
-    description="Simulate transactions, build features, train, evaluate and check the fraud model.",
+    selection=dg.AssetSelection.groups("data", "features", "model", "deployment"),
+    description="Simulate transactions, build features, train, evaluate, gate and deploy the fraud model.",
 )

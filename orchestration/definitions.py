@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-from assets import data, features, model
+from assets import data, deployment, features, model
 from jobs.lifecycle import fraud_lifecycle_job
 from orchestration.resources import default_resources
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([data, features, model]),
+    assets=dg.load_assets_from_modules([data, features, model, deployment]),
     asset_checks=dg.load_asset_checks_from_modules([model]),
     jobs=[fraud_lifecycle_job],
     resources=default_resources(),

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from orchestration.aws import aws_client
+from orchestration.endpoint_probe import local_scores, probe_endpoint
 from orchestration.run_progress import run_job_with_progress
+from serving.features import FEATURE_NAMES
+
+PROBE_ROWS = 300
 
 
 def _metrics_table(record: dict) -> Table:
@@ -15,6 +23,29 @@ def _metrics_table(record: dict) -> Table:
     table.add_column("value", justify="right")
     for name, value in record["metrics"].items():
         table.add_row(name, f"{value:,.0f}" if name.startswith("n_") else f"{value:.4f}")
+    return table
+
+
+def _endpoint_table(deployment: dict, record: dict, rows: np.ndarray) -> Table:
+    probe = probe_endpoint(aws_client("sagemaker-runtime"), deployment["endpoint_name"], rows)
+    offline = local_scores(Path(record["artifact_path"]), rows)
+    threshold = record["threshold"]
+    agree = np.mean((probe.endpoint_scores >= threshold) == (offline >= threshold))
+    table = Table(title=f"Endpoint {deployment['endpoint_name']} ({deployment['action']})", min_width=64)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("model version served", deployment["model_version"])
+    table.add_row("variants that answered", ", ".join(f"{k}: {v}" for k, v in probe.variants.items()))
+    table.add_row(
+        f"1-row latency p50 / p99 ({len(rows)} calls)",
+        f"{probe.percentile('single_row_ms', 50):.2f} / {probe.percentile('single_row_ms', 99):.2f} ms",
+    )
+    table.add_row(
+        f"{probe.batch_size}-row latency p50 / p99 ({len(probe.batch_ms)} calls)",
+        f"{probe.percentile('batch_ms', 50):.2f} / {probe.percentile('batch_ms', 99):.2f} ms",
+    )
+    table.add_row("max |endpoint − offline score|", f"{np.max(np.abs(probe.endpoint_scores - offline)):.2e}")
+    table.add_row("decision agreement at threshold", f"{agree:.2%}")
     return table
 
 
@@ -29,8 +60,13 @@ def run_demo(instance: dg.DagsterInstance, console: Console, simulation: dict) -
         return False
     record = result.output_for_node("fraud_model")
     console.print(_metrics_table(record))
-    for evaluation in result.get_asset_check_evaluations():
+    checks = result.get_asset_check_evaluations()
+    for evaluation in checks:
         verdict = "[green]passed" if evaluation.passed else "[red]FAILED"
         console.print(f"check {evaluation.check_name}: {verdict} — {evaluation.description}")
     console.print(f"artifact: {record['artifact_path']} (sha256 {record['artifact_sha256'][:16]}…)")
-    return all(evaluation.passed for evaluation in result.get_asset_check_evaluations())
+
+    held_out = result.output_for_node("transaction_features").tail(PROBE_ROWS)
+    rows = held_out[list(FEATURE_NAMES)].to_numpy(np.float64)
+    console.print(_endpoint_table(result.output_for_node("fraud_endpoint"), record, rows))
+    return all(evaluation.passed for evaluation in checks)

@@ -13,6 +13,7 @@ from typing import TypeVar
 import dagster as dg
 from pydantic import BaseModel, create_model
 
+from orchestration.deployment import EndpointSpec
 from orchestration.simulation import SimulationConfig
 from orchestration.training import TrainingConfig
 
@@ -42,3 +43,4 @@ def dagster_config_for(library_cls: type[LibraryConfig], name: str) -> type[dg.C
 
 SimulationRunConfig = dagster_config_for(SimulationConfig, "SimulationRunConfig")
 TrainingRunConfig = dagster_config_for(TrainingConfig, "TrainingRunConfig")
+DeploymentRunConfig = dagster_config_for(EndpointSpec, "DeploymentRunConfig")

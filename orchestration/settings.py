@@ -11,6 +11,9 @@ from pathlib import Path
 
 DEFAULT_EMULATOR_PORT = 4566
 DEFAULT_REGION = "us-east-1"
+LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/rtinfer-sagemaker"
+# SageMaker's XGBoost framework container (script mode runs serving/inference.py inside it).
+XGBOOST_IMAGE_URI = "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-xgboost:1.7-1"
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,9 @@ class Settings:
     home: Path
     emulator_port: int
     region: str
+    bucket: str = "rtinfer-artifacts"
+    sagemaker_role_arn: str = LOCAL_ROLE_ARN
+    model_image_uri: str = XGBOOST_IMAGE_URI.format(region=DEFAULT_REGION)
 
     @property
     def is_local(self) -> bool:
@@ -40,4 +46,13 @@ def load_settings() -> Settings:
         raise ValueError(f"RTINFER_EMULATOR_PORT must be an integer, got {port_text!r}") from None
     home = Path(os.environ.get("RTINFER_HOME", ".rtinfer")).resolve()
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-    return Settings(env=env, home=home, emulator_port=port, region=region)
+    return Settings(
+        env=env,
+        home=home,
+        emulator_port=port,
+        region=region,
+        bucket=os.environ.get("RTINFER_BUCKET", "rtinfer-artifacts"),
+        # Locally any well-formed ARN is accepted; on AWS these name real resources.
+        sagemaker_role_arn=os.environ.get("RTINFER_SAGEMAKER_ROLE_ARN", LOCAL_ROLE_ARN),
+        model_image_uri=os.environ.get("RTINFER_MODEL_IMAGE_URI", XGBOOST_IMAGE_URI.format(region=region)),
+    )

@@ -1,6 +1,8 @@
-"""The README's demo path, as a user runs it: the `rtinfer demo` console script in a fresh state folder."""
+"""The README's demo path, as a user runs it: the `rtinfer` console script in a fresh state folder."""
 
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -8,22 +10,40 @@ from pathlib import Path
 RTINFER = Path(sys.executable).with_name("rtinfer")
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_rtinfer_demo_runs_end_to_end(tmp_path):
-    env = {**os.environ, "RTINFER_HOME": str(tmp_path / "state"), "COLUMNS": "120"}
+    env = {
+        **os.environ,
+        "RTINFER_HOME": str(tmp_path / "state"),
+        "RTINFER_EMULATOR_PORT": str(_free_port()),
+        "COLUMNS": "120",
+    }
     env.pop("DAGSTER_HOME", None)
-    completed = subprocess.run(
-        [str(RTINFER), "demo", "--customers", "1500", "--days", "56"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    out = completed.stdout
-    for step in ("simulated_transactions", "transaction_features", "fraud_model"):
-        assert f"✓ fraud_lifecycle › {step}" in out
-    assert "roc_auc" in out and "average_precision" in out
-    assert "check fraud_model_meets_floors: passed" in out
-    # The run is kept in the persistent instance the UI reads.
-    assert (tmp_path / "state" / "dagster" / "history").exists()
+
+    def rtinfer(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(RTINFER), *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout
+        )
+
+    try:
+        completed = rtinfer("demo", "--customers", "1500", "--days", "56")
+        assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+        out = completed.stdout
+        assert "emulator started" in out
+        for step in ("simulated_transactions", "transaction_features", "fraud_model", "fraud_endpoint"):
+            assert f"✓ fraud_lifecycle › {step}" in out
+        assert "roc_auc" in out and "average_precision" in out
+        assert "check fraud_model_meets_floors: passed" in out
+        assert "Endpoint rtinfer-fraud (created)" in out
+        assert re.search(r"decision agreement at threshold\s*│\s*100.00%", out)
+        # The run is kept in the persistent instance the UI reads.
+        assert (tmp_path / "state" / "dagster" / "history").exists()
+        assert rtinfer("emulator", "status").returncode == 0
+    finally:
+        assert rtinfer("emulator", "stop", timeout=60).returncode == 0
+    assert rtinfer("emulator", "status").returncode == 3
