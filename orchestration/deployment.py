@@ -6,6 +6,7 @@ so deploying the same version twice reuses them, and an endpoint already serving
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,10 +46,8 @@ class DeploymentResult:
 
 def ensure_bucket(s3, bucket: str, region: str) -> None:
     extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=bucket, **extra)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
 
 
 def upload_artifact(s3, settings: Settings, artifact_path: Path, model_version: str, sha256: str) -> str:

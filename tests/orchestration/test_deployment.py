@@ -19,7 +19,9 @@ def _artifact(tmp_path, version: str, seed: int):
     x = rng.normal(size=(300, len(FEATURES)))
     y = (x[:, 0] + rng.normal(scale=0.5, size=300) > 0).astype(float)
     booster = xgb.train({"objective": "binary:logistic", "max_depth": 2}, xgb.DMatrix(x, label=y), 5)
-    return pack_model_artifact(booster, FEATURES, 0.5, version, {"roc_auc": 0.9}, tmp_path / version / "model.tar.gz")
+    return pack_model_artifact(
+        booster, FEATURES, 0.5, version, {"roc_auc": 0.9}, tmp_path / version / "model.tar.gz"
+    )
 
 
 def _deploy(emulator, tmp_path, version, seed, spec):
