@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulator.dynamodb.api import build_dynamodb_api
+from emulator.dynamodb.backend import DynamoDBBackend
 from emulator.kinesis.api import build_kinesis_api
 from emulator.kinesis.backend import KinesisBackend
 from emulator.protocol.errors import AwsError
@@ -40,10 +42,12 @@ def create_app(home: Path) -> Starlette:
     capture = CaptureWriter(s3)
     invoker = Invoker(sagemaker, capture)
     kinesis = KinesisBackend(db)
+    dynamodb = DynamoDBBackend(db)
 
     router = ServiceRouter()
     router.register("s3", build_s3_api(s3))
     router.register("kinesis", build_kinesis_api(kinesis))
+    router.register("dynamodb", build_dynamodb_api(dynamodb))
     # botocore signs SageMaker Runtime as "sagemaker" too: the runtime is the one with a REST path.
     runtime_api, control_api = build_runtime_api(invoker), build_sagemaker_api(sagemaker)
     router.register(

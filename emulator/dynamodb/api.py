@@ -1,0 +1,235 @@
+"""DynamoDB over AWS JSON 1.0 (X-Amz-Target `DynamoDB_20120810.<Operation>`).
+
+This layer validates typed values, parses expressions (resolving `#name`/`:value` placeholders and
+rejecting unused ones) and shapes responses; DynamoDBBackend does the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.dynamodb.backend import MAX_BATCH_GET, DynamoDBBackend, Page
+from emulator.dynamodb.expressions import (
+    Node,
+    Path,
+    Placeholders,
+    parse_condition,
+    parse_projection,
+    parse_update,
+)
+from emulator.dynamodb.values import Item, normalise_item
+from emulator.protocol.errors import validation_exception
+from emulator.protocol.json_rpc import JsonDispatcher
+
+Params = dict[str, Any]
+_RETURN_VALUES = {
+    "PutItem": ("NONE", "ALL_OLD"),
+    "DeleteItem": ("NONE", "ALL_OLD"),
+    "UpdateItem": ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"),
+}
+
+
+def _return_values(params: Params, operation: str) -> str:
+    value = params.get("ReturnValues", "NONE")
+    if value not in _RETURN_VALUES[operation]:
+        raise validation_exception(
+            f"ReturnValues can only be one of {', '.join(_RETURN_VALUES[operation])} for {operation}, "
+            f"got {value!r}"
+        )
+    return value
+
+
+class _Expressions:
+    """The expressions of one request, parsed against its placeholders."""
+
+    def __init__(self, params: Params) -> None:
+        self.placeholders = Placeholders.from_request(params)
+        self.params = params
+
+    def condition(self, field: str = "ConditionExpression") -> Node | None:
+        text = self.params.get(field)
+        return parse_condition(text, self.placeholders, field) if text else None
+
+    def projection(self) -> list[Path] | None:
+        text = self.params.get("ProjectionExpression")
+        return parse_projection(text, self.placeholders) if text else None
+
+    def update(self) -> list[Node]:
+        text = self.params.get("UpdateExpression")
+        if not text:
+            raise validation_exception("UpdateExpression is required (AttributeUpdates is not emulated)")
+        return parse_update(text, self.placeholders)
+
+    def done(self) -> None:
+        self.placeholders.check_all_used()
+
+
+def _attributes(item: Item | None) -> Params:
+    return {"Attributes": item} if item else {}
+
+
+def _page(page: Page) -> Params:
+    result: Params = {"Items": page.items, "Count": len(page.items), "ScannedCount": page.scanned}
+    if page.last_key is not None:
+        result["LastEvaluatedKey"] = page.last_key
+    return result
+
+
+def _optional_key(params: Params, field: str) -> Item | None:
+    return normalise_item(params[field], field) if params.get(field) else None
+
+
+def build_dynamodb_api(backend: DynamoDBBackend) -> JsonDispatcher:
+    api = JsonDispatcher("DynamoDB_20120810", json_version="1.0")
+
+    @api.operation("CreateTable")
+    def create_table(params: Params) -> Params:
+        return {"TableDescription": backend.create_table(params)}
+
+    @api.operation("DescribeTable")
+    def describe_table(params: Params) -> Params:
+        return {"Table": backend.describe_table(params.get("TableName", ""))}
+
+    @api.operation("DeleteTable")
+    def delete_table(params: Params) -> Params:
+        return {"TableDescription": backend.delete_table(params.get("TableName", ""))}
+
+    @api.operation("ListTables")
+    def list_tables(params: Params) -> Params:
+        names, last = backend.list_tables(params.get("ExclusiveStartTableName"), params.get("Limit", 100))
+        return {"TableNames": names, **({"LastEvaluatedTableName": last} if last else {})}
+
+    @api.operation("PutItem")
+    def put_item(params: Params) -> Params:
+        returns = _return_values(params, "PutItem")
+        expressions = _Expressions(params)
+        condition = expressions.condition()
+        expressions.done()
+        old = backend.put_item(
+            params.get("TableName", ""),
+            normalise_item(params.get("Item")),
+            condition,
+            params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+        )
+        return _attributes(old if returns == "ALL_OLD" else None)
+
+    @api.operation("GetItem")
+    def get_item(params: Params) -> Params:
+        expressions = _Expressions(params)
+        projection = expressions.projection()
+        expressions.done()
+        item = backend.get_item(
+            params.get("TableName", ""), normalise_item(params.get("Key"), "Key"), projection
+        )
+        return {"Item": item} if item is not None else {}
+
+    @api.operation("DeleteItem")
+    def delete_item(params: Params) -> Params:
+        returns = _return_values(params, "DeleteItem")
+        expressions = _Expressions(params)
+        condition = expressions.condition()
+        expressions.done()
+        old = backend.delete_item(
+            params.get("TableName", ""),
+            normalise_item(params.get("Key"), "Key"),
+            condition,
+            params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+        )
+        return _attributes(old if returns == "ALL_OLD" else None)
+
+    @api.operation("UpdateItem")
+    def update_item(params: Params) -> Params:
+        returns = _return_values(params, "UpdateItem")
+        expressions = _Expressions(params)
+        actions, condition = expressions.update(), expressions.condition()
+        expressions.done()
+        attributes = backend.update_item(
+            params.get("TableName", ""),
+            normalise_item(params.get("Key"), "Key"),
+            actions,
+            condition,
+            returns,
+            params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+        )
+        return _attributes(attributes)
+
+    @api.operation("BatchWriteItem")
+    def batch_write_item(params: Params) -> Params:
+        requests: dict[str, list[dict]] = {}
+        for table, entries in (params.get("RequestItems") or {}).items():
+            requests[table] = [
+                _write_request(entry, f"RequestItems.{table}[{i}]") for i, entry in enumerate(entries)
+            ]
+        return {"UnprocessedItems": backend.batch_write(requests)}
+
+    @api.operation("BatchGetItem")
+    def batch_get_item(params: Params) -> Params:
+        request_items = params.get("RequestItems") or {}
+        total = sum(len(spec.get("Keys", [])) for spec in request_items.values())
+        if not 1 <= total <= MAX_BATCH_GET:
+            raise validation_exception(
+                f"Too many items requested for the BatchGetItem call: {total} keys, "
+                f"the limit is {MAX_BATCH_GET}"
+            )
+        responses = {}
+        for table, spec in request_items.items():
+            expressions = _Expressions(spec)
+            projection = expressions.projection()
+            expressions.done()
+            keys = [
+                normalise_item(key, f"RequestItems.{table}.Keys[{i}]") for i, key in enumerate(spec["Keys"])
+            ]
+            responses[table] = backend.batch_get(table, keys, projection)
+        return {"Responses": responses, "UnprocessedKeys": {}}
+
+    @api.operation("Query")
+    def query(params: Params) -> Params:
+        expressions = _Expressions(params)
+        key_condition = expressions.condition("KeyConditionExpression")
+        if key_condition is None:
+            raise validation_exception("KeyConditionExpression is required (KeyConditions is not emulated)")
+        filter_condition, projection = expressions.condition("FilterExpression"), expressions.projection()
+        expressions.done()
+        return _page(
+            backend.query(
+                params.get("TableName", ""),
+                key_condition,
+                filter_condition,
+                params.get("ScanIndexForward", True),
+                _limit(params),
+                _optional_key(params, "ExclusiveStartKey"),
+                projection,
+            )
+        )
+
+    @api.operation("Scan")
+    def scan(params: Params) -> Params:
+        expressions = _Expressions(params)
+        filter_condition, projection = expressions.condition("FilterExpression"), expressions.projection()
+        expressions.done()
+        return _page(
+            backend.scan(
+                params.get("TableName", ""),
+                filter_condition,
+                _limit(params),
+                _optional_key(params, "ExclusiveStartKey"),
+                projection,
+            )
+        )
+
+    return api
+
+
+def _limit(params: Params) -> int | None:
+    limit = params.get("Limit")
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise validation_exception(f"Limit must be an integer >= 1, got {limit!r}")
+    return limit
+
+
+def _write_request(entry: Params, where: str) -> Params:
+    if "PutRequest" in entry:
+        return {"PutRequest": {"Item": normalise_item(entry["PutRequest"].get("Item"), f"{where}.Item")}}
+    if "DeleteRequest" in entry:
+        return {"DeleteRequest": {"Key": normalise_item(entry["DeleteRequest"].get("Key"), f"{where}.Key")}}
+    return entry  # the backend names what is missing

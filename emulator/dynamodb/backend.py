@@ -1,0 +1,466 @@
+"""DynamoDB state and semantics, no HTTP: tables, items, conditional writes, updates, batches, query, scan.
+
+Items are stored as typed JSON, indexed by (table, hash key, range key) as type-tagged text. Query reads
+one partition and orders it by the range key's typed value (N numerically, S/B bytewise).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from emulator.dynamodb.expressions import Node, Path, apply_update, evaluate, project
+from emulator.dynamodb.values import Item, check_item_size, equal, key_text, sort_key, value_type
+from emulator.protocol.errors import AwsError, validation_exception
+from emulator.state import Database
+
+ACCOUNT = "000000000000"
+MAX_BATCH_WRITE = 25
+MAX_BATCH_GET = 100
+UNPROCESSED_RATE_ENV = "RTINFER_DYNAMODB_UNPROCESSED_RATE"
+_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}\Z")
+_RANGE_OPERATORS = {"=", "<", "<=", ">", ">="}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS dynamodb_tables (name TEXT PRIMARY KEY, description TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dynamodb_items (
+    tbl TEXT NOT NULL, hkey TEXT NOT NULL, rkey TEXT NOT NULL, item TEXT NOT NULL,
+    PRIMARY KEY (tbl, hkey, rkey)
+) WITHOUT ROWID;
+"""
+
+
+def unprocessed_rate_from_env() -> float:
+    """Fault knob: the share of BatchWriteItem requests left in UnprocessedItems (default 0)."""
+    text = os.environ.get(UNPROCESSED_RATE_ENV, "0")
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"{UNPROCESSED_RATE_ENV} must be a number in [0, 1], got {text!r}")
+    return rate
+
+
+@dataclass(frozen=True)
+class KeySchema:
+    hash_name: str
+    hash_type: str
+    range_name: str | None
+    range_type: str | None
+
+    @property
+    def names(self) -> list[str]:
+        return [self.hash_name] + ([self.range_name] if self.range_name else [])
+
+    def key_of(self, item: Item) -> Item:
+        return {name: item[name] for name in self.names}
+
+    def index(self, item: Item, exact: bool, where: str) -> tuple[str, str]:
+        """(hkey, rkey) index texts of an item or key; `exact` demands nothing but the key attributes."""
+        if exact and set(item) != set(self.names):
+            raise validation_exception(
+                f"The provided key element does not match the schema: {where} has {sorted(item)}, "
+                f"the table's key is {self.names}"
+            )
+        texts = []
+        for name, kind in ((self.hash_name, self.hash_type), (self.range_name, self.range_type)):
+            if name is None:
+                texts.append("")
+                continue
+            value = item.get(name)
+            if value is None:
+                raise validation_exception(
+                    f"One or more parameter values were invalid: Missing the key {name} in the {where}"
+                )
+            if value_type(value) != kind:
+                raise validation_exception(
+                    f"One or more parameter values were invalid: Type mismatch for key {name} "
+                    f"expected: {kind} actual: {value_type(value)}"
+                )
+            if value.get(kind) == "":
+                raise validation_exception(
+                    "One or more parameter values are not valid. The AttributeValue for a key attribute "
+                    f"cannot contain an empty string value. Key: {name}"
+                )
+            texts.append(key_text(value))
+        return texts[0], texts[1]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    scanned: int
+    last_key: Item | None
+
+
+def _not_found(table: str) -> AwsError:
+    return AwsError("ResourceNotFoundException", f"Requested resource not found: Table: {table} not found")
+
+
+def _conditional_failure(old: Item | None, return_old: bool) -> AwsError:
+    fields = {"Item": old} if return_old and old else {}
+    return AwsError("ConditionalCheckFailedException", "The conditional request failed", **fields)
+
+
+class DynamoDBBackend:
+    def __init__(
+        self, db: Database, clock: Callable[[], float] = time.time, unprocessed_rate: float | None = None
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._unprocessed_rate = unprocessed_rate_from_env() if unprocessed_rate is None else unprocessed_rate
+        self._random = random.Random()
+        self._lock = threading.Lock()
+        db.create_tables(_SCHEMA)
+        self._tables: dict[str, dict] = {
+            row["name"]: json.loads(row["description"]) for row in db.query("SELECT * FROM dynamodb_tables")
+        }
+
+    # tables
+
+    def _description(self, table: str) -> dict:
+        found = self._tables.get(table)
+        if found is None:
+            raise _not_found(table)
+        return found
+
+    def schema(self, table: str) -> KeySchema:
+        description = self._description(table)
+        types = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
+        names = {k["KeyType"]: k["AttributeName"] for k in description["KeySchema"]}
+        range_name = names.get("RANGE")
+        return KeySchema(names["HASH"], types[names["HASH"]], range_name, types.get(range_name or ""))
+
+    def create_table(self, params: dict[str, Any]) -> dict:
+        name = params.get("TableName", "")
+        if not _NAME.match(name):
+            raise validation_exception(f"TableName must be 3-255 characters of [a-zA-Z0-9_.-], got {name!r}")
+        key_schema = params.get("KeySchema") or []
+        definitions = params.get("AttributeDefinitions") or []
+        _check_key_schema(key_schema, definitions)
+        billing = params.get("BillingMode", "PROVISIONED")
+        if billing not in ("PROVISIONED", "PAY_PER_REQUEST"):
+            raise validation_exception(f"BillingMode must be PROVISIONED or PAY_PER_REQUEST, got {billing!r}")
+        throughput = params.get("ProvisionedThroughput") or {}
+        description = {
+            "TableName": name,
+            "TableArn": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{name}",
+            "TableId": str(uuid.uuid4()),
+            "TableStatus": "ACTIVE",
+            "KeySchema": key_schema,
+            "AttributeDefinitions": definitions,
+            "BillingModeSummary": {"BillingMode": billing},
+            "ProvisionedThroughput": {
+                "ReadCapacityUnits": throughput.get("ReadCapacityUnits", 0),
+                "WriteCapacityUnits": throughput.get("WriteCapacityUnits", 0),
+                "NumberOfDecreasesToday": 0,
+            },
+            "CreationDateTime": self._clock(),
+        }
+        with self._lock, self._db.transaction() as conn:
+            if name in self._tables:
+                raise AwsError("ResourceInUseException", f"Table already exists: {name}")
+            conn.execute("INSERT INTO dynamodb_tables VALUES (?, ?)", (name, json.dumps(description)))
+            self._tables[name] = description
+        return self.describe_table(name)
+
+    def describe_table(self, table: str) -> dict:
+        description = dict(self._description(table))
+        (count,) = self._db.query(
+            "SELECT count(*), sum(length(item)) FROM dynamodb_items WHERE tbl=?", (table,)
+        )
+        description["ItemCount"] = count[0]
+        description["TableSizeBytes"] = count[1] or 0
+        return description
+
+    def delete_table(self, table: str) -> dict:
+        description = {**self.describe_table(table), "TableStatus": "DELETING"}
+        with self._lock, self._db.transaction() as conn:
+            conn.execute("DELETE FROM dynamodb_tables WHERE name=?", (table,))
+            conn.execute("DELETE FROM dynamodb_items WHERE tbl=?", (table,))
+            self._tables.pop(table, None)
+        return description
+
+    def list_tables(self, start: str | None, limit: int) -> tuple[list[str], str | None]:
+        names = [name for name in sorted(self._tables) if start is None or name > start]
+        page = names[:limit]
+        return page, (page[-1] if len(names) > limit else None)
+
+    # single items
+
+    def _load(self, conn: Any, table: str, index: tuple[str, str]) -> Item | None:
+        row = conn.execute(
+            "SELECT item FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?", (table, *index)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_item(
+        self, table: str, item: Item, condition: Node | None = None, return_old_on_failure: bool = False
+    ) -> Item | None:
+        """Store `item`; returns the item it replaced (for ReturnValues=ALL_OLD)."""
+        index = self.schema(table).index(item, exact=False, where="item")
+        check_item_size(item)
+        with self._db.transaction() as conn:
+            old = self._load(conn, table, index)
+            if condition is not None and not evaluate(condition, old or {}):
+                raise _conditional_failure(old, return_old_on_failure)
+            conn.execute(
+                "INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?)", (table, *index, json.dumps(item))
+            )
+        return old
+
+    def get_item(self, table: str, key: Item, projection: list[Path] | None = None) -> Item | None:
+        index = self.schema(table).index(key, exact=True, where="key")
+        with self._db.transaction() as conn:
+            item = self._load(conn, table, index)
+        return project(item, projection) if item is not None and projection else item
+
+    def delete_item(
+        self, table: str, key: Item, condition: Node | None = None, return_old_on_failure: bool = False
+    ) -> Item | None:
+        index = self.schema(table).index(key, exact=True, where="key")
+        with self._db.transaction() as conn:
+            old = self._load(conn, table, index)
+            if condition is not None and not evaluate(condition, old or {}):
+                raise _conditional_failure(old, return_old_on_failure)
+            conn.execute("DELETE FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?", (table, *index))
+        return old
+
+    def update_item(
+        self,
+        table: str,
+        key: Item,
+        actions: list[Node],
+        condition: Node | None = None,
+        return_values: str = "NONE",
+        return_old_on_failure: bool = False,
+    ) -> Item | None:
+        """Apply an UpdateExpression (creating the item if absent); returns what ReturnValues asks for."""
+        schema = self.schema(table)
+        index = schema.index(key, exact=True, where="key")
+        for action in actions:
+            if action[1][0] in schema.names:
+                raise validation_exception(
+                    f"One or more parameter values were invalid: Cannot update attribute {action[1][0]}. "
+                    "This attribute is part of the key"
+                )
+        with self._db.transaction() as conn:
+            old = self._load(conn, table, index)
+            if condition is not None and not evaluate(condition, old or {}):
+                raise _conditional_failure(old, return_old_on_failure)
+            new = json.loads(json.dumps(old)) if old else dict(key)
+            touched = apply_update(new, actions)
+            check_item_size(new)
+            conn.execute(
+                "INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?)", (table, *index, json.dumps(new))
+            )
+        if return_values == "ALL_NEW":
+            return new
+        if return_values == "ALL_OLD":
+            return old
+        source = new if return_values == "UPDATED_NEW" else (old or {})
+        return {name: source[name] for name in touched if name in source} if return_values != "NONE" else None
+
+    # batches
+
+    def batch_write(self, requests: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        """Apply Put/Delete requests in one transaction; returns UnprocessedItems (see the fault knob)."""
+        total = sum(len(entries) for entries in requests.values())
+        if not 1 <= total <= MAX_BATCH_WRITE:
+            raise validation_exception(
+                "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: "
+                f"Member must have length between 1 and {MAX_BATCH_WRITE} (got {total} requests)"
+            )
+        writes: list[tuple[str, str, str, str | None]] = []
+        unprocessed: dict[str, list[dict]] = {}
+        for table, entries in requests.items():
+            schema = self.schema(table)
+            seen: set[tuple[str, str]] = set()
+            for entry in entries:
+                if "PutRequest" in entry:
+                    item = entry["PutRequest"]["Item"]
+                    index = schema.index(item, exact=False, where="item")
+                    check_item_size(item)
+                    body: str | None = json.dumps(item)
+                elif "DeleteRequest" in entry:
+                    index, body = schema.index(entry["DeleteRequest"]["Key"], exact=True, where="key"), None
+                else:
+                    raise validation_exception(
+                        f"Each WriteRequest for {table} needs a PutRequest or a DeleteRequest, "
+                        f"got {sorted(entry)}"
+                    )
+                if index in seen:
+                    raise validation_exception("Provided list of item keys contains duplicates")
+                seen.add(index)
+                if self._unprocessed_rate and self._random.random() < self._unprocessed_rate:
+                    unprocessed.setdefault(table, []).append(entry)
+                else:
+                    writes.append((table, *index, body))
+        with self._db.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?)",
+                [w for w in writes if w[3] is not None],
+            )
+            conn.executemany(
+                "DELETE FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?",
+                [w[:3] for w in writes if w[3] is None],
+            )
+        return unprocessed
+
+    def batch_get(self, table: str, keys: list[Item], projection: list[Path] | None) -> list[Item]:
+        schema = self.schema(table)
+        indexes = [schema.index(key, exact=True, where="key") for key in keys]
+        if len(set(indexes)) != len(indexes):
+            raise validation_exception("Provided list of item keys contains duplicates")
+        with self._db.transaction() as conn:
+            items = [self._load(conn, table, index) for index in indexes]
+        return [project(item, projection) if projection else item for item in items if item is not None]
+
+    # reads over many items
+
+    def query(
+        self,
+        table: str,
+        key_condition: Node,
+        filter_condition: Node | None = None,
+        forward: bool = True,
+        limit: int | None = None,
+        start_key: Item | None = None,
+        projection: list[Path] | None = None,
+    ) -> Page:
+        schema = self.schema(table)
+        hash_value, range_term = _split_key_condition(key_condition, schema)
+        hkey = key_text(hash_value)
+        rows = self._db.query("SELECT item FROM dynamodb_items WHERE tbl=? AND hkey=?", (table, hkey))
+        items = [json.loads(row[0]) for row in rows]
+        if range_term is not None:
+            items = [item for item in items if evaluate(range_term, item)]
+        if schema.range_name:
+            items.sort(key=lambda item: sort_key(item[schema.range_name]), reverse=not forward)
+        if start_key is not None:
+            start_index = schema.index(start_key, exact=True, where="ExclusiveStartKey")
+            if start_index[0] != hkey:
+                raise validation_exception("The provided starting key does not match the query's hash key")
+            items = _after(items, start_key, schema, forward)
+        return _page(items, limit, filter_condition, projection, schema)
+
+    def scan(
+        self,
+        table: str,
+        filter_condition: Node | None = None,
+        limit: int | None = None,
+        start_key: Item | None = None,
+        projection: list[Path] | None = None,
+    ) -> Page:
+        schema = self.schema(table)
+        start = schema.index(start_key, exact=True, where="ExclusiveStartKey") if start_key else ("", "")
+        rows = self._db.query(
+            "SELECT item FROM dynamodb_items WHERE tbl=? AND (hkey, rkey) > (?, ?) ORDER BY hkey, rkey"
+            + (" LIMIT ?" if limit else ""),
+            (table, *start, *([limit + 1] if limit else [])),
+        )
+        return _page([json.loads(row[0]) for row in rows], limit, filter_condition, projection, schema)
+
+
+def _check_key_schema(key_schema: list[dict], definitions: list[dict]) -> None:
+    kinds = [k.get("KeyType") for k in key_schema]
+    if kinds not in (["HASH"], ["HASH", "RANGE"]):
+        raise validation_exception(
+            f"KeySchema must be one HASH key optionally followed by one RANGE key, got key types {kinds}"
+        )
+    types = {d.get("AttributeName"): d.get("AttributeType") for d in definitions}
+    for key in key_schema:
+        if types.get(key.get("AttributeName")) not in ("S", "N", "B"):
+            raise validation_exception(
+                "One or more parameter values were invalid: key attribute "
+                f"{key.get('AttributeName')!r} needs an AttributeDefinitions entry of type S, N or B"
+            )
+    if len(definitions) != len(key_schema):
+        raise validation_exception(
+            "One or more parameter values were invalid: Number of attributes in KeySchema does not "
+            "exactly match number of attributes defined in AttributeDefinitions"
+        )
+
+
+def _split_key_condition(node: Node, schema: KeySchema) -> tuple[dict, Node | None]:
+    """(hash key value, range-key condition or None) from a KeyConditionExpression, validated."""
+    terms = [node[1], node[2]] if node[0] == "and" else [node]
+    hash_value, range_term = None, None
+    for term in terms:
+        attribute = _key_term_attribute(term)
+        if (
+            attribute == schema.hash_name
+            and term[0] == "compare"
+            and term[1] == "="
+            and term[3][0] == "value"
+        ):
+            hash_value = term[3][1]
+        elif attribute is not None and attribute == schema.range_name and range_term is None:
+            range_term = term
+        else:
+            raise validation_exception(f"Query key condition not supported: {_describe(term)}")
+    if hash_value is None:
+        raise validation_exception(f"Query condition missed key schema element: {schema.hash_name}")
+    if value_type(hash_value) != schema.hash_type:
+        raise validation_exception(
+            f"One or more parameter values were invalid: Condition parameter type does not match schema type "
+            f"for {schema.hash_name}"
+        )
+    return hash_value, range_term
+
+
+def _key_term_attribute(term: Node) -> str | None:
+    """The key attribute a single key-condition term constrains, if the term has an allowed shape."""
+    if term[0] == "compare" and term[1] in _RANGE_OPERATORS:
+        operands = (term[2], term[3])
+    elif term[0] == "between":
+        operands = (term[1], term[2], term[3])
+    elif term[0] == "function" and term[1] == "begins_with":
+        operands = tuple(term[2])
+    else:
+        return None
+    first, rest = operands[0], operands[1:]
+    if first[0] != "path" or len(first[1]) != 1 or any(o[0] != "value" for o in rest):
+        return None
+    return str(first[1][0])
+
+
+def _describe(term: Node) -> str:
+    return term[1] if term[0] in ("compare", "function") else term[0]
+
+
+def _after(items: list[Item], start_key: Item, schema: KeySchema, forward: bool) -> list[Item]:
+    if not schema.range_name:
+        return [item for item in items if not equal(item[schema.hash_name], start_key[schema.hash_name])]
+    start = sort_key(start_key[schema.range_name])
+    return [
+        item
+        for item in items
+        if (sort_key(item[schema.range_name]) > start) == forward
+        and not equal(item[schema.range_name], start_key[schema.range_name])
+    ]
+
+
+def _page(
+    items: list[Item],
+    limit: int | None,
+    filter_condition: Node | None,
+    projection: list[Path] | None,
+    schema: KeySchema,
+) -> Page:
+    """Limit counts evaluated items, before the filter, exactly as DynamoDB does."""
+    evaluated = items[:limit] if limit else items
+    last_key = schema.key_of(evaluated[-1]) if limit and len(items) > limit and evaluated else None
+    matched = [item for item in evaluated if filter_condition is None or evaluate(filter_condition, item)]
+    if projection:
+        matched = [project(item, projection) for item in matched]
+    return Page(matched, len(evaluated), last_key)

@@ -1,0 +1,144 @@
+"""DynamoDB's typed attribute values ({"S": ..}, {"N": ..}, ..): validation, exact numbers, order, size.
+
+Numbers stay decimal strings on the wire and in storage; arithmetic and comparison use Decimal with
+DynamoDB's 38 digits of precision, so nothing is rounded through a float.
+"""
+
+from __future__ import annotations
+
+import base64
+from decimal import Context, Decimal, InvalidOperation
+from typing import Any
+
+from emulator.protocol.errors import validation_exception
+
+Value = dict[str, Any]
+Item = dict[str, Value]
+
+NUMBER_CONTEXT = Context(prec=38, Emin=-130, Emax=125)
+SCALAR_TYPES = ("S", "N", "B")
+_TYPES = {"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"}
+MAX_ITEM_BYTES = 400 * 1024
+
+
+def parse_number(text: Any, where: str) -> Decimal:
+    try:
+        number = NUMBER_CONTEXT.create_decimal(str(text))
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite() or len(number.as_tuple().digits) > 38:
+        raise validation_exception(
+            f"The parameter cannot be converted to a numeric value: {text!r} ({where})"
+        )
+    return number
+
+
+def format_number(number: Decimal) -> str:
+    """Canonical text DynamoDB returns: no exponent, no trailing zeros (`1.50` -> `1.5`, `1E+2` -> `100`)."""
+    if number.is_zero():
+        return "0"
+    text = format(number.normalize(NUMBER_CONTEXT), "f")
+    return text
+
+
+def normalise(value: Any, where: str) -> Value:
+    """Validate one attribute value and return it with canonical numbers."""
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in _TYPES:
+        raise validation_exception(
+            f"Supplied AttributeValue has more than one datatypes set, or none: {value!r} at {where}"
+        )
+    kind, payload = next(iter(value.items()))
+    if kind == "N":
+        return {"N": format_number(parse_number(payload, where))}
+    if kind == "M":
+        return {"M": {name: normalise(inner, f"{where}.{name}") for name, inner in payload.items()}}
+    if kind == "L":
+        return {"L": [normalise(inner, f"{where}[{i}]") for i, inner in enumerate(payload)]}
+    if kind in ("SS", "NS", "BS"):
+        if not payload:
+            raise validation_exception(
+                f"One or more parameter values were invalid: An {kind} may not be empty ({where})"
+            )
+        members = [format_number(parse_number(x, where)) for x in payload] if kind == "NS" else list(payload)
+        if len(set(members)) != len(members):
+            raise validation_exception(
+                f"One or more parameter values were invalid: Input collection {payload!r} "
+                f"contains duplicates ({where})"
+            )
+        return {kind: members}
+    return {kind: payload}
+
+
+def normalise_item(item: Any, where: str = "Item") -> Item:
+    if not isinstance(item, dict):
+        raise validation_exception(f"{where} must be a map of attribute name to value, got {item!r}")
+    return {name: normalise(value, f"{where}.{name}") for name, value in item.items()}
+
+
+def equal(a: Value | None, b: Value | None) -> bool:
+    if a is None or b is None:
+        return False
+    (ka, va), (kb, vb) = next(iter(a.items())), next(iter(b.items()))
+    if ka != kb:
+        return False
+    if ka == "N":
+        return Decimal(va) == Decimal(vb)
+    if ka in ("SS", "BS"):
+        return set(va) == set(vb)
+    if ka == "NS":
+        return {Decimal(x) for x in va} == {Decimal(x) for x in vb}
+    if ka == "M":
+        return va.keys() == vb.keys() and all(equal(va[k], vb[k]) for k in va)
+    if ka == "L":
+        return len(va) == len(vb) and all(equal(x, y) for x, y in zip(va, vb, strict=True))
+    return va == vb
+
+
+def sort_key(value: Value) -> Any:
+    """Order within one scalar type: N numerically, S by code point (UTF-8 byte order), B bytewise."""
+    kind, payload = next(iter(value.items()))
+    if kind == "N":
+        return Decimal(payload)
+    if kind == "B":
+        return base64.b64decode(payload)
+    return payload
+
+
+def value_type(value: Value | None) -> str | None:
+    return next(iter(value)) if value else None
+
+
+def key_text(value: Value) -> str:
+    """A key value as stored in the index column: type-tagged so `1` (N) and `"1"` (S) differ."""
+    kind, payload = next(iter(value.items()))
+    return f"{kind}:{payload}"
+
+
+def value_size(value: Value) -> int:
+    """Approximate DynamoDB's item-size accounting (UTF-8 bytes of names and values)."""
+    kind, payload = next(iter(value.items()))
+    if kind == "S":
+        return len(payload.encode())
+    if kind == "N":
+        return len(payload) // 2 + 2
+    if kind == "B":
+        return len(base64.b64decode(payload))
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + value_size(v) + 1 for k, v in payload.items())
+    if kind == "L":
+        return 3 + sum(value_size(v) + 1 for v in payload)
+    return sum(value_size({kind[0]: member}) for member in payload)
+
+
+def item_size(item: Item) -> int:
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
+
+
+def check_item_size(item: Item) -> None:
+    size = item_size(item)
+    if size > MAX_ITEM_BYTES:
+        raise validation_exception(
+            f"Item size has exceeded the maximum allowed size: {size} bytes > {MAX_ITEM_BYTES} bytes"
+        )
