@@ -70,25 +70,30 @@ def _customer_block(events: pd.DataFrame, ts_rel: np.ndarray) -> dict[str, np.nd
 
 
 def _terminal_block(
-    events: pd.DataFrame, ts_rel: np.ndarray, fraud_known_rel: np.ndarray
+    events: pd.DataFrame, ts_rel: np.ndarray, day_offset: int, fraud_known_rel: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """fraud_known_rel: per event, when its fraud label became known (relative ms), or -1 if not fraud."""
+    """Terminal counts over whole previous days; fraud_known_rel is -1 for events that are not fraud.
+
+    `day_offset` is origin % MS_PER_DAY, so (ts_rel + day_offset) // MS_PER_DAY is the UTC day.
+    """
     order, keys, codes = _grouped(events["terminal_id"], ts_rel)
     ts = ts_rel[order]
     known = fraud_known_rel[order]
-    positions = np.arange(len(order))
+    day_start = (ts + day_offset) // MS_PER_DAY * MS_PER_DAY - day_offset  # relative ms of 00:00 UTC
     fraud_rows = np.flatnonzero(known >= 0)
 
     out: dict[str, np.ndarray] = {}
     for w in TERMINAL_WINDOWS_DAYS:
         window_ms = w * MS_PER_DAY
-        start = _window_start_index(keys, codes, ts, window_ms)
-        count = positions - start
-        # A fraud at time f, known at k, counts for later events at its terminal with t in [max(k, f+1), f+w].
+        first = _window_start_index(keys, codes, day_start, window_ms)
+        last = np.searchsorted(keys, (codes << _TIME_BITS) | np.maximum(day_start, 0), side="left")
+        count = last - first
+        # A fraud on day f, known at k, counts for later events at its terminal on days f+1 .. f+w
+        # that happen at or after k.
         fraud_codes = codes[fraud_rows] << _TIME_BITS
-        first = np.maximum(known[fraud_rows], ts[fraud_rows] + 1)
-        lo = np.searchsorted(keys, fraud_codes | first, side="left")
-        hi = np.searchsorted(keys, fraud_codes | (ts[fraud_rows] + window_ms), side="right")
+        next_day = day_start[fraud_rows] + MS_PER_DAY
+        lo = np.searchsorted(keys, fraud_codes | np.maximum(known[fraud_rows], next_day), side="left")
+        hi = np.searchsorted(keys, fraud_codes | (next_day + window_ms), side="left")
         valid = lo < hi
         delta = np.zeros(len(order) + 1, dtype=np.int64)
         np.add.at(delta, lo[valid], 1)
@@ -130,7 +135,7 @@ def compute_offline_features(events: pd.DataFrame, labels: pd.DataFrame) -> pd.D
         "is_weekend": is_weekend(ts_ms).astype(np.float64),
     }
     columns.update(_customer_block(events, ts_rel))
-    columns.update(_terminal_block(events, ts_rel, fraud_known_rel))
+    columns.update(_terminal_block(events, ts_rel, origin % MS_PER_DAY, fraud_known_rel))
     categories = events["merchant_category"].to_numpy()
     for category in MERCHANT_CATEGORIES:
         columns[f"mcc_{category}"] = (categories == category).astype(np.float64)

@@ -3,8 +3,11 @@
 The offline computation over a whole history lives in orchestration/offline_features.py and uses the
 constants here; tests/serving/test_feature_parity.py holds the two equal on the same event sequence.
 
-Windows are half-open on the past: an event at time t sees the entity's earlier events with
-timestamps in [t - window, t). Terminal fraud rates count a fraud only once its label is known
+Customer windows are half-open on the past: an event at time t sees the customer's earlier events
+with timestamps in [t - window, t). Terminal windows are whole UTC days: an event on day d sees the
+terminal's transactions of days [d - window, d). Day buckets make the terminal state a set of
+per-day counters that concurrent consumers can increment atomically (a terminal is shared across
+shards; a customer is not). Terminal fraud rates count a fraud only once its label is known
 (label_available_at <= t), so no feature leaks a label from the future.
 """
 
@@ -86,23 +89,31 @@ class CustomerState:
 
 @dataclass
 class TerminalState:
-    """Recent transaction times at a terminal, and frauds there whose labels have become known."""
+    """Per-day transaction counts at a terminal, and per-day counts of its frauds whose labels are known.
 
-    history_ms: list[int] = field(default_factory=list)
-    known_frauds: list[tuple[int, int]] = field(default_factory=list)  # (transaction ms, label known ms)
+    Days are UTC day numbers (timestamp_ms // MS_PER_DAY); a fraud is counted on its transaction's day.
+    """
+
+    daily_counts: dict[int, int] = field(default_factory=dict)
+    daily_known_frauds: dict[int, int] = field(default_factory=dict)
+    # (day, features) for the last day asked: past days' buckets only change when a label arrives
+    # or an event comes in late, and both clear it.
+    _cached: tuple[int, list[float]] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return {"history_ms": self.history_ms, "known_frauds": self.known_frauds}
+        return {"daily_counts": self.daily_counts, "daily_known_frauds": self.daily_known_frauds}
 
     @classmethod
     def from_dict(cls, data: dict) -> TerminalState:
-        return cls(
-            [int(ts) for ts in data.get("history_ms", [])],
-            [(int(ts), int(known)) for ts, known in data.get("known_frauds", [])],
-        )
+        def days(mapping: dict) -> dict[int, int]:
+            return {int(day): int(count) for day, count in mapping.items()}
 
-    def record_fraud_label(self, transaction_ms: int, known_ms: int) -> None:
-        self.known_frauds.append((transaction_ms, known_ms))
+        return cls(days(data.get("daily_counts", {})), days(data.get("daily_known_frauds", {})))
+
+    def record_fraud_label(self, transaction_ms: int) -> None:
+        day = transaction_ms // MS_PER_DAY
+        self.daily_known_frauds[day] = self.daily_known_frauds.get(day, 0) + 1
+        self._cached = None
 
 
 def customer_features(state: CustomerState, event: TransactionEvent) -> list[float]:
@@ -124,13 +135,16 @@ def customer_features(state: CustomerState, event: TransactionEvent) -> list[flo
 
 
 def terminal_features(state: TerminalState, t: int) -> list[float]:
+    today = t // MS_PER_DAY
+    if state._cached is not None and state._cached[0] == today:
+        return state._cached[1]
     values = []
-    history = state.history_ms
+    counts, frauds = state.daily_counts, state.daily_known_frauds
     for w in TERMINAL_WINDOWS_DAYS:
-        start = t - w * MS_PER_DAY
-        count = len(history) - bisect_left(history, start)
-        frauds = sum(1 for ts, known in state.known_frauds if start <= ts < t and known <= t)
-        values += [float(count), frauds / count if count else 0.0]
+        count = sum(counts.get(day, 0) for day in range(today - w, today))
+        known = sum(frauds.get(day, 0) for day in range(today - w, today)) if frauds else 0
+        values += [float(count), known / count if count else 0.0]
+    state._cached = (today, values)
     return values
 
 
@@ -148,12 +162,14 @@ def update_customer(state: CustomerState, event: TransactionEvent) -> None:
 
 
 def update_terminal(state: TerminalState, t: int) -> None:
-    state.history_ms.append(t)
-    horizon = t - HISTORY_DAYS * MS_PER_DAY
-    if state.history_ms[0] < horizon:
-        del state.history_ms[: bisect_left(state.history_ms, horizon)]
-        if state.known_frauds:
-            state.known_frauds = [entry for entry in state.known_frauds if entry[0] >= horizon]
+    day = t // MS_PER_DAY
+    state.daily_counts[day] = state.daily_counts.get(day, 0) + 1
+    if state._cached is not None and day < state._cached[0]:
+        state._cached = None  # a late event changed a day the cached windows cover
+    if len(state.daily_counts) > HISTORY_DAYS + 1:
+        for old in [old for old in state.daily_counts if old < day - HISTORY_DAYS]:
+            del state.daily_counts[old]
+            state.daily_known_frauds.pop(old, None)
 
 
 def online_features(event: TransactionEvent, customer: CustomerState, terminal: TerminalState) -> list[float]:

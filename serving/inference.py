@@ -45,6 +45,7 @@ class ParsedInput:
 class Prediction:
     scores: np.ndarray
     model_version: str
+    threshold: float  # the model's operating point: callers decide with the threshold it was tuned for
 
 
 def model_fn(model_dir: str | Path) -> LoadedModel:
@@ -155,7 +156,7 @@ def predict_fn(data: ParsedInput, model: LoadedModel) -> Prediction:
                 f"the model expects {len(model.features)}: {model.features}"
             )
     scores = model.booster.inplace_predict(matrix, validate_features=False)
-    return Prediction(np.asarray(scores, dtype=np.float64).reshape(-1), model.model_version)
+    return Prediction(np.asarray(scores, dtype=np.float64).reshape(-1), model.model_version, model.threshold)
 
 
 def response_content_type(accept: str | None) -> str:
@@ -173,4 +174,6 @@ def output_fn(prediction: Prediction, accept: str | None) -> bytes:
     scores = prediction.scores.tolist()
     if response_content_type(accept) == CSV:
         return ("\n".join(repr(score) for score in scores) + "\n").encode()
-    return json.dumps({"predictions": scores, "model_version": prediction.model_version}).encode()
+    return json.dumps(
+        {"predictions": scores, "model_version": prediction.model_version, "threshold": prediction.threshold}
+    ).encode()

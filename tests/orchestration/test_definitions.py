@@ -25,8 +25,13 @@ def test_assets_and_check_are_registered():
     assert "fraud_model_meets_floors" in checks
 
 
-def _run(tmp_path, monkeypatch, floors: ModelQualityFloors, run_config=SMALL_RUN):
+def _run(emulator, tmp_path, monkeypatch, floors: ModelQualityFloors, endpoint_name: str):
     monkeypatch.setenv("RTINFER_HOME", str(tmp_path))
+    monkeypatch.setenv("RTINFER_EMULATOR_PORT", str(emulator.port))
+    run_config = {
+        **SMALL_RUN,
+        "ops": {**SMALL_RUN["ops"], "fraud_endpoint": {"config": {"endpoint_name": endpoint_name}}},
+    }
     resources = {**default_resources(), "quality_floors": floors}
     job = dg.Definitions(
         assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=resources
@@ -35,21 +40,32 @@ def _run(tmp_path, monkeypatch, floors: ModelQualityFloors, run_config=SMALL_RUN
         return job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
 
 
-def test_lifecycle_job_trains_a_model_that_passes_its_check(tmp_path, monkeypatch):
-    result = _run(tmp_path, monkeypatch, ModelQualityFloors())
+def test_lifecycle_job_trains_checks_and_deploys(emulator, tmp_path, monkeypatch):
+    result = _run(emulator, tmp_path, monkeypatch, ModelQualityFloors(), "lifecycle-ok")
     assert result.success
     record = result.output_for_node("fraud_model")
     assert (tmp_path / "artifacts" / record["model_version"] / "model.tar.gz").exists()
     assert (tmp_path / "assets" / "transaction_features.parquet").exists()
     [evaluation] = result.get_asset_check_evaluations()
     assert evaluation.passed
+    deployment = result.output_for_node("fraud_endpoint")
+    described = emulator.client("sagemaker").describe_endpoint(EndpointName="lifecycle-ok")
+    assert described["EndpointStatus"] == "InService"
+    assert described["EndpointConfigName"] == deployment["endpoint_config_name"]
+    assert deployment["model_version"] == record["model_version"]
 
 
-def test_model_below_floors_fails_the_blocking_check(tmp_path, monkeypatch):
-    result = _run(tmp_path, monkeypatch, ModelQualityFloors(min_roc_auc=0.9999))
+def test_model_below_floors_is_not_deployed(emulator, tmp_path, monkeypatch):
+    result = _run(
+        emulator, tmp_path, monkeypatch, ModelQualityFloors(min_roc_auc=0.9999), "lifecycle-blocked"
+    )
     [evaluation] = result.get_asset_check_evaluations()
     assert not evaluation.passed
     assert "roc_auc" in evaluation.description and "below the floor 0.9999" in evaluation.description
+    materialized = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
+    assert "fraud_model" in materialized and "fraud_endpoint" not in materialized
+    names = [e["EndpointName"] for e in emulator.client("sagemaker").list_endpoints()["Endpoints"]]
+    assert "lifecycle-blocked" not in names
 
 
 def test_bad_simulation_config_fails_with_the_field_name(tmp_path, monkeypatch):

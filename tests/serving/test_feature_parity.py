@@ -23,8 +23,8 @@ def online_feature_matrix(events, labels) -> np.ndarray:
         payload = {**record, "timestamp": format_timestamp(record["timestamp_ms"])}
         event = validate_event(payload)
         while next_label < len(pending) and pending[next_label][0] <= event.timestamp_ms:
-            known_ms, terminal_id, tx_ms = pending[next_label]
-            state.terminal(terminal_id).record_fraud_label(int(tx_ms), int(known_ms))
+            _, terminal_id, tx_ms = pending[next_label]
+            state.terminal(terminal_id).record_fraud_label(int(tx_ms))
             next_label += 1
         rows.append(state.process(event))
     return np.array(rows)
