@@ -25,6 +25,8 @@ from emulator.sagemaker.api import build_sagemaker_api
 from emulator.sagemaker.backend import SageMakerBackend
 from emulator.sagemaker.capture import CaptureWriter
 from emulator.sagemaker_runtime.api import Invoker, build_runtime_api
+from emulator.sqs.api import build_sqs_api
+from emulator.sqs.backend import SqsBackend
 from emulator.state import Database
 
 HEALTH_PATH = "/_rtinfer/health"
@@ -43,11 +45,13 @@ def create_app(home: Path) -> Starlette:
     invoker = Invoker(sagemaker, capture)
     kinesis = KinesisBackend(db)
     dynamodb = DynamoDBBackend(db)
+    sqs = SqsBackend(db)
 
     router = ServiceRouter()
     router.register("s3", build_s3_api(s3))
     router.register("kinesis", build_kinesis_api(kinesis))
     router.register("dynamodb", build_dynamodb_api(dynamodb))
+    router.register("sqs", build_sqs_api(sqs))
     # botocore signs SageMaker Runtime as "sagemaker" too: the runtime is the one with a REST path.
     runtime_api, control_api = build_runtime_api(invoker), build_sagemaker_api(sagemaker)
     router.register(

@@ -1,13 +1,15 @@
 """AWS JSON 1.0/1.1 protocols: POST / with X-Amz-Target `Prefix.Operation` and a JSON body.
 
-Handlers are plain functions `dict -> dict` run in a worker thread (they may touch SQLite or disk).
+Handlers are plain functions `dict -> dict` run in a worker thread (they may touch SQLite or disk), or
+coroutine functions awaited on the event loop (for calls that wait, e.g. SQS long polling).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +20,7 @@ from emulator.protocol.errors import AwsError
 
 log = logging.getLogger(__name__)
 
-JsonHandler = Callable[[dict[str, Any]], dict[str, Any]]
+JsonHandler = Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 
 
 class JsonDispatcher:
@@ -49,7 +51,10 @@ class JsonDispatcher:
                 params = json.loads(raw) if raw else {}
             except ValueError as exc:
                 raise AwsError("SerializationException", f"request body is not JSON: {exc}") from None
-            result = await run_in_threadpool(handler, params)
+            if inspect.iscoroutinefunction(handler):
+                result = await handler(params)
+            else:
+                result = await run_in_threadpool(handler, params)
             return Response(json.dumps(result), media_type=self.content_type)
         except AwsError as err:
             return self.error_response(err)

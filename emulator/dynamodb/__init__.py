@@ -1,0 +1,1 @@
+"""Amazon DynamoDB: tables, typed items, expressions, batches, query and scan."""

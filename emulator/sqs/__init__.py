@@ -1,0 +1,1 @@
+"""Amazon SQS: standard queues with visibility timeouts, long polling and dead-letter redrive."""
