@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
-        create_app(args.home.resolve()),
+        create_app(args.home.resolve(), args.port),
         host="127.0.0.1",
         port=args.port,
         loop="uvloop",

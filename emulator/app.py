@@ -16,6 +16,10 @@ from emulator.dynamodb.api import build_dynamodb_api
 from emulator.dynamodb.backend import DynamoDBBackend
 from emulator.kinesis.api import build_kinesis_api
 from emulator.kinesis.backend import KinesisBackend
+from emulator.lambda_.api import build_lambda_api
+from emulator.lambda_.backend import LambdaBackend
+from emulator.lambda_.debug import debug_routes as lambda_debug_routes
+from emulator.lambda_.event_source_mapping import EventSourceMappings
 from emulator.protocol.errors import AwsError
 from emulator.protocol.json_rpc import JsonDispatcher
 from emulator.protocol.routing import ServiceRouter
@@ -36,7 +40,8 @@ def state_dir(home: Path) -> Path:
     return home / "emulator"
 
 
-def create_app(home: Path) -> Starlette:
+def create_app(home: Path, port: int) -> Starlette:
+    """`port` is where this app will listen: Lambda workers call back into the emulator there."""
     root = state_dir(home)
     db = Database(root / "state.db")
     s3 = S3Backend(db, root / "s3")
@@ -46,12 +51,15 @@ def create_app(home: Path) -> Starlette:
     kinesis = KinesisBackend(db)
     dynamodb = DynamoDBBackend(db)
     sqs = SqsBackend(db)
+    functions = LambdaBackend(db, root / "lambda", port)
+    mappings = EventSourceMappings(db, functions, kinesis, sqs)
 
     router = ServiceRouter()
     router.register("s3", build_s3_api(s3))
     router.register("kinesis", build_kinesis_api(kinesis))
     router.register("dynamodb", build_dynamodb_api(dynamodb))
     router.register("sqs", build_sqs_api(sqs))
+    router.register("lambda", build_lambda_api(functions, mappings))
     # botocore signs SageMaker Runtime as "sagemaker" too: the runtime is the one with a REST path.
     runtime_api, control_api = build_runtime_api(invoker), build_sagemaker_api(sagemaker)
     router.register(
@@ -74,7 +82,10 @@ def create_app(home: Path) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sagemaker.restore()  # endpoints answer again before the health check does
         capture.start()
+        mappings.restore()
         yield
+        mappings.shutdown()
+        functions.shutdown()
         await invoker.close()
         capture.close()
         sagemaker.shutdown()
@@ -82,6 +93,10 @@ def create_app(home: Path) -> Starlette:
 
     methods = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH"]
     return Starlette(
-        routes=[Route(HEALTH_PATH, health), Route("/{path:path}", dispatch, methods=methods)],
+        routes=[
+            Route(HEALTH_PATH, health),
+            *lambda_debug_routes(functions, mappings),
+            Route("/{path:path}", dispatch, methods=methods),
+        ],
         lifespan=lifespan,
     )

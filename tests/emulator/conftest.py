@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import tarfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -135,3 +137,17 @@ def shadow_endpoint(deploy, model_names) -> str:
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
         },
     )
+
+
+@pytest.fixture(scope="session")
+def lambda_zip() -> Callable[..., bytes]:
+    """A Lambda deployment package built in memory: `{path in zip: source}`."""
+
+    def build(files: dict[str, str]) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path, source in files.items():
+                archive.writestr(path, source)
+        return buffer.getvalue()
+
+    return build
