@@ -1,0 +1,177 @@
+"""SQS through real boto3: send/receive/delete, visibility timeouts, batches, long polling, redrive."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import uuid
+
+import pytest
+
+from emulator import control
+from emulator.sqs.backend import SqsBackend
+from emulator.state import Database
+
+
+@pytest.fixture(scope="module")
+def sqs(emulator):
+    return emulator.client("sqs")
+
+
+@pytest.fixture
+def queue(sqs):
+    def create(**attributes: str) -> str:
+        return sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:10]}", Attributes=attributes)["QueueUrl"]
+
+    return create
+
+
+def test_send_receive_delete(emulator, sqs, queue):
+    url = queue()
+    assert url.startswith(f"http://127.0.0.1:{emulator.port}/000000000000/q-")
+    assert sqs.get_queue_url(QueueName=url.rsplit("/", 1)[1])["QueueUrl"] == url
+    attributes = {
+        "kind": {"DataType": "String", "StringValue": "fraud"},
+        "raw": {"DataType": "Binary", "BinaryValue": b"\x01"},
+    }
+    sent = sqs.send_message(QueueUrl=url, MessageBody="héllo", MessageAttributes=attributes)
+    assert sent["MD5OfMessageBody"] == hashlib.md5("héllo".encode()).hexdigest()
+    assert len(sent["MD5OfMessageAttributes"]) == 32
+    (message,) = sqs.receive_message(
+        QueueUrl=url, MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    assert message["Body"] == "héllo" and message["MessageId"] == sent["MessageId"]
+    assert message["MessageAttributes"] == attributes
+    assert message["MD5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
+    assert message["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert abs(int(message["Attributes"]["SentTimestamp"]) / 1000 - time.time()) < 5
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert counts["ApproximateNumberOfMessages"] == "0"
+    assert counts["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert counts["QueueArn"].endswith(url.rsplit("/", 1)[1])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
+        "Attributes"
+    ] == {"ApproximateNumberOfMessagesNotVisible": "0"}
+
+
+def test_invisible_messages_reappear_after_the_visibility_timeout(sqs, queue):
+    url = queue(VisibilityTimeout="30")
+    sqs.send_message(QueueUrl=url, MessageBody="m")
+    first = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1)["Messages"][0]
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    time.sleep(1.1)
+    second = sqs.receive_message(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])["Messages"][0]
+    assert second["MessageId"] == first["MessageId"]
+    assert second["Attributes"]["ApproximateReceiveCount"] == "2"
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])  # stale handle: no effect
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=second["ReceiptHandle"], VisibilityTimeout=0)
+    third = sqs.receive_message(QueueUrl=url)["Messages"][0]
+    assert third["MessageId"] == first["MessageId"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=third["ReceiptHandle"])
+    with pytest.raises(sqs.exceptions.MessageNotInflight):
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=third["ReceiptHandle"], VisibilityTimeout=5)
+
+
+def test_batches_fail_per_entry(sqs, queue):
+    url = queue()
+    sent = sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": "ok1", "MessageBody": "a"},
+            {"Id": "bad", "MessageBody": "control \x01 char"},
+            {"Id": "ok2", "MessageBody": "b"},
+        ],
+    )
+    assert sorted(s["Id"] for s in sent["Successful"]) == ["ok1", "ok2"]
+    assert [(f["Id"], f["Code"], f["SenderFault"]) for f in sent["Failed"]] == [
+        ("bad", "InvalidMessageContents", True)
+    ]
+    with pytest.raises(sqs.exceptions.TooManyEntriesInBatchRequest):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": f"e{i}", "MessageBody": "x"} for i in range(11)])
+    with pytest.raises(sqs.exceptions.BatchEntryIdsNotDistinct):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "same", "MessageBody": "x"}] * 2)
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in received) == ["a", "b"]
+    deleted = sqs.delete_message_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": "d0", "ReceiptHandle": received[0]["ReceiptHandle"]},
+            {"Id": "d1", "ReceiptHandle": "garbage"},
+        ],
+    )
+    assert [s["Id"] for s in deleted["Successful"]] == ["d0"]
+    assert [(f["Id"], f["Code"]) for f in deleted["Failed"]] == [("d1", "ReceiptHandleIsInvalid")]
+
+
+def test_long_poll_returns_as_soon_as_a_message_arrives(emulator, sqs, queue):
+    url = queue()
+    started = time.monotonic()
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []) == []
+    assert 0.9 < time.monotonic() - started < 3
+
+    sender = emulator.client("sqs")
+    timer = threading.Timer(0.3, lambda: sender.send_message(QueueUrl=url, MessageBody="late"))
+    timer.start()
+    started = time.monotonic()
+    messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=10)["Messages"]
+    elapsed = time.monotonic() - started
+    timer.join()
+    assert [m["Body"] for m in messages] == ["late"]
+    assert 0.25 < elapsed < 2
+
+
+def test_redrive_to_dead_letter_queue_and_errors(sqs, queue):
+    dlq = queue()
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = queue(RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"}))
+    sqs.send_message(QueueUrl=url, MessageBody="poison")
+    sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=dlq)["Messages"]] == ["poison"]
+
+    missing = url.rsplit("/", 1)[0] + "/no-such-queue"
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist) as raised:
+        sqs.send_message(QueueUrl=missing, MessageBody="x")
+    assert raised.value.response["Error"]["Code"] == "AWS.SimpleQueueService.NonExistentQueue"
+    with pytest.raises(sqs.exceptions.QueueNameExists):
+        sqs.create_queue(QueueName=url.rsplit("/", 1)[1], Attributes={"VisibilityTimeout": "5"})
+    sqs.purge_queue(QueueUrl=dlq)
+    sqs.delete_queue(QueueUrl=dlq)
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.get_queue_url(QueueName=dlq.rsplit("/", 1)[1])
+
+
+def test_backend_send_message_for_other_services(tmp_path):
+    db = Database(tmp_path / "state.db")
+    backend = SqsBackend(db)
+    backend.create_queue("dlq", {})
+    sent = backend.send_message(
+        "arn:aws:sqs:us-east-1:000000000000:dlq",
+        '{"failed": 1}',
+        {"reason": {"DataType": "String", "StringValue": "x"}},
+    )
+    (message,) = backend.receive_messages("http://127.0.0.1:1/000000000000/dlq")
+    assert message.message_id == sent["MessageId"] and message.body == '{"failed": 1}'
+    assert message.attributes["reason"]["StringValue"] == "x"
+    db.close()
+
+
+def test_queues_and_messages_survive_a_restart(tmp_path, emulator_factory):
+    first = emulator_factory(tmp_path / "home")
+    sqs = first.client("sqs")
+    url = sqs.create_queue(QueueName="kept", Attributes={"VisibilityTimeout": "7"})["QueueUrl"]
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": f"m{i}", "MessageBody": f"body-{i}"} for i in range(3)]
+    )
+    assert control.stop(first.home)
+    second = emulator_factory(first.home)
+    sqs = second.client("sqs")
+    url = sqs.get_queue_url(QueueName="kept")["QueueUrl"]
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == {
+        "VisibilityTimeout": "7"
+    }
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+    assert bodies == ["body-0", "body-1", "body-2"]
