@@ -79,10 +79,14 @@ def _parse_csv(text: str) -> np.ndarray:
     if not rows:
         raise InvalidInputError("CSV body has no rows")
     try:
-        return np.array(rows, dtype=np.float64)
+        matrix = np.array(rows, dtype=np.float64)
     except ValueError:
         _raise_csv_problem(rows)
         raise
+    if not np.isfinite(matrix).all():
+        r, c = np.argwhere(~np.isfinite(matrix))[0]
+        raise InvalidInputError(f"CSV row {r} column {c}: {rows[r][c].strip()!r} is not a finite number")
+    return matrix
 
 
 def _raise_csv_problem(rows: list[list[str]]) -> None:

@@ -1,0 +1,42 @@
+"""boto3 clients, created once per execution environment with explicit timeouts and retry modes.
+
+On AWS they use the function's role and regional endpoints; locally the emulator sets
+AWS_ENDPOINT_URL in the function's environment, which botocore honours for every service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import boto3
+from botocore.config import Config
+
+# The endpoint call is retried by the consumer itself (tenacity, bounded by the time left), so botocore
+# makes one attempt; the stores retry in botocore's standard mode.
+_INVOKE = Config(connect_timeout=1, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 1})
+_STORES = Config(
+    connect_timeout=1,
+    read_timeout=5,
+    retries={"mode": "standard", "total_max_attempts": 3},
+    max_pool_connections=20,
+)
+
+
+@dataclass(frozen=True)
+class Clients:
+    runtime: object
+    dynamodb: object
+    kinesis: object
+    sqs: object
+
+
+@cache
+def clients() -> Clients:
+    session = boto3.session.Session()
+    return Clients(
+        runtime=session.client("sagemaker-runtime", config=_INVOKE),
+        dynamodb=session.client("dynamodb", config=_STORES),
+        kinesis=session.client("kinesis", config=_STORES),
+        sqs=session.client("sqs", config=_STORES),
+    )

@@ -1,0 +1,67 @@
+"""The consumer's settings, read once per execution environment from the function's environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+MAX_INVOKE_BYTES = 6 * 1024 * 1024  # SageMaker's InvokeEndpoint body limit
+
+
+class ConfigurationError(RuntimeError):
+    """The function was deployed without a setting it needs; the message names the variable."""
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is required")
+    return value
+
+
+def _number(name: str, default: float, low: float, high: float) -> float:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {text!r}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    endpoint_name: str
+    predictions_table: str
+    feature_state_table: str
+    output_stream: str
+    dead_letter_queue_url: str
+    max_rows_per_invoke: int
+    max_invoke_bytes: int
+    invoke_attempts: int
+    circuit_failure_threshold: int
+    circuit_cooldown_s: float
+    fallback_amount: float
+    fallback_distance_km: float
+
+    @classmethod
+    def from_env(cls) -> ConsumerConfig:
+        return cls(
+            endpoint_name=_required("ENDPOINT_NAME"),
+            predictions_table=_required("PREDICTIONS_TABLE"),
+            feature_state_table=_required("FEATURE_STATE_TABLE"),
+            output_stream=_required("OUTPUT_STREAM"),
+            dead_letter_queue_url=_required("DEAD_LETTER_QUEUE_URL"),
+            max_rows_per_invoke=int(_number("MAX_ROWS_PER_INVOKE", 200, 1, 10_000)),
+            max_invoke_bytes=int(
+                _number("MAX_INVOKE_BYTES", MAX_INVOKE_BYTES - 64 * 1024, 1024, MAX_INVOKE_BYTES)
+            ),
+            invoke_attempts=int(_number("INVOKE_ATTEMPTS", 4, 1, 20)),
+            circuit_failure_threshold=int(_number("CIRCUIT_FAILURE_THRESHOLD", 3, 1, 1000)),
+            circuit_cooldown_s=_number("CIRCUIT_COOLDOWN_SECONDS", 5.0, 0.1, 3600),
+            fallback_amount=_number("FALLBACK_REVIEW_AMOUNT", 500.0, 0, 1e9),
+            fallback_distance_km=_number("FALLBACK_REVIEW_DISTANCE_KM", 50.0, 0, 1e6),
+        )

@@ -1,0 +1,177 @@
+"""One Kinesis batch, start to finish: decode → features → score → state → sinks.
+
+Plain functions over injected clients, so the same code runs under the Lambda handler and in tests.
+The result says, for every record, whether its outcome was durably written; records that were not
+are reported back to Lambda as batch item failures and redelivered.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from serving.consumer.config import ConsumerConfig
+from serving.consumer.decode import Rejected, StreamPosition, decode_record
+from serving.consumer.fallback import FALLBACK_MODEL_VERSION, fallback_decision
+from serving.consumer.scoring import EndpointScorer, Scored
+from serving.consumer.sinks import publish_predictions, send_dead_letters, write_predictions
+from serving.consumer.state_store import DynamoFeatureStore
+from serving.features import FEATURE_NAMES, MS_PER_DAY, online_features, update_customer, update_terminal
+from serving.schemas import TransactionEvent
+
+_DEVICE_SEEN = FEATURE_NAMES.index("device_seen_before")
+
+
+@dataclass
+class BatchOutcome:
+    records_in: int = 0
+    predictions: int = 0
+    fallbacks: int = 0
+    dead_lettered: int = 0
+    failed_sequences: set[str] = field(default_factory=set)
+    end_to_end_ms: list[float] = field(default_factory=list)
+    variants: Counter = field(default_factory=Counter)
+
+
+def _dead_letter(position: StreamPosition, payload: str, reason: str) -> dict:
+    return {
+        "reason": reason,
+        "payload": payload,
+        "shard_id": position.shard_id,
+        "sequence_number": position.sequence_number,
+        "partition_key": position.partition_key,
+        "event_source_arn": position.event_source_arn,
+    }
+
+
+def _prediction(event: TransactionEvent, position: StreamPosition, now_ms: int, **outcome) -> dict:
+    return {
+        "request_id": event.request_id,
+        "customer_id": event.customer_id,
+        "terminal_id": event.terminal_id,
+        "amount": event.amount,
+        "event_time": event.timestamp,
+        "event_ms": event.timestamp_ms,
+        "arrival_ms": position.arrival_ms,
+        "predicted_ms": now_ms,
+        "latency_ms": now_ms - position.arrival_ms,
+        "shard_id": position.shard_id,
+        "sequence_number": position.sequence_number,
+        **outcome,
+    }
+
+
+def _featurize(events: list[tuple[int, TransactionEvent]], store: DynamoFeatureStore):
+    """Feature vectors in stream order, plus the state changes to persist."""
+    state = store.load({e.customer_id for _, e in events}, {e.terminal_id for _, e in events})
+    vectors, increments = [], defaultdict(Counter)
+    for _, event in events:
+        customer = state.customers[event.customer_id]
+        terminal = state.terminals[event.terminal_id]
+        vectors.append(online_features(event, customer.state, terminal))
+        if (
+            customer.applied_through is None
+            or (event.timestamp_ms, event.request_id) > customer.applied_through
+        ):
+            # A replayed event is already in the stored state: folding it in again would count it twice.
+            update_customer(customer.state, event)
+            update_terminal(terminal, event.timestamp_ms)
+            customer.applied_through = (event.timestamp_ms, event.request_id)
+            increments[event.terminal_id][event.timestamp_ms // MS_PER_DAY] += 1
+    return vectors, state, increments
+
+
+def process_batch(
+    records: list[dict],
+    config: ConsumerConfig,
+    clients,
+    scorer: EndpointScorer,
+    now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+) -> BatchOutcome:
+    outcome = BatchOutcome(records_in=len(records))
+    positions = [StreamPosition.of(record) for record in records]
+    letters: list[dict] = []
+    events: list[tuple[int, TransactionEvent]] = []
+    for index, record in enumerate(records):
+        decoded = decode_record(record)
+        if isinstance(decoded, Rejected):
+            letters.append(_dead_letter(decoded.position, decoded.payload, decoded.reason))
+        else:
+            events.append((index, decoded))
+
+    store = DynamoFeatureStore(clients.dynamodb, config.feature_state_table)
+    vectors, state, increments = _featurize(events, store) if events else ([], None, {})
+    results = scorer.score(vectors) if vectors else []
+    stamp = now_ms()
+
+    predictions: list[dict] = []
+    sequence_of: dict[str, str] = {}
+    for (index, event), vector, result in zip(events, vectors, results, strict=True):
+        position = positions[index]
+        if isinstance(result, Scored):
+            decision = "decline" if result.score >= result.threshold else "approve"
+            predictions.append(
+                _prediction(
+                    event,
+                    position,
+                    stamp,
+                    score=result.score,
+                    decision=decision,
+                    threshold=result.threshold,
+                    model_version=result.model_version,
+                    variant=result.variant,
+                    fallback=False,
+                    fallback_reason=None,
+                )
+            )
+            outcome.variants[result.variant] += 1
+        elif result.kind == "unavailable":
+            score, decision = fallback_decision(
+                event, vector[_DEVICE_SEEN] == 1.0, config.fallback_amount, config.fallback_distance_km
+            )
+            predictions.append(
+                _prediction(
+                    event,
+                    position,
+                    stamp,
+                    score=score,
+                    decision=decision,
+                    threshold=None,
+                    model_version=FALLBACK_MODEL_VERSION,
+                    variant=None,
+                    fallback=True,
+                    fallback_reason=result.reason,
+                )
+            )
+            outcome.fallbacks += 1
+        else:
+            letters.append(_dead_letter(position, _event_text(event), result.reason))
+            continue
+        sequence_of[event.request_id] = position.sequence_number
+
+    failed: set[str] = set()
+    if state is not None:
+        customers_failed = set(store.save_customers(state.customers))
+        terminals_failed = set(store.add_terminal_counts(increments, state.terminals))
+        failed |= {
+            positions[index].sequence_number
+            for index, event in events
+            if event.customer_id in customers_failed or event.terminal_id in terminals_failed
+        }
+    unwritten = write_predictions(clients.dynamodb, config.predictions_table, predictions)
+    unpublished = publish_predictions(clients.kinesis, config.output_stream, predictions)
+    failed |= {sequence_of[request_id] for request_id in unwritten | unpublished}
+    failed |= send_dead_letters(clients.sqs, config.dead_letter_queue_url, letters)
+
+    outcome.failed_sequences = failed
+    outcome.predictions = len(predictions) - outcome.fallbacks
+    outcome.dead_lettered = len(letters)
+    outcome.end_to_end_ms = [p["latency_ms"] for p in predictions if p["sequence_number"] not in failed]
+    return outcome
+
+
+def _event_text(event: TransactionEvent) -> str:
+    return json.dumps(event.to_dict())

@@ -1,0 +1,55 @@
+"""Retry policy shared by the consumer's calls: capped, jittered exponential backoff (tenacity)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+BACKOFF = wait_random_exponential(multiplier=0.05, max=1.0)
+
+
+class NotAllDone(Exception):
+    """Some entries of a batch call were not processed; tenacity retries with only those entries."""
+
+
+def resend_until_done(send: Callable[[list], list], entries: list, max_attempts: int = 5) -> list:
+    """Call send(entries) -> entries not done, resending only those; return the ones never done.
+
+    A call that fails outright (after botocore's own retries) counts as nothing done this attempt.
+    """
+    pending = list(entries)
+
+    def once() -> None:
+        nonlocal pending
+        try:
+            pending = send(pending)
+        except (BotoCoreError, ClientError) as error:
+            raise NotAllDone(f"{len(pending)} entries: {error}") from error
+        if pending:
+            raise NotAllDone(f"{len(pending)} entries not processed")
+
+    try:
+        for attempt in Retrying(
+            stop=stop_after_attempt(max_attempts), wait=BACKOFF, retry=retry_if_exception_type(NotAllDone)
+        ):
+            with attempt:
+                once()
+    except RetryError:
+        pass
+    return pending
+
+
+def resend_in_chunks(send: Callable[[list], list], entries: list, chunk_size: int) -> list:
+    """resend_until_done over consecutive chunks of at most chunk_size (a batch API's limit)."""
+    never_done: list = []
+    for start in range(0, len(entries), chunk_size):
+        never_done += resend_until_done(send, entries[start : start + chunk_size])
+    return never_done

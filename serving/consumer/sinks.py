@@ -1,0 +1,82 @@
+"""Where outcomes go: the predictions table (audit), the output stream, the dead-letter queue.
+
+Each writer resends only the entries that did not go through (UnprocessedItems, failed PutRecords
+entries, failed SendMessageBatch entries) with backoff, and returns the keys that never did, so the
+handler can report those records as failed instead of losing them.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from serving.consumer.retrying import resend_in_chunks
+
+_DYNAMO_CHUNK = 25
+_KINESIS_CHUNK = 500
+_SQS_CHUNK = 10
+
+
+def _attribute(value) -> dict:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, (int, float, Decimal)):
+        return {"N": str(Decimal(str(value)))}  # DynamoDB numbers are decimals: never binary floats
+    return {"S": str(value)}
+
+
+def write_predictions(dynamodb, table: str, predictions: list[dict]) -> set[str]:
+    """Put each prediction under its request id (a replay overwrites, never duplicates)."""
+    requests = [
+        {"PutRequest": {"Item": {name: _attribute(value) for name, value in prediction.items()}}}
+        for prediction in predictions
+    ]
+
+    def write(chunk: list[dict]) -> list[dict]:
+        response = dynamodb.batch_write_item(RequestItems={table: chunk})
+        return response.get("UnprocessedItems", {}).get(table, [])
+
+    failed = resend_in_chunks(write, requests, _DYNAMO_CHUNK)
+    return {request["PutRequest"]["Item"]["request_id"]["S"] for request in failed}
+
+
+def publish_predictions(kinesis, stream: str, predictions: list[dict]) -> set[str]:
+    entries = [
+        {
+            "Data": json.dumps(p, separators=(",", ":")).encode(),
+            "PartitionKey": p["customer_id"],
+            "_id": p["request_id"],
+        }
+        for p in predictions
+    ]
+
+    def put(chunk: list[dict]) -> list[dict]:
+        response = kinesis.put_records(
+            StreamName=stream, Records=[{"Data": e["Data"], "PartitionKey": e["PartitionKey"]} for e in chunk]
+        )
+        if not response.get("FailedRecordCount"):
+            return []
+        return [
+            entry for entry, result in zip(chunk, response["Records"], strict=True) if "ErrorCode" in result
+        ]
+
+    return {entry["_id"] for entry in resend_in_chunks(put, entries, _KINESIS_CHUNK)}
+
+
+def send_dead_letters(sqs, queue_url: str, letters: list[dict]) -> set[str]:
+    """Send each dead letter (a JSON-able dict with a `sequence_number`); return those not sent."""
+    entries = [
+        {"Id": str(i), "MessageBody": json.dumps(letter), "_seq": letter["sequence_number"]}
+        for i, letter in enumerate(letters)
+    ]
+
+    def send(chunk: list[dict]) -> list[dict]:
+        response = sqs.send_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": e["Id"], "MessageBody": e["MessageBody"]} for e in chunk]
+        )
+        failed_ids = {entry["Id"] for entry in response.get("Failed", [])}
+        return [entry for entry in chunk if entry["Id"] in failed_ids]
+
+    return {entry["_seq"] for entry in resend_in_chunks(send, entries, _SQS_CHUNK)}

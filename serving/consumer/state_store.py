@@ -1,0 +1,170 @@
+"""Online feature state in DynamoDB: one item per customer, one per terminal.
+
+Customer items hold the serialised CustomerState and the last request applied to it. A customer's
+events all travel on one shard in order (the partition key is the customer id), so one writer at a
+time updates a customer; an event at or before the last applied one is a replay and changes nothing.
+
+Terminal items are per-day counters (`n_<day>`, `f_<day>` for known frauds) updated with atomic ADDs,
+because a terminal sees events from every shard at once. A replayed batch adds its counts again:
+terminal counts are at-least-once, which a retry can inflate by the size of the retried batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from serving.consumer.retrying import resend_in_chunks
+from serving.features import HISTORY_DAYS, MS_PER_DAY, CustomerState, TerminalState
+
+_GET_CHUNK = 100  # BatchGetItem's key limit
+_WRITE_CHUNK = 25  # BatchWriteItem's item limit
+
+
+def customer_key(customer_id: str) -> dict:
+    return {"pk": {"S": f"C#{customer_id}"}}
+
+
+def terminal_key(terminal_id: str) -> dict:
+    return {"pk": {"S": f"T#{terminal_id}"}}
+
+
+def customer_item(customer_id: str, state: CustomerState, applied_through: tuple[int, str]) -> dict:
+    return {
+        **customer_key(customer_id),
+        "state": {"S": json.dumps(state.to_dict(), separators=(",", ":"))},
+        "applied_through": {"M": {"ts": {"N": str(applied_through[0])}, "rid": {"S": applied_through[1]}}},
+    }
+
+
+def terminal_item(terminal_id: str, state: TerminalState) -> dict:
+    """A whole terminal item (for seeding state; live updates are atomic ADDs, see add_terminal_counts)."""
+    item = terminal_key(terminal_id)
+    item.update({f"n_{day}": {"N": str(count)} for day, count in state.daily_counts.items()})
+    item.update({f"f_{day}": {"N": str(count)} for day, count in state.daily_known_frauds.items()})
+    return item
+
+
+def terminal_state_from_item(item: dict) -> TerminalState:
+    state = TerminalState()
+    for name, value in item.items():
+        if name.startswith("n_"):
+            state.daily_counts[int(name[2:])] = int(value["N"])
+        elif name.startswith("f_"):
+            state.daily_known_frauds[int(name[2:])] = int(value["N"])
+    return state
+
+
+@dataclass
+class LoadedCustomer:
+    state: CustomerState
+    applied_through: tuple[int, str] | None  # (timestamp_ms, request_id) of the last applied event
+
+
+@dataclass
+class BatchState:
+    customers: dict[str, LoadedCustomer] = field(default_factory=dict)
+    terminals: dict[str, TerminalState] = field(default_factory=dict)
+
+
+class StateStoreError(RuntimeError):
+    pass
+
+
+class DynamoFeatureStore:
+    def __init__(self, dynamodb, table: str):
+        self.dynamodb = dynamodb
+        self.table = table
+
+    def load(self, customer_ids: set[str], terminal_ids: set[str]) -> BatchState:
+        keys = [customer_key(c) for c in sorted(customer_ids)] + [
+            terminal_key(t) for t in sorted(terminal_ids)
+        ]
+        items: list[dict] = []
+
+        def get(chunk: list[dict]) -> list[dict]:
+            response = self.dynamodb.batch_get_item(RequestItems={self.table: {"Keys": chunk}})
+            items.extend(response.get("Responses", {}).get(self.table, []))
+            return response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+
+        missing = resend_in_chunks(get, keys, _GET_CHUNK)
+        if missing:
+            raise StateStoreError(f"could not read {len(missing)} feature-state items from {self.table}")
+        state = BatchState()
+        for item in items:
+            kind, entity = item["pk"]["S"].split("#", 1)
+            if kind == "C":
+                applied = item.get("applied_through")
+                state.customers[entity] = LoadedCustomer(
+                    CustomerState.from_dict(json.loads(item["state"]["S"])),
+                    None if applied is None else (int(applied["M"]["ts"]["N"]), applied["M"]["rid"]["S"]),
+                )
+            else:
+                state.terminals[entity] = terminal_state_from_item(item)
+        for customer_id in customer_ids - state.customers.keys():
+            state.customers[customer_id] = LoadedCustomer(CustomerState(), None)
+        for terminal_id in terminal_ids - state.terminals.keys():
+            state.terminals[terminal_id] = TerminalState()
+        return state
+
+    def put_items(self, items: list[dict]) -> list[dict]:
+        """BatchWriteItem, resending unprocessed items with backoff; return the items never written."""
+
+        def write(chunk: list[dict]) -> list[dict]:
+            response = self.dynamodb.batch_write_item(RequestItems={self.table: chunk})
+            return response.get("UnprocessedItems", {}).get(self.table, [])
+
+        never = resend_in_chunks(write, [{"PutRequest": {"Item": item}} for item in items], _WRITE_CHUNK)
+        return [request["PutRequest"]["Item"] for request in never]
+
+    def save_customers(self, customers: dict[str, LoadedCustomer]) -> list[str]:
+        """Write the customers this batch changed; return the ids that could not be written."""
+        items = [
+            customer_item(customer_id, loaded.state, loaded.applied_through)
+            for customer_id, loaded in customers.items()
+            if loaded.applied_through is not None
+        ]
+        return [item["pk"]["S"][2:] for item in self.put_items(items)]
+
+    def add_terminal_counts(
+        self, increments: dict[str, dict[int, int]], loaded: dict[str, TerminalState]
+    ) -> list[str]:
+        """Atomically add per-day transaction counts and drop days no window reads any more.
+
+        Returns the terminal ids whose update failed.
+        """
+        failed = []
+        for terminal_id, by_day in increments.items():
+            horizon = max(by_day) - HISTORY_DAYS
+            known = loaded.get(terminal_id, TerminalState())
+            stale = [f"n_{d}" for d in known.daily_counts if d < horizon]
+            stale += [f"f_{d}" for d in known.daily_known_frauds if d < horizon]
+            names = {f"#n{i}": f"n_{day}" for i, day in enumerate(by_day)}
+            names.update({f"#o{i}": name for i, name in enumerate(stale)})
+            values = {f":n{i}": {"N": str(count)} for i, count in enumerate(by_day.values())}
+            expression = "ADD " + ", ".join(f"#n{i} :n{i}" for i in range(len(by_day)))
+            if stale:
+                expression += " REMOVE " + ", ".join(f"#o{i}" for i in range(len(stale)))
+            try:
+                self.dynamodb.update_item(
+                    TableName=self.table,
+                    Key=terminal_key(terminal_id),
+                    UpdateExpression=expression,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+            except (BotoCoreError, ClientError):  # botocore already retried; the caller fails the records
+                failed.append(terminal_id)
+        return failed
+
+    def add_known_fraud(self, terminal_id: str, transaction_ms: int) -> None:
+        """What the chargeback feed calls when a fraud label becomes known."""
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key=terminal_key(terminal_id),
+            UpdateExpression="ADD #f :one",
+            ExpressionAttributeNames={"#f": f"f_{transaction_ms // MS_PER_DAY}"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )

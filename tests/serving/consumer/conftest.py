@@ -1,0 +1,124 @@
+"""A scoring endpoint and the stream path's tables and queues on the session emulator."""
+
+import base64
+import json
+import uuid
+from itertools import count
+
+import numpy as np
+import pytest
+import xgboost as xgb
+
+from orchestration.artifact import pack_model_artifact
+from orchestration.deployment import EndpointSpec, deploy_single_variant, upload_artifact
+from orchestration.stream_stack import StreamStackSpec, ensure_queue, ensure_stream, ensure_table
+from serving.consumer.clients import Clients
+from serving.consumer.config import ConsumerConfig
+from serving.features import FEATURE_NAMES
+
+_SEQUENCE = count(10**20)
+
+
+@pytest.fixture(scope="session")
+def fraud_endpoint(emulator, tmp_path_factory) -> str:
+    """A model over the real feature schema: it scores high when amount is high."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, size=(2000, len(FEATURE_NAMES)))
+    x[:, 0] *= 1000
+    y = (x[:, 0] > 700).astype(float)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3}, xgb.DMatrix(x, label=y), 20)
+    out = tmp_path_factory.mktemp("consumer-model") / "model.tar.gz"
+    packed = pack_model_artifact(booster, list(FEATURE_NAMES), 0.5, "consumer-test-v1", {}, out)
+    url = upload_artifact(
+        emulator.client("s3"), emulator.settings, packed.path, "consumer-test-v1", packed.sha256
+    )
+    spec = EndpointSpec(endpoint_name="consumer-test", wait_seconds=60)
+    deploy_single_variant(emulator.client("sagemaker"), emulator.settings, spec, "consumer-test-v1", url)
+    return spec.endpoint_name
+
+
+@pytest.fixture
+def stack(emulator, fraud_endpoint) -> StreamStackSpec:
+    """Fresh tables, streams and queues per test, so counts start at zero."""
+    suffix = uuid.uuid4().hex[:8]
+    spec = StreamStackSpec(
+        input_stream=f"in-{suffix}",
+        output_stream=f"out-{suffix}",
+        predictions_table=f"pred-{suffix}",
+        feature_state_table=f"state-{suffix}",
+        labels_table=f"labels-{suffix}",
+        dead_letter_queue=f"dlq-{suffix}",
+        endpoint_name=fraud_endpoint,
+    )
+    ensure_stream(emulator.client("kinesis"), spec.output_stream, 1)
+    ensure_table(emulator.client("dynamodb"), spec.predictions_table, "request_id")
+    ensure_table(emulator.client("dynamodb"), spec.feature_state_table, "pk")
+    ensure_queue(emulator.client("sqs"), spec.dead_letter_queue)
+    return spec
+
+
+@pytest.fixture
+def consumer_config(emulator, stack) -> ConsumerConfig:
+    dlq_url = emulator.client("sqs").get_queue_url(QueueName=stack.dead_letter_queue)["QueueUrl"]
+    return ConsumerConfig(
+        endpoint_name=stack.endpoint_name,
+        predictions_table=stack.predictions_table,
+        feature_state_table=stack.feature_state_table,
+        output_stream=stack.output_stream,
+        dead_letter_queue_url=dlq_url,
+        max_rows_per_invoke=50,
+        max_invoke_bytes=1_000_000,
+        invoke_attempts=3,
+        circuit_failure_threshold=2,
+        circuit_cooldown_s=0.5,
+        fallback_amount=500.0,
+        fallback_distance_km=50.0,
+    )
+
+
+@pytest.fixture
+def clients(emulator) -> Clients:
+    return Clients(*(emulator.client(s) for s in ("sagemaker-runtime", "dynamodb", "kinesis", "sqs")))
+
+
+class RecordFactory:
+    """Kinesis records in the shape Lambda's event carries, with increasing sequence numbers."""
+
+    def raw(self, data: bytes, partition_key: str = "C1", shard: str = "shardId-000000000000") -> dict:
+        sequence = str(next(_SEQUENCE)) + "0" * 36
+        return {
+            "kinesis": {
+                "kinesisSchemaVersion": "1.0",
+                "partitionKey": partition_key,
+                "sequenceNumber": sequence,
+                "data": base64.b64encode(data).decode(),
+                "approximateArrivalTimestamp": 1767607200.0,
+            },
+            "eventSource": "aws:kinesis",
+            "eventVersion": "1.0",
+            "eventID": f"{shard}:{sequence}",
+            "eventName": "aws:kinesis:record",
+            "eventSourceARN": "arn:aws:kinesis:us-east-1:000000000000:stream/in",
+            "awsRegion": "us-east-1",
+        }
+
+    def payload(self, i: int, customer: str = "C1", amount: float = 20.0, minute: int = 0) -> dict:
+        return {
+            "request_id": f"req-{i}",
+            "customer_id": customer,
+            "terminal_id": f"T{i % 3}",
+            "merchant_category": "grocery",
+            "amount": amount,
+            "timestamp": f"2026-01-05T10:{minute:02d}:{i % 60:02d}.000Z",
+            "device_id": "dev-1",
+            "distance_from_home": 2.5,
+        }
+
+    def event(self, i: int, **overrides) -> dict:
+        payload = self.payload(i, **overrides)
+        return self.raw(json.dumps(payload).encode(), payload["customer_id"])
+
+
+@pytest.fixture
+def records() -> RecordFactory:
+    return RecordFactory()
