@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from emulator.kinesis.throughput import MIB, ShardThrottle, limits_enabled
 from emulator.protocol.errors import AwsError, validation_exception
@@ -74,8 +75,7 @@ class ShardInfo:
         }
 
 
-@dataclass(frozen=True)
-class StreamRecord:
+class StreamRecord(NamedTuple):  # a tuple: GetRecords builds thousands of these per call
     shard_id: str
     sequence_number: str
     partition_key: str
@@ -83,8 +83,7 @@ class StreamRecord:
     arrival: float  # epoch seconds (ApproximateArrivalTimestamp)
 
 
-@dataclass(frozen=True)
-class PutEntry:
+class PutEntry(NamedTuple):
     data: bytes
     partition_key: str
     explicit_hash_key: str | None = None
