@@ -9,10 +9,13 @@ The rules, as AWS documents them for stream sources:
 - A batch is given up when it has been retried MaximumRetryAttempts times or its oldest record is
   older than MaximumRecordAgeInSeconds; it then goes to the OnFailure destination and processing
   moves past it.
+- When the function cannot be invoked at all (e.g. it was deleted), the batch is retried without
+  consuming the retry quota, until its records are too old.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -25,10 +28,16 @@ from emulator.lambda_.mapping_stats import MappingStats
 from emulator.lambda_.on_failure import RECORD_AGE_EXCEEDED, RETRIES_EXHAUSTED
 from emulator.lambda_.workers import Report
 
+log = logging.getLogger(__name__)
+
 _BACKOFF_S = 0.1
 _MAX_BACKOFF_S = 2.0
 
 Invoke = Callable[[bytes], Report]
+
+
+class NotInvoked(Exception):
+    """The function could not be invoked (an error before invocation, not a function error)."""
 
 
 @dataclass
@@ -70,7 +79,14 @@ class BatchProcessor:
             if self._too_old(segment):
                 self._give_up(segment, RECORD_AGE_EXCEEDED)
                 continue
-            failed_from, function_error = self._run(segment)
+            try:
+                failed_from, function_error = self._run(segment)
+            except NotInvoked as exc:
+                log.warning("event-source mapping could not invoke %s: %s", self._settings.function_name, exc)
+                if self._stopping.wait(_MAX_BACKOFF_S):
+                    return False
+                pending.appendleft(segment)
+                continue
             if failed_from is None:
                 continue
             remaining = segment.records[failed_from:]

@@ -16,13 +16,12 @@ from typing import Protocol
 
 from emulator.kinesis.backend import KinesisBackend
 from emulator.lambda_.backend import ACCOUNT, LambdaBackend
-from emulator.lambda_.batch_processor import BatchProcessor, Segment
+from emulator.lambda_.batch_processor import BatchProcessor, NotInvoked, Segment
 from emulator.lambda_.checkpoints import Checkpoints
 from emulator.lambda_.errors import conflict, invalid_parameter, not_found
 from emulator.lambda_.mapping_config import check_settings, check_source, merged_update, poll_settings
 from emulator.lambda_.mapping_stats import MappingStats
 from emulator.lambda_.on_failure import failure_record
-from emulator.lambda_.runtime_api import error_outcome
 from emulator.lambda_.shard_poller import ShardPoller
 from emulator.lambda_.workers import Report
 from emulator.protocol.errors import AwsError
@@ -256,15 +255,18 @@ class EventSourceMappings:
         with self._lock:
             record = copy.deepcopy(self._get(uuid))
             stats = self._stats.setdefault(uuid, MappingStats())
-        function_name = self._functions.resolve(record["FunctionArn"])
-        identity = self._functions.get_configuration(function_name).get("Role", "")
+        function_name = record["FunctionArn"].partition(":function:")[2]
+        try:
+            identity = self._functions.get_configuration(function_name).get("Role", "")
+        except AwsError:  # deleted since: the pollers retry until it exists again or records expire
+            identity = ""
         settings = poll_settings(record, function_name)
 
         def invoke(payload: bytes) -> Report:
             try:
                 return self._functions.invoke(function_name, payload)
-            except AwsError as err:  # e.g. the function was deleted: a failed invocation, retried as such
-                return Report(str(uuids.uuid4()), error_outcome(err.code, err.message))
+            except AwsError as err:
+                raise NotInvoked(err.message) from None
 
         def give_up(segment: Segment, condition: str) -> None:
             self._give_up(record, stats, segment, condition)

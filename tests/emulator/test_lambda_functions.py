@@ -110,6 +110,11 @@ def test_create_get_invoke_update_delete(aws, make_function, package, lambda_zip
     _, again = invoke(aws, "echo", {"a": 2})
     assert again["pid"] == body["pid"]  # the warm worker is reused
 
+    reconfigured = aws.update_function_configuration(FunctionName="echo", Timeout=7)
+    assert (reconfigured["Timeout"], reconfigured["MemorySize"]) == (7, 256)
+    _, fresh = invoke(aws, "echo")
+    assert fresh["pid"] != body["pid"] and 5000 < fresh["remaining_ms"] <= 7000
+
     new_code = lambda_zip({"app.py": "def echo(event, context):\n    return 'v2'\n"})
     updated = aws.update_function_code(FunctionName="echo", ZipFile=new_code)
     assert updated["CodeSha256"] == base64.b64encode(hashlib.sha256(new_code).digest()).decode()
