@@ -18,13 +18,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.dynamodb.expressions import Node, Path, apply_update, evaluate, project
-from emulator.dynamodb.values import Item, check_item_size, equal, key_text, sort_key, value_type
+from emulator.dynamodb.values import (
+    Item,
+    check_item_size,
+    equal,
+    item_size,
+    key_text,
+    sort_key,
+    value_type,
+)
 from emulator.protocol.errors import AwsError, validation_exception
 from emulator.state import Database
 
 ACCOUNT = "000000000000"
 MAX_BATCH_WRITE = 25
 MAX_BATCH_GET = 100
+MAX_PAGE_BYTES = 1024 * 1024
 UNPROCESSED_RATE_ENV = "RTINFER_DYNAMODB_UNPROCESSED_RATE"
 _NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}\Z")
 _RANGE_OPERATORS = {"=", "<", "<=", ">", ">="}
@@ -457,9 +466,15 @@ def _page(
     projection: list[Path] | None,
     schema: KeySchema,
 ) -> Page:
-    """Limit counts evaluated items, before the filter, exactly as DynamoDB does."""
-    evaluated = items[:limit] if limit else items
-    last_key = schema.key_of(evaluated[-1]) if limit and len(items) > limit and evaluated else None
+    """A page ends at `limit` evaluated items (counted before the filter) or at 1 MB, as in DynamoDB."""
+    evaluated: list[Item] = []
+    size = 0
+    for item in items[:limit] if limit else items:
+        if size >= MAX_PAGE_BYTES:
+            break
+        evaluated.append(item)
+        size += item_size(item)
+    last_key = schema.key_of(evaluated[-1]) if evaluated and len(evaluated) < len(items) else None
     matched = [item for item in evaluated if filter_condition is None or evaluate(filter_condition, item)]
     if projection:
         matched = [project(item, projection) for item in matched]

@@ -66,6 +66,9 @@ def normalise(value: Any, where: str) -> Value:
                 f"contains duplicates ({where})"
             )
         return {kind: members}
+    expected = {"S": str, "B": str, "BOOL": bool, "NULL": bool}[kind]
+    if not isinstance(payload, expected) or (kind == "NULL" and payload is not True):
+        raise validation_exception(f"Invalid {kind} attribute value {payload!r} at {where}")
     return {kind: payload}
 
 

@@ -243,12 +243,13 @@ class SqsBackend:
     def get_queue_attributes(self, queue: str, names: list[str]) -> dict[str, str]:
         name, found = self._queue(queue)
         now = self._clock()
-        self._expire(name, found)
-        (counts,) = self._db.query(
-            "SELECT sum(visible_at <= ?), sum(visible_at > ? AND receive_count > 0), "
-            "sum(visible_at > ? AND receive_count = 0) FROM sqs_messages WHERE queue=?",
-            (now, now, now, name),
-        )
+        with self._db.transaction() as conn:
+            self._expire(conn, name, found)
+            counts = conn.execute(
+                "SELECT sum(visible_at <= ?), sum(visible_at > ? AND receive_count > 0), "
+                "sum(visible_at > ? AND receive_count = 0) FROM sqs_messages WHERE queue=?",
+                (now, now, now, name),
+            ).fetchone()
         every = {
             **{key: str(default) for key, (default, _, _) in _NUMERIC_ATTRIBUTES.items()},
             **found["attributes"],
@@ -335,11 +336,11 @@ class SqsBackend:
             raise invalid_parameter(
                 f"Value {timeout} for parameter VisibilityTimeout is invalid. Reason: must be 0-43200."
             )
-        self._expire(name, found)
         dead_letter, max_receives = self._redrive(found)
         now = self._clock()
         received: list[ReceivedMessage] = []
         with self._lock, self._db.transaction() as conn:
+            self._expire(conn, name, found)
             rows = conn.execute(
                 "SELECT * FROM sqs_messages WHERE queue=? AND visible_at <= ? ORDER BY seq LIMIT ?",
                 (name, now, max_messages),
@@ -386,11 +387,10 @@ class SqsBackend:
             (target, self._seq, row["id"], row["body"], row["attributes"], row["sent"], self._clock()),
         )
 
-    def _expire(self, name: str, queue: dict[str, Any]) -> None:
+    def _expire(self, conn: Any, name: str, queue: dict[str, Any]) -> None:
         """Retention: messages older than MessageRetentionPeriod are gone."""
         cutoff = self._clock() - self._setting(queue, "MessageRetentionPeriod")
-        with self._db.transaction() as conn:
-            conn.execute("DELETE FROM sqs_messages WHERE queue=? AND sent < ?", (name, cutoff))
+        conn.execute("DELETE FROM sqs_messages WHERE queue=? AND sent < ?", (name, cutoff))
 
     def _in_queue(self, conn: Any, queue: str, receipt: str) -> Any:
         name, found = self._queue(queue)

@@ -281,3 +281,17 @@ def test_unprocessed_items_knob_and_persistence(tmp_path, emulator_factory, monk
     dynamodb = second.client("dynamodb")
     assert dynamodb.describe_table(TableName=name)["Table"]["ItemCount"] == 25
     assert dynamodb.get_item(TableName=name, Key={"pk": {"S": "k7"}})["Item"]["v"] == {"N": "7"}
+
+
+def test_pages_stop_at_one_megabyte(dynamodb):
+    name = create_table(dynamodb, range_type="N")
+    for sk in range(5):
+        dynamodb.put_item(
+            TableName=name, Item={"pk": {"S": "big"}, "sk": {"N": str(sk)}, "blob": {"S": "x" * 300_000}}
+        )
+    first = dynamodb.query(
+        TableName=name, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "big"}}
+    )
+    assert first["Count"] == 4 and first["LastEvaluatedKey"] == {"pk": {"S": "big"}, "sk": {"N": "3"}}
+    rest = dynamodb.scan(TableName=name, ExclusiveStartKey=first["LastEvaluatedKey"])
+    assert [i["sk"]["N"] for i in rest["Items"]] == ["4"] and "LastEvaluatedKey" not in rest
