@@ -12,30 +12,22 @@ import logging
 import threading
 import time
 import uuid as uuids
-from typing import Protocol
 
 from emulator.kinesis.backend import KinesisBackend
 from emulator.lambda_.backend import ACCOUNT, LambdaBackend
-from emulator.lambda_.batch_processor import BatchProcessor, NotInvoked, Segment
 from emulator.lambda_.checkpoints import Checkpoints
 from emulator.lambda_.errors import conflict, invalid_parameter, not_found
-from emulator.lambda_.mapping_config import check_settings, check_source, merged_update, poll_settings
+from emulator.lambda_.mapping_config import check_settings, check_source, merged_update
+from emulator.lambda_.mapping_runner import MappingRunner, QueueSender
 from emulator.lambda_.mapping_stats import MappingStats
-from emulator.lambda_.on_failure import failure_record
 from emulator.lambda_.shard_poller import ShardPoller
-from emulator.lambda_.workers import Report
 from emulator.protocol.errors import AwsError
 from emulator.state import Database
 
 log = logging.getLogger(__name__)
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS lambda_esm (uuid TEXT PRIMARY KEY, body TEXT NOT NULL);"
-_SCAN_CHUNK = 1000
 _SHUTDOWN_JOIN_S = 2.0
-
-
-class QueueSender(Protocol):
-    def send_message(self, queue: str, body: str, attributes: dict | None = None) -> object: ...
 
 
 class EventSourceMappings:
@@ -45,8 +37,8 @@ class EventSourceMappings:
         self._db = db
         self._functions = functions
         self._kinesis = kinesis
-        self._sqs = sqs
         self._checkpoints = Checkpoints(db)
+        self._runner = MappingRunner(functions, kinesis, sqs, self._checkpoints)
         db.create_tables(_SCHEMA)
         self._records: dict[str, dict] = {
             row["uuid"]: json.loads(row["body"]) for row in db.query("SELECT uuid, body FROM lambda_esm")
@@ -107,7 +99,9 @@ class EventSourceMappings:
                         f"with UUID {other['UUID']}"
                     )
             for shard in shards:  # fix LATEST/AT_TIMESTAMP now: records put after this call are delivered
-                self._checkpoints.put(uuid, shard.shard_id, self._initial_position(source, shard.shard_id))
+                self._checkpoints.put(
+                    uuid, shard.shard_id, self._runner.initial_position(source, shard.shard_id)
+                )
             record = {
                 "UUID": uuid,
                 "EventSourceMappingArn": (
@@ -204,43 +198,27 @@ class EventSourceMappings:
             raise invalid_parameter(f"FunctionName is required, got {name!r}.")
         return self._functions.resolve(name)
 
-    def _initial_position(self, source: dict, shard_id: str) -> str:
-        """The checkpoint to start from: the sequence number just before the first record to deliver."""
-        stream = source["EventSourceArn"]
-        if source["StartingPosition"] == "TRIM_HORIZON":
-            return ""
-        if source["StartingPosition"] == "LATEST":
-            return self._kinesis.latest_sequence(stream, shard_id) or ""
-        position = ""
-        while True:  # AT_TIMESTAMP: walk the shard to the first record that arrived at or after it
-            records = self._kinesis.read_shard(stream, shard_id, after_sequence=position, limit=_SCAN_CHUNK)
-            for record in records:
-                if record.arrival >= source["StartingPositionTimestamp"]:
-                    return position
-                position = record.sequence_number
-            if len(records) < _SCAN_CHUNK:
-                return position
-
     def _transition(self, uuid: str, final_state: str | None) -> None:
-        """Stop the mapping's pollers, then start them again if enabled; None deletes the mapping."""
+        """In the background: stop the mapping's pollers, then start new ones if enabled (None: delete).
+
+        Transitions of one mapping run one at a time, each stopping whatever pollers are current when
+        it runs, so a quick Disable/Enable can never leave two sets polling the same shards.
+        """
         with self._lock:
             gate = self._transitions.setdefault(uuid, threading.Lock())
-            pollers = self._pollers.pop(uuid, [])
-        for poller in pollers:
-            poller.stop()
+            for poller in self._pollers.get(uuid, []):
+                poller.stop()  # stop taking new batches right away
 
         def run() -> None:
             with gate:
+                with self._lock:
+                    pollers = self._pollers.pop(uuid, [])
+                for poller in pollers:
+                    poller.stop()
                 for poller in pollers:
                     poller.join()
                 if final_state is None:
-                    with self._lock:
-                        self._records.pop(uuid, None)
-                        self._stats.pop(uuid, None)
-                        self._transitions.pop(uuid, None)
-                        with self._db.transaction() as conn:
-                            conn.execute("DELETE FROM lambda_esm WHERE uuid=?", (uuid,))
-                    self._checkpoints.delete(uuid)
+                    self._forget(uuid)
                     return
                 if final_state == "Enabled":
                     try:
@@ -251,75 +229,26 @@ class EventSourceMappings:
 
         threading.Thread(target=run, daemon=True, name=f"esm-transition-{uuid[:8]}").start()
 
+    def _forget(self, uuid: str) -> None:
+        with self._lock:
+            self._records.pop(uuid, None)
+            self._stats.pop(uuid, None)
+            self._transitions.pop(uuid, None)
+            with self._db.transaction() as conn:
+                conn.execute("DELETE FROM lambda_esm WHERE uuid=?", (uuid,))
+        self._checkpoints.delete(uuid)
+
     def _start(self, uuid: str) -> None:
         with self._lock:
             record = copy.deepcopy(self._get(uuid))
             stats = self._stats.setdefault(uuid, MappingStats())
-        function_name = record["FunctionArn"].partition(":function:")[2]
-        try:
-            identity = self._functions.get_configuration(function_name).get("Role", "")
-        except AwsError:  # deleted since: the pollers retry until it exists again or records expire
-            identity = ""
-        settings = poll_settings(record, function_name)
-
-        def invoke(payload: bytes) -> Report:
-            try:
-                return self._functions.invoke(function_name, payload)
-            except AwsError as err:
-                raise NotInvoked(err.message) from None
-
-        def give_up(segment: Segment, condition: str) -> None:
-            self._give_up(record, stats, segment, condition)
-
-        pollers = []
-        for shard in self._kinesis.list_shards(record["EventSourceArn"]):
-            checkpoint = self._checkpoints.get(uuid, shard.shard_id)
-            if checkpoint is None:  # a shard the mapping has not seen yet
-                checkpoint = self._initial_position(record, shard.shard_id)
-            pollers.append(
-                ShardPoller(
-                    shard.shard_id,
-                    checkpoint,
-                    settings,
-                    self._kinesis,
-                    (self._functions.region, identity),
-                    lambda stopping: BatchProcessor(settings, invoke, give_up, stats, stopping),
-                    lambda shard_id, sequence: self._checkpoints.put(uuid, shard_id, sequence),
-                    stats,
-                )
-            )
+        pollers = self._runner.pollers(record, stats)
         with self._lock:
             if uuid not in self._records:
                 return
             self._pollers[uuid] = pollers
         for poller in pollers:
             poller.start()
-
-    def _give_up(self, record: dict, stats: MappingStats, segment: Segment, condition: str) -> None:
-        destination = record["DestinationConfig"]["OnFailure"].get("Destination")
-        count = len(segment.records)
-        if destination is None:
-            log.warning("event-source mapping %s discarded %d records (%s)", record["UUID"], count, condition)
-            stats.add("records_dropped", count)
-            return
-        body = failure_record(
-            segment.records,
-            condition,
-            record["FunctionArn"],
-            record["EventSourceArn"],
-            segment.request_id or str(uuids.uuid4()),
-            segment.invokes,
-            segment.function_error,
-        )
-        try:
-            self._sqs.send_message(destination, body)
-        except AwsError as err:
-            log.warning(
-                "event-source mapping %s could not send to %s: %s", record["UUID"], destination, err.message
-            )
-            stats.add("records_dropped", count)
-            return
-        stats.add("records_sent_to_destination", count)
 
     def restore(self) -> None:
         """After a restart: resume enabled mappings from their checkpoints, finish interrupted changes."""

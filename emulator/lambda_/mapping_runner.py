@@ -1,0 +1,121 @@
+"""What a running mapping is made of: one poller per shard, wired to the function, the mapping's
+checkpoints, and its OnFailure destination."""
+
+from __future__ import annotations
+
+import logging
+import uuid as uuids
+from typing import Protocol
+
+from emulator.kinesis.backend import KinesisBackend
+from emulator.lambda_.backend import LambdaBackend
+from emulator.lambda_.batch_processor import BatchProcessor, NotInvoked, Segment
+from emulator.lambda_.checkpoints import Checkpoints
+from emulator.lambda_.mapping_config import poll_settings
+from emulator.lambda_.mapping_stats import MappingStats
+from emulator.lambda_.on_failure import failure_record
+from emulator.lambda_.shard_poller import ShardPoller
+from emulator.lambda_.workers import Report
+from emulator.protocol.errors import AwsError
+
+log = logging.getLogger(__name__)
+
+_SCAN_CHUNK = 1000
+
+
+class QueueSender(Protocol):
+    def send_message(self, queue: str, body: str, attributes: dict | None = None) -> object: ...
+
+
+class MappingRunner:
+    def __init__(
+        self, functions: LambdaBackend, kinesis: KinesisBackend, sqs: QueueSender, checkpoints: Checkpoints
+    ) -> None:
+        self._functions = functions
+        self._kinesis = kinesis
+        self._sqs = sqs
+        self._checkpoints = checkpoints
+
+    def initial_position(self, source: dict, shard_id: str) -> str:
+        """The checkpoint to start from: the sequence number just before the first record to deliver."""
+        stream = source["EventSourceArn"]
+        if source["StartingPosition"] == "TRIM_HORIZON":
+            return ""
+        if source["StartingPosition"] == "LATEST":
+            return self._kinesis.latest_sequence(stream, shard_id) or ""
+        position = ""
+        while True:  # AT_TIMESTAMP: walk the shard to the first record that arrived at or after it
+            records = self._kinesis.read_shard(stream, shard_id, after_sequence=position, limit=_SCAN_CHUNK)
+            for record in records:
+                if record.arrival >= source["StartingPositionTimestamp"]:
+                    return position
+                position = record.sequence_number
+            if len(records) < _SCAN_CHUNK:
+                return position
+
+    def pollers(self, record: dict, stats: MappingStats) -> list[ShardPoller]:
+        """Pollers (not yet started) for every shard of the mapping's stream, from its checkpoints."""
+        uuid = record["UUID"]
+        function_name = record["FunctionArn"].partition(":function:")[2]
+        try:
+            identity = self._functions.get_configuration(function_name).get("Role", "")
+        except AwsError:  # deleted since: the pollers retry until it exists again or records expire
+            identity = ""
+        settings = poll_settings(record, function_name)
+
+        def invoke(payload: bytes) -> Report:
+            try:
+                return self._functions.invoke(function_name, payload)
+            except AwsError as err:
+                raise NotInvoked(err.message) from None
+
+        def give_up(segment: Segment, condition: str) -> None:
+            self._give_up(record, stats, segment, condition)
+
+        def save_checkpoint(shard_id: str, sequence: str) -> None:
+            self._checkpoints.put(uuid, shard_id, sequence)
+
+        pollers = []
+        for shard in self._kinesis.list_shards(record["EventSourceArn"]):
+            checkpoint = self._checkpoints.get(uuid, shard.shard_id)
+            if checkpoint is None:  # a shard the mapping has not seen yet
+                checkpoint = self.initial_position(record, shard.shard_id)
+            pollers.append(
+                ShardPoller(
+                    shard.shard_id,
+                    checkpoint,
+                    settings,
+                    self._kinesis,
+                    (self._functions.region, identity),
+                    lambda stopping: BatchProcessor(settings, invoke, give_up, stats, stopping),
+                    save_checkpoint,
+                    stats,
+                )
+            )
+        return pollers
+
+    def _give_up(self, record: dict, stats: MappingStats, segment: Segment, condition: str) -> None:
+        destination = record["DestinationConfig"]["OnFailure"].get("Destination")
+        count = len(segment.records)
+        if destination is None:
+            log.warning("event-source mapping %s discarded %d records (%s)", record["UUID"], count, condition)
+            stats.add("records_dropped", count)
+            return
+        body = failure_record(
+            segment.records,
+            condition,
+            record["FunctionArn"],
+            record["EventSourceArn"],
+            segment.request_id or str(uuids.uuid4()),
+            segment.invokes,
+            segment.function_error,
+        )
+        try:
+            self._sqs.send_message(destination, body)
+        except AwsError as err:
+            log.warning(
+                "event-source mapping %s could not send to %s: %s", record["UUID"], destination, err.message
+            )
+            stats.add("records_dropped", count)
+            return
+        stats.add("records_sent_to_destination", count)
