@@ -307,6 +307,18 @@ def test_disabled_mapping_stops_and_latest_skips_older_records(pipeline):
     wait_for(lambda: _missing(pipeline.aws, mapping))
 
 
+def test_at_timestamp_starts_at_the_first_record_arrived_since(pipeline):
+    pipeline.create("collect")
+    pipeline.put([("k", "old-1"), ("k", "old-2")])
+    time.sleep(0.3)
+    since = time.time()
+    pipeline.put([("k", "new-1"), ("k", "new-2")])
+    pipeline.map(StartingPosition="AT_TIMESTAMP", StartingPositionTimestamp=since)
+    wait_for(lambda: len(pipeline.delivered()) >= 2)
+    time.sleep(0.3)
+    assert pipeline.delivered() == ["new-1", "new-2"]
+
+
 def _missing(aws, mapping: str) -> bool:
     try:
         aws.get_event_source_mapping(UUID=mapping)
