@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.dynamodb.backend import MAX_BATCH_GET, DynamoDBBackend, Page
+from emulator.dynamodb.backend import MAX_BATCH_GET, DynamoDBBackend, Page, TransactAction
 from emulator.dynamodb.expressions import (
     Node,
     Path,
@@ -77,6 +77,31 @@ def _page(page: Page) -> Params:
 
 def _optional_key(params: Params, field: str) -> Item | None:
     return normalise_item(params[field], field) if params.get(field) else None
+
+
+_TRANSACT_KINDS = ("Put", "Update", "Delete", "ConditionCheck")
+
+
+def _transact_action(entry: Params, where: str) -> TransactAction:
+    kinds = [kind for kind in _TRANSACT_KINDS if kind in entry]
+    if len(kinds) != 1:
+        raise validation_exception(
+            f"{where} must have exactly one of {', '.join(_TRANSACT_KINDS)}, got {sorted(entry)}"
+        )
+    kind = kinds[0]
+    body = entry[kind]
+    expressions = _Expressions(body)
+    condition = expressions.condition()
+    if kind == "ConditionCheck" and condition is None:
+        raise validation_exception(f"{where}.ConditionCheck needs a ConditionExpression")
+    update = expressions.update() if kind == "Update" else None
+    expressions.done()
+    key = (
+        normalise_item(body.get("Item"), f"{where}.Put.Item")
+        if kind == "Put"
+        else normalise_item(body.get("Key"), f"{where}.{kind}.Key")
+    )
+    return TransactAction(kind, body.get("TableName", ""), key, condition, update)
 
 
 def build_dynamodb_api(backend: DynamoDBBackend) -> JsonDispatcher:
@@ -161,6 +186,15 @@ def build_dynamodb_api(backend: DynamoDBBackend) -> JsonDispatcher:
                 _write_request(entry, f"RequestItems.{table}[{i}]") for i, entry in enumerate(entries)
             ]
         return {"UnprocessedItems": backend.batch_write(requests)}
+
+    @api.operation("TransactWriteItems")
+    def transact_write_items(params: Params) -> Params:
+        actions = [
+            _transact_action(entry, f"TransactItems[{i}]")
+            for i, entry in enumerate(params.get("TransactItems") or [])
+        ]
+        backend.transact_write(actions)
+        return {}
 
     @api.operation("BatchGetItem")
     def batch_get_item(params: Params) -> Params:

@@ -33,6 +33,7 @@ from emulator.state import Database
 ACCOUNT = "000000000000"
 MAX_BATCH_WRITE = 25
 MAX_BATCH_GET = 100
+MAX_TRANSACT_ITEMS = 100
 MAX_PAGE_BYTES = 1024 * 1024
 UNPROCESSED_RATE_ENV = "RTINFER_DYNAMODB_UNPROCESSED_RATE"
 _NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}\Z")
@@ -109,6 +110,17 @@ class Page:
     items: list[Item]
     scanned: int
     last_key: Item | None
+
+
+@dataclass(frozen=True)
+class TransactAction:
+    """One entry of TransactWriteItems: Put (key is the item), Update, Delete or ConditionCheck."""
+
+    kind: str
+    table: str
+    key: Item
+    condition: Node | None = None
+    update: list[Node] | None = None
 
 
 def _not_found(table: str) -> AwsError:
@@ -212,20 +224,25 @@ class DynamoDBBackend:
         ).fetchone()
         return json.loads(row[0]) if row else None
 
+    def _put_in(
+        self, conn: Any, table: str, item: Item, condition: Node | None, return_old: bool
+    ) -> Item | None:
+        index = self.schema(table).index(item, exact=False, where="item")
+        check_item_size(item)
+        old = self._load(conn, table, index)
+        if condition is not None and not evaluate(condition, old or {}):
+            raise _conditional_failure(old, return_old)
+        conn.execute(
+            "INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?)", (table, *index, json.dumps(item))
+        )
+        return old
+
     def put_item(
         self, table: str, item: Item, condition: Node | None = None, return_old_on_failure: bool = False
     ) -> Item | None:
         """Store `item`; returns the item it replaced (for ReturnValues=ALL_OLD)."""
-        index = self.schema(table).index(item, exact=False, where="item")
-        check_item_size(item)
         with self._db.transaction() as conn:
-            old = self._load(conn, table, index)
-            if condition is not None and not evaluate(condition, old or {}):
-                raise _conditional_failure(old, return_old_on_failure)
-            conn.execute(
-                "INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?)", (table, *index, json.dumps(item))
-            )
-        return old
+            return self._put_in(conn, table, item, condition, return_old_on_failure)
 
     def get_item(self, table: str, key: Item, projection: list[Path] | None = None) -> Item | None:
         index = self.schema(table).index(key, exact=True, where="key")
@@ -233,16 +250,43 @@ class DynamoDBBackend:
             item = self._load(conn, table, index)
         return project(item, projection) if item is not None and projection else item
 
+    def _delete_in(
+        self, conn: Any, table: str, key: Item, condition: Node | None, return_old: bool
+    ) -> Item | None:
+        index = self.schema(table).index(key, exact=True, where="key")
+        old = self._load(conn, table, index)
+        if condition is not None and not evaluate(condition, old or {}):
+            raise _conditional_failure(old, return_old)
+        conn.execute("DELETE FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?", (table, *index))
+        return old
+
     def delete_item(
         self, table: str, key: Item, condition: Node | None = None, return_old_on_failure: bool = False
     ) -> Item | None:
-        index = self.schema(table).index(key, exact=True, where="key")
         with self._db.transaction() as conn:
-            old = self._load(conn, table, index)
-            if condition is not None and not evaluate(condition, old or {}):
-                raise _conditional_failure(old, return_old_on_failure)
-            conn.execute("DELETE FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?", (table, *index))
-        return old
+            return self._delete_in(conn, table, key, condition, return_old_on_failure)
+
+    def _update_in(
+        self, conn: Any, table: str, key: Item, actions: list[Node], condition: Node | None, return_old: bool
+    ) -> tuple[Item | None, Item, list[str]]:
+        schema = self.schema(table)
+        index = schema.index(key, exact=True, where="key")
+        for action in actions:
+            if action[1][0] in schema.names:
+                raise validation_exception(
+                    f"One or more parameter values were invalid: Cannot update attribute {action[1][0]}. "
+                    "This attribute is part of the key"
+                )
+        old = self._load(conn, table, index)
+        if condition is not None and not evaluate(condition, old or {}):
+            raise _conditional_failure(old, return_old)
+        new = json.loads(json.dumps(old)) if old else dict(key)
+        touched = apply_update(new, actions)
+        check_item_size(new)
+        conn.execute(
+            "INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?)", (table, *index, json.dumps(new))
+        )
+        return old, new, touched
 
     def update_item(
         self,
@@ -254,30 +298,54 @@ class DynamoDBBackend:
         return_old_on_failure: bool = False,
     ) -> Item | None:
         """Apply an UpdateExpression (creating the item if absent); returns what ReturnValues asks for."""
-        schema = self.schema(table)
-        index = schema.index(key, exact=True, where="key")
-        for action in actions:
-            if action[1][0] in schema.names:
-                raise validation_exception(
-                    f"One or more parameter values were invalid: Cannot update attribute {action[1][0]}. "
-                    "This attribute is part of the key"
-                )
         with self._db.transaction() as conn:
-            old = self._load(conn, table, index)
-            if condition is not None and not evaluate(condition, old or {}):
-                raise _conditional_failure(old, return_old_on_failure)
-            new = json.loads(json.dumps(old)) if old else dict(key)
-            touched = apply_update(new, actions)
-            check_item_size(new)
-            conn.execute(
-                "INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?)", (table, *index, json.dumps(new))
-            )
+            old, new, touched = self._update_in(conn, table, key, actions, condition, return_old_on_failure)
         if return_values == "ALL_NEW":
             return new
         if return_values == "ALL_OLD":
             return old
         source = new if return_values == "UPDATED_NEW" else (old or {})
         return {name: source[name] for name in touched if name in source} if return_values != "NONE" else None
+
+    # transactions
+
+    def transact_write(self, actions: list[TransactAction]) -> None:
+        """All actions or none, in one SQLite transaction (TransactWriteItems)."""
+        if not 1 <= len(actions) <= MAX_TRANSACT_ITEMS:
+            raise validation_exception(
+                "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: "
+                f"Member must have length between 1 and {MAX_TRANSACT_ITEMS} (got {len(actions)})"
+            )
+        targets = [
+            (a.table, self.schema(a.table).index(a.key, exact=a.kind != "Put", where="key")) for a in actions
+        ]
+        if len(set(targets)) != len(targets):
+            raise validation_exception("Transaction request cannot include multiple operations on one item")
+        with self._db.transaction() as conn:
+            reasons = []
+            for action, (table, index) in zip(actions, targets, strict=True):
+                current = self._load(conn, table, index)
+                passed = action.condition is None or evaluate(action.condition, current or {})
+                reasons.append(
+                    {"Code": "None"}
+                    if passed
+                    else {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}
+                )
+            if any(reason["Code"] != "None" for reason in reasons):
+                codes = ", ".join(reason["Code"] for reason in reasons)
+                raise AwsError(
+                    "TransactionCanceledException",
+                    "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                    f"[{codes}]",
+                    CancellationReasons=reasons,
+                )
+            for action in actions:
+                if action.kind == "Put":
+                    self._put_in(conn, action.table, action.key, None, False)
+                elif action.kind == "Update":
+                    self._update_in(conn, action.table, action.key, action.update, None, False)
+                elif action.kind == "Delete":
+                    self._delete_in(conn, action.table, action.key, None, False)
 
     # batches
 
