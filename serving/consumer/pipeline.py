@@ -11,6 +11,7 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from serving.consumer.config import ConsumerConfig
@@ -23,6 +24,7 @@ from serving.features import FEATURE_NAMES, MS_PER_DAY, online_features, update_
 from serving.schemas import TransactionEvent
 
 _DEVICE_SEEN = FEATURE_NAMES.index("device_seen_before")
+_SINK_POOL = ThreadPoolExecutor(max_workers=5, thread_name_prefix="sink")
 
 
 @dataclass
@@ -152,19 +154,31 @@ def process_batch(
             continue
         sequence_of[event.request_id] = position.sequence_number
 
-    failed: set[str] = set()
+    # The five writes are independent: run them side by side.
+    writes = {
+        "predictions": _SINK_POOL.submit(
+            write_predictions, clients.dynamodb, config.predictions_table, predictions
+        ),
+        "published": _SINK_POOL.submit(
+            publish_predictions, clients.kinesis, config.output_stream, predictions
+        ),
+        "letters": _SINK_POOL.submit(send_dead_letters, clients.sqs, config.dead_letter_queue_url, letters),
+    }
     if state is not None:
-        customers_failed = set(store.save_customers(state.customers))
-        terminals_failed = set(store.add_terminal_counts(increments, state.terminals))
-        failed |= {
-            positions[index].sequence_number
-            for index, event in events
-            if event.customer_id in customers_failed or event.terminal_id in terminals_failed
-        }
-    unwritten = write_predictions(clients.dynamodb, config.predictions_table, predictions)
-    unpublished = publish_predictions(clients.kinesis, config.output_stream, predictions)
-    failed |= {sequence_of[request_id] for request_id in unwritten | unpublished}
-    failed |= send_dead_letters(clients.sqs, config.dead_letter_queue_url, letters)
+        writes["customers"] = _SINK_POOL.submit(store.save_customers, state.customers)
+        writes["terminals"] = _SINK_POOL.submit(store.add_terminal_counts, increments, state.terminals)
+    failed_customers = set(writes["customers"].result()) if "customers" in writes else set()
+    failed_terminals = set(writes["terminals"].result()) if "terminals" in writes else set()
+    failed = {
+        positions[index].sequence_number
+        for index, event in events
+        if event.customer_id in failed_customers or event.terminal_id in failed_terminals
+    }
+    failed |= {
+        sequence_of[request_id]
+        for request_id in writes["predictions"].result() | writes["published"].result()
+    }
+    failed |= writes["letters"].result()
 
     outcome.failed_sequences = failed
     outcome.predictions = len(predictions) - outcome.fallbacks

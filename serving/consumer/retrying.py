@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import (
@@ -47,9 +48,17 @@ def resend_until_done(send: Callable[[list], list], entries: list, max_attempts:
     return pending
 
 
+# Chunks of one batch call go out concurrently: the calls wait on the network, not on this process.
+_CHUNK_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chunk")
+
+
 def resend_in_chunks(send: Callable[[list], list], entries: list, chunk_size: int) -> list:
-    """resend_until_done over consecutive chunks of at most chunk_size (a batch API's limit)."""
-    never_done: list = []
-    for start in range(0, len(entries), chunk_size):
-        never_done += resend_until_done(send, entries[start : start + chunk_size])
-    return never_done
+    """resend_until_done over chunks of at most chunk_size (a batch API's limit), sent concurrently."""
+    chunks = [entries[start : start + chunk_size] for start in range(0, len(entries), chunk_size)]
+    if len(chunks) <= 1:
+        return resend_until_done(send, chunks[0]) if chunks else []
+    return [
+        entry
+        for never in _CHUNK_POOL.map(lambda chunk: resend_until_done(send, chunk), chunks)
+        for entry in never
+    ]

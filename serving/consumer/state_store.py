@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from serving.consumer.retrying import resend_in_chunks
 from serving.features import HISTORY_DAYS, MS_PER_DAY, CustomerState, TerminalState
 
 _GET_CHUNK = 100  # BatchGetItem's key limit
 _WRITE_CHUNK = 25  # BatchWriteItem's item limit
+_TRANSACT_CHUNK = 100  # TransactWriteItems' action limit
 
 
 def customer_key(customer_id: str) -> dict:
@@ -133,31 +132,41 @@ class DynamoFeatureStore:
     ) -> list[str]:
         """Atomically add per-day transaction counts and drop days no window reads any more.
 
-        Returns the terminal ids whose update failed.
+        One TransactWriteItems call carries up to 100 terminals' updates. Returns the terminal ids
+        whose update failed.
         """
-        failed = []
-        for terminal_id, by_day in increments.items():
-            horizon = max(by_day) - HISTORY_DAYS
-            known = loaded.get(terminal_id, TerminalState())
-            stale = [f"n_{d}" for d in known.daily_counts if d < horizon]
-            stale += [f"f_{d}" for d in known.daily_known_frauds if d < horizon]
-            names = {f"#n{i}": f"n_{day}" for i, day in enumerate(by_day)}
-            names.update({f"#o{i}": name for i, name in enumerate(stale)})
-            values = {f":n{i}": {"N": str(count)} for i, count in enumerate(by_day.values())}
-            expression = "ADD " + ", ".join(f"#n{i} :n{i}" for i in range(len(by_day)))
-            if stale:
-                expression += " REMOVE " + ", ".join(f"#o{i}" for i in range(len(stale)))
-            try:
-                self.dynamodb.update_item(
-                    TableName=self.table,
-                    Key=terminal_key(terminal_id),
-                    UpdateExpression=expression,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                )
-            except (BotoCoreError, ClientError):  # botocore already retried; the caller fails the records
-                failed.append(terminal_id)
-        return failed
+        updates = [
+            self._terminal_update(terminal_id, by_day, loaded.get(terminal_id))
+            for terminal_id, by_day in increments.items()
+        ]
+
+        def transact(chunk: list[dict]) -> list[dict]:
+            self.dynamodb.transact_write_items(TransactItems=chunk)
+            return []
+
+        failed = resend_in_chunks(transact, updates, _TRANSACT_CHUNK)
+        return [update["Update"]["Key"]["pk"]["S"][2:] for update in failed]
+
+    def _terminal_update(self, terminal_id: str, by_day: dict[int, int], known: TerminalState | None) -> dict:
+        horizon = max(by_day) - HISTORY_DAYS
+        known = known or TerminalState()
+        stale = [f"n_{d}" for d in known.daily_counts if d < horizon]
+        stale += [f"f_{d}" for d in known.daily_known_frauds if d < horizon]
+        names = {f"#n{i}": f"n_{day}" for i, day in enumerate(by_day)}
+        names.update({f"#o{i}": name for i, name in enumerate(stale)})
+        values = {f":n{i}": {"N": str(count)} for i, count in enumerate(by_day.values())}
+        expression = "ADD " + ", ".join(f"#n{i} :n{i}" for i in range(len(by_day)))
+        if stale:
+            expression += " REMOVE " + ", ".join(f"#o{i}" for i in range(len(stale)))
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": terminal_key(terminal_id),
+                "UpdateExpression": expression,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
 
     def add_known_fraud(self, terminal_id: str, transaction_ms: int) -> None:
         """What the chargeback feed calls when a fraud label becomes known."""
