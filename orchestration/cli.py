@@ -53,7 +53,9 @@ def main() -> None:
 @click.option("--seed", default=7, show_default=True, help="Simulator seed.")
 @click.option("--customers", default=None, type=int, help="Number of simulated customers.")
 @click.option("--days", default=None, type=int, help="Number of simulated days.")
-def demo(seed: int, customers: int | None, days: int | None) -> None:
+@click.option("--rate", default=1000.0, show_default=True, help="Records per second streamed.")
+@click.option("--duration", default=15.0, show_default=True, help="Seconds of streamed traffic.")
+def demo(seed: int, customers: int | None, days: int | None, rate: float, duration: float) -> None:
     """Run the lifecycle end to end on the local default and print a summary."""
     from orchestration.demo import run_demo
 
@@ -62,9 +64,53 @@ def demo(seed: int, customers: int | None, days: int | None) -> None:
         simulation["n_customers"] = customers
     if days is not None:
         simulation["n_days"] = days
+    traffic = {"rate": rate, "duration_s": duration, "malformed_share": 0.01}
     _ensure_emulator()
-    ok = run_demo(_dagster_instance(), console, simulation)
+    ok = run_demo(_dagster_instance(), console, simulation, traffic)
     raise SystemExit(0 if ok else 1)
+
+
+@main.command()
+@click.option("--rate", default=500.0, show_default=True, help="Records per second.")
+@click.option("--duration", default=10.0, show_default=True, help="Seconds of traffic.")
+@click.option(
+    "--malformed-share", default=0.0, show_default=True, help="Share of records sent broken on purpose."
+)
+@click.option("--start-day", default=42, show_default=True, help="Simulated day the replay starts at.")
+def traffic(rate: float, duration: float, malformed_share: float, start_day: int) -> None:
+    """Replay simulated transactions into the input stream (after `rtinfer demo` has built the stack)."""
+    from orchestration.demo import run_job, stream_table
+
+    _ensure_emulator()
+    config = {
+        "rate": rate,
+        "duration_s": duration,
+        "malformed_share": malformed_share,
+        "start_day": start_day,
+    }
+    result = run_job(
+        "replay_traffic", _dagster_instance(), console, {"ops": {"traffic_replay": {"config": config}}}
+    )
+    if result is None:
+        raise SystemExit(1)
+    console.print(stream_table(result.output_for_node("traffic_replay")))
+
+
+@main.group()
+def package() -> None:
+    """Build deployment packages."""
+
+
+@package.command("lambda")
+@click.option("--out", default="dist/consumer.zip", show_default=True, type=click.Path(dir_okay=False))
+def package_lambda(out: str) -> None:
+    """Zip the consumer, the shared features and their pure-Python dependencies."""
+    from pathlib import Path
+
+    from orchestration.packaging import HANDLER, build_lambda_zip
+
+    path = build_lambda_zip(Path(out))
+    console.print(f"{path}: {path.stat().st_size / 1e6:.2f} MB, handler {HANDLER}")
 
 
 @main.group()

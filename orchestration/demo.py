@@ -49,14 +49,45 @@ def _endpoint_table(deployment: dict, record: dict, rows: np.ndarray) -> Table:
     return table
 
 
-def run_demo(instance: dg.DagsterInstance, console: Console, simulation: dict) -> bool:
+def stream_table(summary: dict) -> Table:
+    table = Table(
+        title="Stream path: producers → Kinesis → Lambda consumer → endpoint → DynamoDB", min_width=64
+    )
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    accounted = summary["predictions"] + summary["fallbacks"] + summary["dead_lettered"]
+    table.add_row("records in (sent)", f"{summary['sent']:,} at {summary['send_rate_per_s']:,.0f}/s")
+    table.add_row("  of which malformed on purpose", f"{summary['malformed_sent']:,}")
+    table.add_row("model predictions", f"{summary['predictions']:,}")
+    table.add_row("fallback predictions (flagged)", f"{summary['fallbacks']:,}")
+    table.add_row("dead-lettered", f"{summary['dead_lettered']:,}")
+    table.add_row("accounted for", f"{accounted:,} of {summary['sent']:,}")
+    table.add_row(
+        "put → stored latency p50 / p99",
+        f"{summary['latency_p50_ms']:.0f} / {summary['latency_p99_ms']:.0f} ms",
+    )
+    table.add_row("variants", ", ".join(f"{k}: {v:,}" for k, v in summary["variants"].items()) or "-")
+    return table
+
+
+def run_job(job_name: str, instance: dg.DagsterInstance, console: Console, run_config: dict):
+    """Run a job of the code location with progress; None (and a pointer to the logs) if it failed."""
     from orchestration.definitions import defs
 
-    job = defs.resolve_job_def("fraud_lifecycle")
-    run_config = {"ops": {"simulated_transactions": {"config": simulation}}}
-    result = run_job_with_progress(job, instance, run_config, console)
+    result = run_job_with_progress(defs.resolve_job_def(job_name), instance, run_config, console)
     if not result.success:
-        console.print(f"[red]run {result.run_id} failed; see `make dev` → Runs for the step logs")
+        console.print(
+            f"[red]run {result.run_id} of {job_name} failed; see `make dev` → Runs for the step logs"
+        )
+        return None
+    return result
+
+
+def run_demo(instance: dg.DagsterInstance, console: Console, simulation: dict, traffic: dict) -> bool:
+    result = run_job(
+        "fraud_lifecycle", instance, console, {"ops": {"simulated_transactions": {"config": simulation}}}
+    )
+    if result is None:
         return False
     record = result.output_for_node("fraud_model")
     console.print(_metrics_table(record))
@@ -69,4 +100,9 @@ def run_demo(instance: dg.DagsterInstance, console: Console, simulation: dict) -
     held_out = result.output_for_node("transaction_features").tail(PROBE_ROWS)
     rows = held_out[list(FEATURE_NAMES)].to_numpy(np.float64)
     console.print(_endpoint_table(result.output_for_node("fraud_endpoint"), record, rows))
+
+    replay = run_job("replay_traffic", instance, console, {"ops": {"traffic_replay": {"config": traffic}}})
+    if replay is None:
+        return False
+    console.print(stream_table(replay.output_for_node("traffic_replay")))
     return all(evaluation.passed for evaluation in checks)

@@ -15,6 +15,8 @@ from pydantic import BaseModel, create_model
 
 from orchestration.deployment import EndpointSpec
 from orchestration.simulation import SimulationConfig
+from orchestration.stream_stack import StreamStackSpec
+from orchestration.traffic import TrafficConfig
 from orchestration.training import TrainingConfig
 
 LibraryConfig = TypeVar("LibraryConfig", bound=BaseModel)
@@ -44,3 +46,5 @@ def dagster_config_for(library_cls: type[LibraryConfig], name: str) -> type[dg.C
 SimulationRunConfig = dagster_config_for(SimulationConfig, "SimulationRunConfig")
 TrainingRunConfig = dagster_config_for(TrainingConfig, "TrainingRunConfig")
 DeploymentRunConfig = dagster_config_for(EndpointSpec, "DeploymentRunConfig")
+StreamStackRunConfig = dagster_config_for(StreamStackSpec, "StreamStackRunConfig")
+TrafficRunConfig = dagster_config_for(TrafficConfig, "TrafficRunConfig")

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestration.offline_features import canonical_order
 from serving.consumer.retrying import resend_in_chunks
 from serving.consumer.state_store import DynamoFeatureStore, customer_item, terminal_item
-from serving.features import InMemoryFeatureState
+from serving.features import MS_PER_DAY, InMemoryFeatureState
 from serving.schemas import EVENT_FIELDS, format_timestamp, validate_event
 
 _PUT_LIMIT = 500  # PutRecords' record limit
@@ -34,6 +34,9 @@ class TrafficConfig(BaseModel):
     rate: float = Field(500.0, gt=0, le=100_000, description="records per second")
     duration_s: float = Field(10.0, gt=0, le=86_400)
     malformed_share: float = Field(0.0, ge=0, le=0.5, description="share of records sent broken on purpose")
+    start_day: int = Field(
+        42, ge=0, description="simulated day the replay starts at; earlier days seed the state"
+    )
     seed: int = 0
 
 
@@ -47,6 +50,7 @@ class TrafficReport:
     request_ids: list[str] = field(default_factory=list)
     labels_written: int = 0
     frauds_fed: int = 0
+    state_items_seeded: int = 0
 
     @property
     def rate(self) -> float:
@@ -137,17 +141,22 @@ class ChargebackFeed:
         return fed
 
 
-def backfill_feature_state(store: DynamoFeatureStore, history: pd.DataFrame, labels: pd.DataFrame) -> int:
-    """Seed the online state from history the stream never carried (a new deployment's warm start)."""
+def backfill_feature_state(
+    store: DynamoFeatureStore, history: pd.DataFrame, labels: pd.DataFrame, known_by_ms: int
+) -> int:
+    """Seed the online state from history the stream never carried (a new deployment's warm start).
+
+    Fraud labels available by known_by_ms are recorded on their terminals; later ones are the
+    chargeback feed's to deliver.
+    """
     state = InMemoryFeatureState()
     history = canonical_order(history)
     frauds = labels[labels["is_fraud"]].merge(
         history[["request_id", "terminal_id", "timestamp_ms"]], on="request_id"
     )
-    cutoff = int(history["timestamp_ms"].max()) if len(history) else 0
     for payload in event_payloads(history):
         state.process(validate_event(payload))
-    for row in frauds[frauds["label_available_ms"] <= cutoff].itertuples(index=False):
+    for row in frauds[frauds["label_available_ms"] <= known_by_ms].itertuples(index=False):
         state.terminal(row.terminal_id).record_fraud_label(int(row.timestamp_ms))
     last_event = history.groupby("customer_id").tail(1).set_index("customer_id")
     items = [
@@ -212,3 +221,40 @@ def _json_default(value):
     if isinstance(value, np.integer):
         return int(value)
     raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class TrafficTargets:
+    input_stream: str
+    feature_state_table: str
+    labels_table: str
+
+
+def run_traffic(
+    clients,
+    targets: TrafficTargets,
+    events: pd.DataFrame,
+    labels: pd.DataFrame,
+    config: TrafficConfig,
+    on_progress: Callable[[TrafficReport], None] = lambda report: None,
+) -> TrafficReport:
+    """Seed online state with the days before config.start_day, then replay from there with labels.
+
+    `clients(service)` returns a boto3 client.
+    """
+    first_day_ms = int(events["timestamp_ms"].min()) // MS_PER_DAY * MS_PER_DAY
+    start_ms = first_day_ms + config.start_day * MS_PER_DAY
+    history = events[events["timestamp_ms"] < start_ms]
+    live = events[events["timestamp_ms"] >= start_ms]
+    if live.empty:
+        raise ValueError(f"start_day {config.start_day} is past the last simulated day; nothing to replay")
+    live = live.head(int(config.rate * config.duration_s))
+    store = DynamoFeatureStore(clients("dynamodb"), targets.feature_state_table)
+    seeded = backfill_feature_state(store, history, labels, start_ms) if not history.empty else 0
+    live_labels = labels[labels["request_id"].isin(live["request_id"])]
+    written = write_labels(clients("dynamodb"), targets.labels_table, live_labels, live)
+    feed = ChargebackFeed(store, events, labels[labels["label_available_ms"] > start_ms])
+    report = replay(clients("kinesis"), targets.input_stream, live, config, feed, on_progress)
+    report.labels_written = written
+    report.state_items_seeded = seeded
+    return report

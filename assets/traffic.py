@@ -1,0 +1,58 @@
+"""A replay of simulated transactions through the stream path, and the accounting of every record."""
+
+import dagster as dg
+import pandas as pd
+
+from orchestration.resources import AwsClients
+from orchestration.run_config import TrafficRunConfig
+from orchestration.stream_report import wait_until_accounted
+from orchestration.traffic import TrafficTargets, run_traffic
+
+ACCOUNTING_TIMEOUT_S = 120
+
+
+@dg.asset(
+    group_name="traffic",
+    description="Seeds online state with the days before the replay, sends transactions at the target rate, "
+    "then waits until each is a prediction, a flagged fallback or a DLQ entry.",
+)
+def traffic_replay(
+    context: dg.AssetExecutionContext,
+    config: TrafficRunConfig,
+    aws: AwsClients,
+    transactions: pd.DataFrame,
+    transaction_labels: pd.DataFrame,
+    stream_stack: dict,
+) -> dg.Output[dict]:
+    targets = TrafficTargets(
+        stream_stack["input_stream"], stream_stack["feature_state_table"], stream_stack["labels_table"]
+    )
+    report = run_traffic(aws.client, targets, transactions, transaction_labels, config.to_library())
+    context.log.info(f"sent {report.sent:,} records ({report.malformed} malformed) at {report.rate:,.0f}/s")
+    account = wait_until_accounted(
+        aws.client("dynamodb"),
+        aws.client("sqs"),
+        stream_stack["predictions_table"],
+        stream_stack["dead_letter_queue_url"],
+        report.sent,
+        timeout_s=ACCOUNTING_TIMEOUT_S,
+    )
+    summary = {
+        "sent": report.sent,
+        "malformed_sent": report.malformed,
+        "send_rate_per_s": report.rate,
+        "predictions": account.predictions,
+        "fallbacks": account.fallbacks,
+        "dead_lettered": account.dead_lettered,
+        "latency_p50_ms": account.latency(50),
+        "latency_p99_ms": account.latency(99),
+        "variants": dict(account.variants),
+        "frauds_fed": report.frauds_fed,
+    }
+    if account.accounted < report.sent:
+        raise dg.Failure(
+            f"only {account.accounted} of {report.sent} records accounted for after {ACCOUNTING_TIMEOUT_S} s",
+            metadata={k: v for k, v in summary.items() if k != "variants"},
+        )
+    metadata = {k: v for k, v in summary.items() if k != "variants"}
+    return dg.Output(summary, metadata={**metadata, "variants": dg.MetadataValue.json(summary["variants"])})
