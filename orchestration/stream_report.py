@@ -18,6 +18,7 @@ class StreamAccount:
     variants: Counter = field(default_factory=Counter)
     model_versions: Counter = field(default_factory=Counter)
     request_ids: set[str] = field(default_factory=set)
+    fallback_request_ids: set[str] = field(default_factory=set)
 
     @property
     def accounted(self) -> int:
@@ -59,6 +60,7 @@ def read_account(dynamodb, sqs, predictions_table: str, dlq_url: str) -> StreamA
         account.request_ids.add(item["request_id"]["S"])
         if item.get("fallback", {}).get("BOOL"):
             account.fallbacks += 1
+            account.fallback_request_ids.add(item["request_id"]["S"])
         else:
             account.predictions += 1
             account.variants[item.get("variant", {}).get("S", "?")] += 1

@@ -31,12 +31,20 @@ def test_rtinfer_demo_runs_end_to_end(tmp_path):
         )
 
     try:
-        completed = rtinfer("demo", "--customers", "1500", "--days", "56")
+        completed = rtinfer("demo", "--customers", "1500", "--days", "56", "--rate", "300", "--duration", "4")
         assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
         out = completed.stdout
         assert "emulator started" in out
-        for step in ("simulated_transactions", "transaction_features", "fraud_model", "fraud_endpoint"):
+        for step in (
+            "simulated_transactions",
+            "transaction_features",
+            "fraud_model",
+            "fraud_endpoint",
+            "stream_stack",
+        ):
             assert f"✓ fraud_lifecycle › {step}" in out
+        assert "✓ replay_traffic › traffic_replay" in out
+        assert re.search(r"accounted for\s*│\s*1,200 of 1,200", out)
         assert "roc_auc" in out and "average_precision" in out
         assert "check fraud_model_meets_floors: passed" in out
         assert "Endpoint rtinfer-fraud (created)" in out

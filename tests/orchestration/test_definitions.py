@@ -53,6 +53,11 @@ def test_lifecycle_job_trains_checks_and_deploys(emulator, tmp_path, monkeypatch
     assert described["EndpointStatus"] == "InService"
     assert described["EndpointConfigName"] == deployment["endpoint_config_name"]
     assert deployment["model_version"] == record["model_version"]
+    stack = result.output_for_node("stream_stack")
+    function = emulator.client("lambda").get_function(FunctionName="lifecycle-ok-fn")["Configuration"]
+    assert function["Environment"]["Variables"]["ENDPOINT_NAME"] == "lifecycle-ok"
+    mapping = emulator.client("lambda").get_event_source_mapping(UUID=stack["mapping_uuid"])
+    assert mapping["State"] == "Enabled" and mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 def test_model_below_floors_is_not_deployed(emulator, tmp_path, monkeypatch):
