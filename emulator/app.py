@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulator.cloudwatch.api import build_cloudwatch_api
+from emulator.cloudwatch.backend import CloudWatchBackend
 from emulator.dynamodb.api import build_dynamodb_api
 from emulator.dynamodb.backend import DynamoDBBackend
 from emulator.kinesis.api import build_kinesis_api
@@ -26,9 +28,12 @@ from emulator.protocol.routing import ServiceRouter
 from emulator.s3.api import build_s3_api
 from emulator.s3.backend import S3Backend
 from emulator.sagemaker.api import build_sagemaker_api
-from emulator.sagemaker.backend import SageMakerBackend
+from emulator.sagemaker.backend import ACCOUNT, SageMakerBackend
 from emulator.sagemaker.capture import CaptureWriter
+from emulator.sagemaker.compilation import CompilationJobs
+from emulator.sagemaker.registry import ModelRegistry
 from emulator.sagemaker_runtime.api import Invoker, build_runtime_api
+from emulator.sagemaker_runtime.metrics import InvocationMetrics
 from emulator.sqs.api import build_sqs_api
 from emulator.sqs.backend import SqsBackend
 from emulator.state import Database
@@ -45,9 +50,13 @@ def create_app(home: Path, port: int) -> Starlette:
     root = state_dir(home)
     db = Database(root / "state.db")
     s3 = S3Backend(db, root / "s3")
-    sagemaker = SageMakerBackend(db, s3, root / "sagemaker")
+    cloudwatch = CloudWatchBackend(db)
+    registry = ModelRegistry(db, "us-east-1", ACCOUNT)
+    compilations = CompilationJobs(db, s3, "us-east-1", ACCOUNT)
+    sagemaker = SageMakerBackend(db, s3, root / "sagemaker", registry, cloudwatch.alarms.state_of)
     capture = CaptureWriter(s3)
-    invoker = Invoker(sagemaker, capture)
+    invocation_metrics = InvocationMetrics(cloudwatch.metrics)
+    invoker = Invoker(sagemaker, capture, invocation_metrics)
     kinesis = KinesisBackend(db)
     dynamodb = DynamoDBBackend(db)
     sqs = SqsBackend(db)
@@ -60,8 +69,12 @@ def create_app(home: Path, port: int) -> Starlette:
     router.register("dynamodb", build_dynamodb_api(dynamodb))
     router.register("sqs", build_sqs_api(sqs))
     router.register("lambda", build_lambda_api(functions, mappings))
+    router.register("monitoring", build_cloudwatch_api(cloudwatch))
     # botocore signs SageMaker Runtime as "sagemaker" too: the runtime is the one with a REST path.
-    runtime_api, control_api = build_runtime_api(invoker), build_sagemaker_api(sagemaker)
+    runtime_api, control_api = (
+        build_runtime_api(invoker),
+        build_sagemaker_api(sagemaker, registry, compilations),
+    )
     router.register(
         "sagemaker", lambda request: (runtime_api if runtime_api.handles(request) else control_api)(request)
     )
@@ -82,12 +95,17 @@ def create_app(home: Path, port: int) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sagemaker.restore()  # endpoints answer again before the health check does
         capture.start()
+        cloudwatch.start()
+        invocation_metrics.start()
         mappings.restore()
         yield
         mappings.shutdown()
         functions.shutdown()
         await invoker.close()
         capture.close()
+        invocation_metrics.close()
+        cloudwatch.close()
+        compilations.shutdown()
         sagemaker.shutdown()
         db.close()
 

@@ -5,6 +5,9 @@ A SageMaker-layout `model.tar.gz` holds, at its root:
   feature_schema.json   feature names in column order, the operating threshold, the model version
   metrics.json          the evaluation the model was accepted on
   manifest.json         sha256 of each file above, checked before anything is loaded
+
+A compiled artifact (what a Neo/TL2cgen compilation job writes) keeps all of that and adds
+  compiled/model.so     the same trees as a native shared library, listed in the manifest too
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ SCHEMA_FILE = "feature_schema.json"
 METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
 HASHED_FILES = (MODEL_FILE, SCHEMA_FILE, METRICS_FILE)
+COMPILED_LIB = "compiled/model.so"
 
 
 class ArtifactIntegrityError(Exception):

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import xgboost as xgb
 
-from serving.artifact import MODEL_FILE, read_schema, verify_manifest
+from serving.artifact import read_schema, verify_manifest
+from serving.predictors import Predictor, load_predictor
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -27,7 +27,7 @@ class InvalidInputError(ValueError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    booster: xgb.Booster
+    predictor: Predictor  # XGBoost, or the TL2cgen library for a compiled artifact
     features: list[str]
     threshold: float
     model_version: str
@@ -52,11 +52,11 @@ def model_fn(model_dir: str | Path) -> LoadedModel:
     model_dir = Path(model_dir)
     verify_manifest(model_dir)  # refuse to load anything whose sha256 does not match the manifest
     schema = read_schema(model_dir)
-    booster = xgb.Booster()
-    booster.load_model(str(model_dir / MODEL_FILE))
-    booster.set_param({"nthread": 1})  # one request per worker at a time: extra threads only add latency
     return LoadedModel(
-        booster, list(schema["features"]), float(schema["threshold"]), str(schema["model_version"])
+        load_predictor(model_dir),
+        list(schema["features"]),
+        float(schema["threshold"]),
+        str(schema["model_version"]),
     )
 
 
@@ -159,8 +159,7 @@ def predict_fn(data: ParsedInput, model: LoadedModel) -> Prediction:
                 f"rows have {matrix.shape[1]} columns, "
                 f"the model expects {len(model.features)}: {model.features}"
             )
-    scores = model.booster.inplace_predict(matrix, validate_features=False)
-    return Prediction(np.asarray(scores, dtype=np.float64).reshape(-1), model.model_version, model.threshold)
+    return Prediction(model.predictor.predict(matrix), model.model_version, model.threshold)
 
 
 def response_content_type(accept: str | None) -> str:

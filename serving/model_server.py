@@ -4,11 +4,15 @@ Run as `python -m serving.model_server --model-dir DIR --port N`. The model is l
 server binds, so /ping answers 200 only once it is loaded. If loading fails the process prints
 `MODEL_LOAD_FAILED: <reason>` as its last stderr line and exits 2, which the host (the emulator, or a
 container runtime) reports as the endpoint's failure reason.
+
+`RTINFER_FAULT` in the environment makes the server misbehave on purpose (errors, latency): see
+serving.faults.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import threading
@@ -25,6 +29,7 @@ from starlette.routing import Route
 for _unneeded in ("sklearn", "pandas"):
     sys.modules.setdefault(_unneeded, None)
 
+from serving.faults import Fault, fault_from_env  # noqa: E402
 from serving.inference import (  # noqa: E402
     InvalidInputError,
     LoadedModel,
@@ -38,12 +43,18 @@ from serving.inference import (  # noqa: E402
 LOAD_FAILED_PREFIX = "MODEL_LOAD_FAILED: "
 
 
-def build_app(model: LoadedModel) -> Starlette:
+def build_app(model: LoadedModel, fault: Fault | None = None) -> Starlette:
+    fault = fault or Fault()
+
     async def ping(request: Request) -> Response:
         return Response(status_code=200)
 
     async def invocations(request: Request) -> Response:
         body = await request.body()
+        if fault.latency_s:
+            await asyncio.sleep(fault.latency_s)
+        if fault.fails_now():
+            return PlainTextResponse("injected fault (RTINFER_FAULT error_rate)", status_code=500)
         accept = request.headers.get("accept")
         # Predicting inline is deliberate: a worker serves one small request at a time and a thread
         # hop would cost more than the prediction itself.
@@ -77,11 +88,12 @@ def main(argv: list[str] | None = None) -> None:
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     try:
         model = model_fn(args.model_dir)
+        fault = fault_from_env()
     except Exception as exc:
         print(f"{LOAD_FAILED_PREFIX}{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
     uvicorn.run(
-        build_app(model),
+        build_app(model, fault),
         host="127.0.0.1",
         port=args.port,
         log_level="warning",

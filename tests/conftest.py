@@ -49,6 +49,19 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulat
     control.stop(running.home)
 
 
+FAST_TIME_SCALE = "0.02"
+
+
+@pytest.fixture(scope="session")
+def fast_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
+    """An emulator whose AWS waits (baking, alarm periods) run 50x faster: RTINFER_TIME_SCALE=0.02."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RTINFER_TIME_SCALE", FAST_TIME_SCALE)
+        running = start_emulator(tmp_path_factory.mktemp("rtinfer-fast-home"))
+    yield running
+    control.stop(running.home)
+
+
 @pytest.fixture
 def emulator_factory() -> Iterator[Callable[..., RunningEmulator]]:
     """Start extra emulators (e.g. to restart one on the same home); all are stopped at teardown."""

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from emulator.protocol.errors import validation_exception
@@ -28,6 +29,7 @@ from emulator.sagemaker.fleet import (
     routing_table,
     stop_fleets,
 )
+from emulator.sagemaker.registry import ModelRegistry
 from emulator.sagemaker.validation import (
     check_data_capture,
     check_instance_count,
@@ -46,9 +48,20 @@ _LABELS = {"model": "model", "config": "endpoint configuration", "endpoint": "en
 
 
 class SageMakerBackend:
-    def __init__(self, db: Database, s3: S3Backend, root: Path, region: str = "us-east-1") -> None:
+    def __init__(
+        self,
+        db: Database,
+        s3: S3Backend,
+        root: Path,
+        registry: ModelRegistry,
+        alarm_state: Callable[[str], str | None],
+        region: str = "us-east-1",
+    ) -> None:
+        """`alarm_state`: CloudWatch's state of an alarm by name (None if unknown), for auto-rollback."""
         self._db = db
         self._region = region
+        self._registry = registry
+        self._alarm_state = alarm_state
         self._artifacts = ArtifactStore(s3, root / "models")
         self._log_root = root / "logs"
         self._lock = threading.RLock()
@@ -93,16 +106,28 @@ class SageMakerBackend:
 
     def create_model(self, params: dict) -> dict:
         name = params.get("ModelName", "")
-        container = params.get("PrimaryContainer")
-        if not container or not container.get("ModelDataUrl"):
-            raise validation_exception("PrimaryContainer with Image and ModelDataUrl is required")
+        params = copy.deepcopy(params)
+        containers = params.pop("Containers", None) or []
+        if len(containers) > 1:
+            raise validation_exception(
+                f"Containers has {len(containers)} entries; this emulator serves single-container models"
+            )
+        container = params.setdefault("PrimaryContainer", containers[0] if containers else {})
+        if container.get("ModelPackageName"):  # as SageMaker does: the package supplies image and data
+            package = self._registry.container_for(container["ModelPackageName"])
+            environment = {**package.get("Environment", {}), **container.get("Environment", {})}
+            container.update({**package, **container, "Environment": environment})
+        if not container.get("ModelDataUrl"):
+            raise validation_exception(
+                "PrimaryContainer (or Containers[0]) needs Image and ModelDataUrl, or a ModelPackageName"
+            )
         try:
             parse_s3_uri(container["ModelDataUrl"])
         except ValueError as exc:
             raise validation_exception(f"PrimaryContainer.ModelDataUrl: {exc}") from None
         with self._lock:
             record = {
-                **copy.deepcopy(params),
+                **params,
                 "ModelArn": self.arn("model", name),
                 "CreationTime": time.time(),
             }
@@ -235,7 +260,20 @@ class SageMakerBackend:
         with self._lock:
             record = copy.deepcopy(self._get("endpoint", name))
         deployed = record.pop("Deployed")
-        record["ProductionVariants"] = [_variant_summary(v) for v in deployed["ProductionVariants"]]
+        pending = record.pop("Pending", None)
+        green_share = pending["Share"] if pending else 0.0
+        record["ProductionVariants"] = [
+            _variant_summary(v, 1 - green_share) for v in deployed["ProductionVariants"]
+        ]
+        if pending:
+            status = [{"Status": pending["Phase"], "StartTime": pending["StartTime"]}]
+            record["PendingDeploymentSummary"] = {
+                "EndpointConfigName": pending["EndpointConfigName"],
+                "StartTime": pending["StartTime"],
+                "ProductionVariants": [
+                    {**_variant_summary(v, green_share), "VariantStatus": status} for v in pending["Variants"]
+                ],
+            }
         if deployed["ShadowProductionVariants"]:
             record["ShadowProductionVariants"] = [
                 _variant_summary(v) for v in deployed["ShadowProductionVariants"]
@@ -289,7 +327,7 @@ class SageMakerBackend:
             self._delete("endpoint", name)
             live = self.live.pop(name, None)
         if live:
-            self._in_background(lambda: stop_fleets(live.fleets()))
+            self._in_background(lambda: stop_fleets(_all_fleets(live)))
 
     def _require_updatable(self, name: str) -> dict:
         record = self._get("endpoint", name)
@@ -298,40 +336,61 @@ class SageMakerBackend:
         return record
 
     def update_endpoint(self, name: str, config_name: str, deployment_config: dict | None) -> dict:
-        policy = policy_for(deployment_config)
+        with self._lock:
+            snapshot = self._snapshot(config_name)
+        capacity = sum(v["DesiredInstanceCount"] for v in snapshot["ProductionVariants"])
+        policy = policy_for(deployment_config, capacity, self._alarm_state)
         with self._lock:
             record = self._require_updatable(name)
-            snapshot = self._snapshot(config_name)
             record["EndpointStatus"] = "Updating"
             record["LastModifiedTime"] = time.time()
+            if deployment_config:
+                record["LastDeploymentConfig"] = copy.deepcopy(deployment_config)
+            record["Pending"] = {
+                "EndpointConfigName": config_name,
+                "StartTime": time.time(),
+                "Share": 0.0,
+                "Phase": "Creating",
+                "Variants": snapshot["ProductionVariants"],
+            }
             self._save("endpoint", name)
 
         def run() -> None:
             try:
                 fleets = self._launch(name, snapshot)
             except DeploymentError as exc:  # AWS rolls back: the old fleet keeps serving
-                self._finish(name, record, "InService", f"Update to {config_name!r} failed: {exc}")
+                self._end_update(name, record, f"Update to {config_name!r} failed: {exc}")
                 return
-            new = self._live(name, snapshot, fleets)
+            green = self._live(name, snapshot, fleets)
             with self._lock:
-                old = self.live.get(name)
-                if self._records["endpoint"].get(name) is not record or old is None:
+                blue = self.live.get(name)
+                if self._records["endpoint"].get(name) is not record or blue is None:
                     stop_fleets(fleets.values())
                     return
-
-            def publish(endpoint: LiveEndpoint) -> None:
+            reason = policy.shift(blue, green, _Rollout(self, name, record, blue, green))
+            if reason is None:
                 with self._lock:
-                    if self._records["endpoint"].get(name) is record:
-                        self.live[name] = endpoint
-
-            policy.shift(old, new, publish)
-            with self._lock:
-                record["EndpointConfigName"] = config_name
-                record["Deployed"] = snapshot
-            self._finish(name, record, "InService", None)
+                    record["EndpointConfigName"] = config_name
+                    record["Deployed"] = snapshot
+            self._end_update(name, record, reason and f"Rolled back the update to {config_name!r}: {reason}")
 
         self._in_background(run)
         return {"EndpointArn": record["EndpointArn"]}
+
+    def _end_update(self, name: str, record: dict, failure: str | None) -> None:
+        with self._lock:
+            record.pop("Pending", None)
+        self._finish(name, record, "InService", failure)
+
+    def _publish(self, name: str, record: dict, live: LiveEndpoint, green_share: float, phase: str) -> bool:
+        """Route `name`'s traffic through `live` if the endpoint is still `record`; False if it is gone."""
+        with self._lock:
+            if self._records["endpoint"].get(name) is not record:
+                return False
+            self.live[name] = live
+            if "Pending" in record:
+                record["Pending"].update(Share=green_share, Phase=phase)
+            return True
 
     def update_weights_and_capacities(self, name: str, desired: list[dict]) -> dict:
         with self._lock:
@@ -404,6 +463,7 @@ class SageMakerBackend:
             records = [r for r in self._records["endpoint"].values() if r["EndpointStatus"] != "Failed"]
         for record in records:  # an interrupted update restarts on the fleet that was serving
             record["EndpointStatus"] = "Creating"
+            record.pop("Pending", None)
         with ThreadPoolExecutor(max_workers=max(1, len(records))) as pool:
             list(pool.map(lambda r: self._bring_up(r["EndpointName"], r), records))
 
@@ -411,10 +471,30 @@ class SageMakerBackend:
         with self._lock:
             live, self.live = list(self.live.values()), {}
         for endpoint in live:
-            stop_fleets(endpoint.fleets())
+            stop_fleets(_all_fleets(endpoint))
 
 
-def _variant_summary(variant: dict) -> dict:
+class _Rollout:
+    """The backend side of a deployment policy: what invocations see, what DescribeEndpoint shows."""
+
+    def __init__(
+        self, backend: SageMakerBackend, name: str, record: dict, blue: LiveEndpoint, green: LiveEndpoint
+    ) -> None:
+        self._backend, self._name, self._record = backend, name, record
+        self._blue, self._green = blue, green
+
+    def shift_to(self, green_share: float, phase: str) -> bool:
+        split = replace(self._blue, candidate=self._green, candidate_share=green_share)
+        return self._backend._publish(self._name, self._record, split, green_share, phase)
+
+    def promote(self) -> bool:
+        return self._backend._publish(self._name, self._record, self._green, 1.0, "Terminating")
+
+    def revert(self) -> None:
+        self._backend._publish(self._name, self._record, self._blue, 0.0, "Deleting")
+
+
+def _variant_summary(variant: dict, weight_factor: float = 1.0) -> dict:
     summary = {
         key: variant[key]
         for key in (
@@ -425,8 +505,14 @@ def _variant_summary(variant: dict) -> dict:
             "DesiredInstanceCount",
         )
     }
+    summary["CurrentWeight"] *= weight_factor
     summary["DeployedImages"] = [{"SpecifiedImage": variant["Image"], "ResolvedImage": variant["Image"]}]
     return summary
+
+
+def _all_fleets(live: LiveEndpoint) -> list[VariantFleet]:
+    """Blue's fleets and, mid-deployment, green's."""
+    return live.fleets() + (live.candidate.fleets() if live.candidate else [])
 
 
 def _capture_settings(config: dict | None) -> CaptureSettings | None:

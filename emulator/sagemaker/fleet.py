@@ -54,6 +54,15 @@ class LiveEndpoint:
     capture: CaptureSettings | None
     variant_names: tuple[str, ...]
     cumulative_weights: tuple[float, ...]
+    # during a blue/green deployment: the green fleet and the share of requests it takes
+    candidate: LiveEndpoint | None = None
+    candidate_share: float = 0.0
+
+    def route(self) -> LiveEndpoint:
+        """The fleet (blue or green) one request runs on, chosen once so it finishes where it started."""
+        if self.candidate is not None and random.random() < self.candidate_share:
+            return self.candidate
+        return self
 
     def choose_variant(self) -> VariantFleet | None:
         """Weighted random choice over production variants; None when every weight is 0."""
@@ -64,6 +73,7 @@ class LiveEndpoint:
         return self.production[self.variant_names[min(index, len(self.variant_names) - 1)]]
 
     def fleets(self) -> list[VariantFleet]:
+        """This endpoint's own fleets (not a candidate's)."""
         return [*self.production.values(), *([self.shadow] if self.shadow else [])]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from emulator.protocol.rest import RestDispatcher
 from emulator.sagemaker.backend import ACCOUNT, SageMakerBackend
 from emulator.sagemaker.capture import CaptureWriter, Exchange
 from emulator.sagemaker.fleet import LiveEndpoint, VariantFleet
+from emulator.sagemaker_runtime.metrics import InvocationMetrics
 from emulator.sagemaker_runtime.upstream import UpstreamError, UpstreamPool, UpstreamResponse
 
 log = logging.getLogger(__name__)
@@ -39,9 +41,10 @@ def validation_error(message: str) -> AwsError:
 
 
 class Invoker:
-    def __init__(self, backend: SageMakerBackend, capture: CaptureWriter) -> None:
+    def __init__(self, backend: SageMakerBackend, capture: CaptureWriter, metrics: InvocationMetrics) -> None:
         self._backend = backend
         self._capture = capture
+        self._metrics = metrics
         self._upstream = UpstreamPool()
         self._mirrors: set[asyncio.Task] = set()  # strong refs so shadow tasks are not collected mid-flight
 
@@ -62,7 +65,9 @@ class Invoker:
         return live
 
     async def invoke(self, request: Request, name: str) -> Response:
-        endpoint = self._endpoint(name)
+        started = time.perf_counter()
+        # during a blue/green deployment this picks blue or green for the whole request
+        endpoint = self._endpoint(name).route()
         body = await request.body()
         if len(body) > MAX_PAYLOAD_BYTES:
             raise validation_error(
@@ -75,7 +80,7 @@ class Invoker:
             "Content-Type": headers.get("content-type", "application/octet-stream"),
             "Accept": headers.get("accept", "*/*"),
         }
-        answer = await self._forward(variant, body, forward)
+        answer = await self._forward(name, variant, body, forward, started)
         if answer.status >= 400:
             kind = "client" if answer.status < 500 else "server"
             raise AwsError(
@@ -116,11 +121,23 @@ class Invoker:
             )
         return variant
 
-    async def _forward(self, variant: VariantFleet, body: bytes, headers: dict[str, str]) -> UpstreamResponse:
+    async def _forward(
+        self, endpoint: str, variant: VariantFleet, body: bytes, headers: dict[str, str], started: float
+    ) -> UpstreamResponse:
+        """POST to one of the variant's workers and publish the call's AWS/SageMaker metrics."""
+        model_started = time.perf_counter()
+        failure = None
         try:
-            return await self._upstream.post(variant.next_port(), "/invocations", body, headers)
+            answer = await self._upstream.post(variant.next_port(), "/invocations", body, headers)
         except UpstreamError as exc:
-            raise AwsError("ModelError", f"Variant {variant.name} did not answer: {exc}", 424) from None
+            answer, failure = None, exc
+        finished = time.perf_counter()
+        model_us = (finished - model_started) * 1e6
+        status = answer.status if answer else None
+        self._metrics.record(endpoint, variant.name, status, model_us, (finished - started) * 1e6 - model_us)
+        if answer is None:
+            raise AwsError("ModelError", f"Variant {variant.name} did not answer: {failure}", 424)
+        return answer
 
     def _offer_capture(
         self,
@@ -146,7 +163,7 @@ class Invoker:
     ) -> None:
         """Send the shadow its copy; its answer is only ever captured, never returned."""
         try:
-            answer = await self._forward(shadow, body, headers)
+            answer = await self._forward(endpoint.name, shadow, body, headers, time.perf_counter())
         except AwsError as exc:
             log.warning("shadow variant %s of %s: %s", shadow.name, endpoint.name, exc.message)
             return

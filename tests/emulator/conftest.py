@@ -151,3 +151,36 @@ def lambda_zip() -> Callable[..., bytes]:
         return buffer.getvalue()
 
     return build
+
+
+@pytest.fixture(scope="session")
+def fast_clients(fast_emulator):
+    names = ("s3", "sagemaker", "sagemaker-runtime", "cloudwatch")
+    return {name: fast_emulator.client(name) for name in names}
+
+
+FAULTS = {"healthy": None, "failing": "error_rate=1.0", "slow": "latency_ms=200"}
+
+
+@pytest.fixture(scope="session")
+def fast_models(fast_clients, artifacts) -> dict[str, str]:
+    """Models on the fast emulator: the v1 artifact healthy, always failing and slow (RTINFER_FAULT),
+    and a healthy v2."""
+    s3, sagemaker = fast_clients["s3"], fast_clients["sagemaker"]
+    s3.create_bucket(Bucket=BUCKET)
+    for version in ("v1", "v2"):
+        s3.upload_file(str(artifacts[version]), BUCKET, f"{version}/model.tar.gz")
+    sagemaker.create_model(
+        ModelName="fast-v2",
+        PrimaryContainer={"Image": "rtinfer-xgboost", "ModelDataUrl": f"s3://{BUCKET}/v2/model.tar.gz"},
+    )
+    for name, fault in FAULTS.items():
+        sagemaker.create_model(
+            ModelName=f"fast-{name}",
+            PrimaryContainer={
+                "Image": "rtinfer-xgboost",
+                "ModelDataUrl": f"s3://{BUCKET}/v1/model.tar.gz",
+                "Environment": {"RTINFER_FAULT": fault} if fault else {},
+            },
+        )
+    return {name: f"fast-{name}" for name in (*FAULTS, "v2")}

@@ -1,0 +1,1 @@
+"""Amazon CloudWatch subset: metrics (PutMetricData, statistics, GetMetricData) and metric alarms."""
