@@ -11,11 +11,15 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from serving.artifact import read_schema, verify_manifest
-from serving.predictors import Predictor, load_predictor
+from serving.predictors import Predictor, XGBoostPredictor, load_predictor
+
+if TYPE_CHECKING:
+    import xgboost as xgb
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -31,6 +35,13 @@ class LoadedModel:
     features: list[str]
     threshold: float
     model_version: str
+
+    @property
+    def booster(self) -> xgb.Booster:
+        """The XGBoost booster of an uncompiled artifact, for callers that predict with it directly."""
+        if not isinstance(self.predictor, XGBoostPredictor):
+            raise AttributeError(f"a {self.predictor.kind} model has no XGBoost booster")
+        return self.predictor.booster
 
 
 @dataclass(frozen=True)

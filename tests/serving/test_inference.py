@@ -97,7 +97,7 @@ def test_json_shapes_all_predict_the_same(model):
         json.dumps({"instances": records}),
     ]
     predictions = [predict_fn(input_fn(body.encode(), "application/json"), model).scores for body in bodies]
-    expected = model.predictor.booster.inplace_predict(np.array(rows))
+    expected = model.booster.inplace_predict(np.array(rows))
     for scores in predictions:
         np.testing.assert_allclose(scores, expected, rtol=1e-6)
 
