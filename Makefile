@@ -20,7 +20,6 @@ $(STAMP): requirements.lock requirements-bootstrap.txt pyproject.toml
 	@touch $@
 
 demo: install
-	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/rtinfer demo
 
 test: install
@@ -28,7 +27,7 @@ test: install
 	$(BIN)/pytest
 
 dev: install
-	@mkdir -p $(DAGSTER_HOME)
+	@$(BIN)/python -m orchestration.instance_config >/dev/null
 	$(BIN)/rtinfer emulator start
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 

@@ -1,34 +1,32 @@
-"""The model behind a real SageMaker endpoint (the emulator's, locally)."""
-
-from pathlib import Path
+"""The registered model behind a real SageMaker endpoint (the emulator's, locally)."""
 
 import dagster as dg
 
-from orchestration.deployment import deploy_single_variant, upload_artifact
+from orchestration.endpoint_actions import run_deploy
 from orchestration.resources import AwsClients
-from orchestration.run_config import DeploymentRunConfig
+from orchestration.run_config import DeployRunConfig
 from orchestration.settings import load_settings
+from orchestration.strategies import Clients
 
 
 @dg.asset(
     group_name="deployment",
-    description="Uploads the model artifact, creates or updates the SageMaker endpoint, waits for InService.",
+    pool="sagemaker-endpoint",
+    description="Deploys the registered version (blue/green when the endpoint exists, with alarm-driven "
+    "auto-rollback); only Approved versions are deployed.",
 )
 def fraud_endpoint(
-    context: dg.AssetExecutionContext, config: DeploymentRunConfig, aws: AwsClients, fraud_model: dict
+    context: dg.AssetExecutionContext, config: DeployRunConfig, aws: AwsClients, registered_model: dict
 ) -> dg.Output[dict]:
-    settings = load_settings()
-    spec = config.to_library()
-    model_data_url = upload_artifact(
-        aws.client("s3"),
-        settings,
-        Path(fraud_model["artifact_path"]),
-        fraud_model["model_version"],
-        fraud_model["artifact_sha256"],
+    deploy = config.to_library().model_copy(update={"model_version": registered_model["model_version"]})
+    clients = Clients(aws.client("sagemaker"), aws.client("cloudwatch"), aws.client("s3"))
+    result = run_deploy(clients, load_settings(), deploy)
+    context.log.info(
+        f"endpoint {result.endpoint_name}: {result.outcome}, serving {result.production_version}"
     )
-    context.log.info(f"uploaded {fraud_model['model_version']} to {model_data_url}")
-    result = deploy_single_variant(
-        aws.client("sagemaker"), settings, spec, fraud_model["model_version"], model_data_url
-    )
-    context.log.info(f"endpoint {result.endpoint_name} {result.action}, serving {result.model_version}")
-    return dg.Output(result.as_dict(), metadata=result.as_dict())
+    if result.outcome == "rolled_back":
+        raise dg.Failure(
+            f"deployment of {deploy.model_version} was rolled back: {result.failure_reason}",
+            metadata=result.as_metadata(),
+        )
+    return dg.Output(result.as_metadata(), metadata=result.as_metadata())

@@ -3,8 +3,8 @@
 import dagster as dg
 import pandas as pd
 
-from orchestration.model_build import build_model, metrics_markdown, quality_failures
-from orchestration.resources import ModelQualityFloors
+from orchestration.model_build import build_model, metrics_markdown, quality_failures, review_findings
+from orchestration.resources import ModelQualityFloors, ModelReview
 from orchestration.run_config import TrainingRunConfig
 from orchestration.settings import load_settings
 
@@ -53,4 +53,19 @@ def fraud_model_meets_floors(fraud_model: dict, quality_floors: ModelQualityFloo
             "model_version": fraud_model["model_version"],
             **{name: dg.MetadataValue.float(value) for name, value in floors.items()},
         },
+    )
+
+
+@dg.asset_check(
+    asset=fraud_model, description="Per-scenario recall and alert rate a reviewer should see first."
+)
+def fraud_model_review(fraud_model: dict, model_review: ModelReview) -> dg.AssetCheckResult:
+    findings = review_findings(
+        fraud_model["metrics"], model_review.min_scenario_recall, model_review.max_alerts_per_fraud
+    )
+    return dg.AssetCheckResult(
+        passed=not findings,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(findings) or "nothing to review",
+        metadata={"model_version": fraud_model["model_version"], "findings": len(findings)},
     )

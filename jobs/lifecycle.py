@@ -4,6 +4,12 @@ import dagster as dg
 
 fraud_lifecycle_job = dg.define_asset_job(
     "fraud_lifecycle",
-    selection=dg.AssetSelection.groups("data", "features", "model", "deployment"),
-    description="Simulate transactions, build features, train, evaluate, gate and deploy the fraud model.",
+    selection=dg.AssetSelection.groups("data", "features", "model", "registry", "deployment"),
+    description="Simulate, build features, train, gate, compile, register and deploy the fraud model.",
+)
+
+train_candidate_job = dg.define_asset_job(
+    "train_candidate",
+    selection=dg.AssetSelection.groups("model", "registry"),
+    description="Train, check, compile and register a new version on the stored features, without deploying.",
 )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 from rich.console import Console
 from rich.table import Table
@@ -16,11 +14,9 @@ console = Console()
 def _dagster_instance():
     import dagster as dg
 
-    home = os.environ.setdefault("DAGSTER_HOME", str(load_settings().home / "dagster"))
-    os.makedirs(home, exist_ok=True)
-    config = os.path.join(home, "dagster.yaml")
-    if not os.path.exists(config):
-        open(config, "a").close()  # an empty instance config: all storage under DAGSTER_HOME
+    from orchestration.instance_config import ensure_instance_config
+
+    ensure_instance_config()
     return dg.DagsterInstance.get()
 
 

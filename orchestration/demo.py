@@ -31,10 +31,10 @@ def _endpoint_table(deployment: dict, record: dict, rows: np.ndarray) -> Table:
     offline = local_scores(Path(record["artifact_path"]), rows)
     threshold = record["threshold"]
     agree = np.mean((probe.endpoint_scores >= threshold) == (offline >= threshold))
-    table = Table(title=f"Endpoint {deployment['endpoint_name']} ({deployment['action']})", min_width=64)
+    table = Table(title=f"Endpoint {deployment['endpoint_name']} ({deployment['outcome']})", min_width=64)
     table.add_column("figure")
     table.add_column("value", justify="right")
-    table.add_row("model version served", deployment["model_version"])
+    table.add_row("model version served", deployment["production_version"])
     table.add_row("variants that answered", ", ".join(f"{k}: {v}" for k, v in probe.variants.items()))
     table.add_row(
         f"1-row latency p50 / p99 ({len(rows)} calls)",

@@ -68,6 +68,25 @@ def quality_failures(metrics: dict[str, float], floors: dict[str, float]) -> lis
     return failures
 
 
+def review_findings(
+    metrics: dict[str, float], min_scenario_recall: float, max_alerts_per_fraud: float
+) -> list[str]:
+    """What a reviewer should look at before this model serves: weak fraud scenarios, too many alerts.
+
+    Unlike the quality floors these do not stop the model; they keep it from being approved
+    automatically (the registry then holds it as PendingManualApproval).
+    """
+    findings = [
+        f"{name.removeprefix('recall_')} recall = {value:.4f} is below {min_scenario_recall:.4f}"
+        for name, value in metrics.items()
+        if name.startswith("recall_") and name != "recall_at_threshold" and value < min_scenario_recall
+    ]
+    alerts_per_fraud = metrics.get("alert_rate", 0.0) / max(metrics.get("fraud_rate", 0.0), 1e-12)
+    if alerts_per_fraud > max_alerts_per_fraud:
+        findings.append(f"{alerts_per_fraud:.2f} alerts per fraud is above {max_alerts_per_fraud:.2f}")
+    return findings
+
+
 def metrics_markdown(metrics: dict[str, float]) -> str:
     rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in metrics.items())
     return f"| metric | value |\n|---|---|\n{rows}"

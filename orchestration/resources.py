@@ -24,10 +24,19 @@ class ModelQualityFloors(dg.ConfigurableResource):
     min_recall_at_threshold: float = 0.30
 
 
+class ModelReview(dg.ConfigurableResource):
+    """A model that passes its floors but not this review is registered, awaiting manual approval."""
+
+    min_scenario_recall: float = 0.05
+    max_alerts_per_fraud: float = 3.0  # the review team's capacity, relative to the fraud there is
+    model_package_group: str = "rtinfer-fraud"
+
+
 def default_resources() -> dict:
     home = load_settings().home
     return {
         "io_manager": OpenFormatIOManager(base_dir=str(home / "assets")),
         "aws": AwsClients(),
         "quality_floors": ModelQualityFloors(),
+        "model_review": ModelReview(),
     }

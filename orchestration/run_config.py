@@ -13,7 +13,14 @@ from typing import TypeVar
 import dagster as dg
 from pydantic import BaseModel, create_model
 
-from orchestration.deployment import EndpointSpec
+from orchestration.endpoint_actions import (
+    ABTrafficConfig,
+    ApprovalConfig,
+    DeployConfig,
+    PromoteConfig,
+    RollbackConfig,
+    ShadowConfig,
+)
 from orchestration.simulation import SimulationConfig
 from orchestration.stream_stack import StreamStackSpec
 from orchestration.traffic import TrafficConfig
@@ -45,6 +52,11 @@ def dagster_config_for(library_cls: type[LibraryConfig], name: str) -> type[dg.C
 
 SimulationRunConfig = dagster_config_for(SimulationConfig, "SimulationRunConfig")
 TrainingRunConfig = dagster_config_for(TrainingConfig, "TrainingRunConfig")
-DeploymentRunConfig = dagster_config_for(EndpointSpec, "DeploymentRunConfig")
 StreamStackRunConfig = dagster_config_for(StreamStackSpec, "StreamStackRunConfig")
 TrafficRunConfig = dagster_config_for(TrafficConfig, "TrafficRunConfig")
+DeployRunConfig = dagster_config_for(DeployConfig, "DeployRunConfig")
+PromoteRunConfig = dagster_config_for(PromoteConfig, "PromoteRunConfig")
+ShadowRunConfig = dagster_config_for(ShadowConfig, "ShadowRunConfig")
+ABTrafficRunConfig = dagster_config_for(ABTrafficConfig, "ABTrafficRunConfig")
+RollbackRunConfig = dagster_config_for(RollbackConfig, "RollbackRunConfig")
+ApprovalRunConfig = dagster_config_for(ApprovalConfig, "ApprovalRunConfig")

@@ -31,7 +31,7 @@ def test_rtinfer_demo_runs_end_to_end(tmp_path):
         )
 
     try:
-        completed = rtinfer("demo", "--customers", "1500", "--days", "56", "--rate", "300", "--duration", "4")
+        completed = rtinfer("demo", "--rate", "300", "--duration", "4")
         assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
         out = completed.stdout
         assert "emulator started" in out
@@ -47,7 +47,7 @@ def test_rtinfer_demo_runs_end_to_end(tmp_path):
         assert re.search(r"accounted for\s*│\s*1,200 of 1,200", out)
         assert "roc_auc" in out and "average_precision" in out
         assert "check fraud_model_meets_floors: passed" in out
-        assert "Endpoint rtinfer-fraud (created)" in out
+        assert "Endpoint rtinfer-fraud (deployed)" in out
         assert re.search(r"decision agreement at threshold\s*│\s*100.00%", out)
         # The run is kept in the persistent instance the UI reads.
         assert (tmp_path / "state" / "dagster" / "history").exists()

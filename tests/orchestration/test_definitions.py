@@ -20,17 +20,32 @@ def test_every_job_resolves():
 
 def test_assets_and_check_are_registered():
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert {"transactions", "transaction_labels", "transaction_features", "fraud_model"} <= keys
+    assert {
+        "transactions",
+        "transaction_labels",
+        "transaction_features",
+        "fraud_model",
+        "compiled_model",
+        "registered_model",
+        "fraud_endpoint",
+        "stream_stack",
+        "traffic_replay",
+    } <= keys
     checks = {check.name for check in defs.resolve_asset_graph().asset_check_keys}
-    assert "fraud_model_meets_floors" in checks
+    assert {"fraud_model_meets_floors", "fraud_model_review"} <= checks
 
 
 def _run(emulator, tmp_path, monkeypatch, floors: ModelQualityFloors, endpoint_name: str):
     monkeypatch.setenv("RTINFER_HOME", str(tmp_path))
     monkeypatch.setenv("RTINFER_EMULATOR_PORT", str(emulator.port))
     run_config = {
-        **SMALL_RUN,
-        "ops": {**SMALL_RUN["ops"], "fraud_endpoint": {"config": {"endpoint_name": endpoint_name}}},
+        "ops": {
+            **SMALL_RUN["ops"],
+            "fraud_endpoint": {"config": {"endpoint_name": endpoint_name, "instance_count": 1}},
+            "stream_stack": {
+                "config": {"input_stream": f"{endpoint_name}-in", "function_name": f"{endpoint_name}-fn"}
+            },
+        }
     }
     resources = {**default_resources(), "quality_floors": floors}
     job = dg.Definitions(
@@ -46,13 +61,19 @@ def test_lifecycle_job_trains_checks_and_deploys(emulator, tmp_path, monkeypatch
     record = result.output_for_node("fraud_model")
     assert (tmp_path / "artifacts" / record["model_version"] / "model.tar.gz").exists()
     assert (tmp_path / "assets" / "transaction_features.parquet").exists()
-    [evaluation] = result.get_asset_check_evaluations()
-    assert evaluation.passed
+    checks = {evaluation.check_name: evaluation.passed for evaluation in result.get_asset_check_evaluations()}
+    assert checks["fraud_model_meets_floors"]
+    registered = result.output_for_node("registered_model")
+    assert registered["model_version"] == record["model_version"]
+    assert registered["approval"] == ("Approved" if checks["fraud_model_review"] else "PendingManualApproval")
+    compiled = result.output_for_node("compiled_model")
+    assert compiled["compiled"], compiled["not_compiled_because"]
+    assert compiled["verification"]["max_abs_diff"] <= 1e-5
     deployment = result.output_for_node("fraud_endpoint")
     described = emulator.client("sagemaker").describe_endpoint(EndpointName="lifecycle-ok")
     assert described["EndpointStatus"] == "InService"
     assert described["EndpointConfigName"] == deployment["endpoint_config_name"]
-    assert deployment["model_version"] == record["model_version"]
+    assert deployment["production_version"] == record["model_version"]
     stack = result.output_for_node("stream_stack")
     function = emulator.client("lambda").get_function(FunctionName="lifecycle-ok-fn")["Configuration"]
     assert function["Environment"]["Variables"]["ENDPOINT_NAME"] == "lifecycle-ok"
@@ -64,11 +85,14 @@ def test_model_below_floors_is_not_deployed(emulator, tmp_path, monkeypatch):
     result = _run(
         emulator, tmp_path, monkeypatch, ModelQualityFloors(min_roc_auc=0.9999), "lifecycle-blocked"
     )
-    [evaluation] = result.get_asset_check_evaluations()
+    [evaluation] = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == "fraud_model_meets_floors"
+    ]
     assert not evaluation.passed
     assert "roc_auc" in evaluation.description and "below the floor 0.9999" in evaluation.description
     materialized = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
-    assert "fraud_model" in materialized and "fraud_endpoint" not in materialized
+    assert "fraud_model" in materialized
+    assert not {"compiled_model", "registered_model", "fraud_endpoint"} & materialized
     names = [e["EndpointName"] for e in emulator.client("sagemaker").list_endpoints()["Endpoints"]]
     assert "lifecycle-blocked" not in names
 

@@ -1,0 +1,104 @@
+"""Compiled (Neo) and registered versions of the fraud model."""
+
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from orchestration.compilation import AGREEMENT_TOLERANCE, compile_with_neo, verify_compiled
+from orchestration.deployment import upload_artifact
+from orchestration.model_build import review_findings
+from orchestration.registry import register_version
+from orchestration.resources import AwsClients, ModelReview
+from orchestration.settings import load_settings
+from serving.features import FEATURE_NAMES
+
+VERIFY_ROWS = 2000
+
+
+@dg.asset(group_name="registry", description="The model artifact in S3, compiled with Neo when that works.")
+def compiled_model(
+    context: dg.AssetExecutionContext, aws: AwsClients, fraud_model: dict, transaction_features: pd.DataFrame
+) -> dg.Output[dict]:
+    settings = load_settings()
+    s3, sm = aws.client("s3"), aws.client("sagemaker")
+    version = fraud_model["model_version"]
+    uncompiled = upload_artifact(
+        s3, settings, Path(fraud_model["artifact_path"]), version, fraud_model["artifact_sha256"]
+    )
+    outcome = compile_with_neo(sm, settings, version, uncompiled, len(FEATURE_NAMES))
+    record = {"model_version": version, "uncompiled_model_url": uncompiled, "compilation": outcome.as_dict()}
+    serving_url, reason = uncompiled, outcome.failure_reason
+    if outcome.status == "COMPLETED":
+        rows = transaction_features[list(FEATURE_NAMES)].tail(VERIFY_ROWS).to_numpy(np.float64)
+        check = verify_compiled(s3, uncompiled, outcome.compiled_model_url, rows)
+        record["verification"] = check
+        if check["max_abs_diff"] <= AGREEMENT_TOLERANCE:
+            serving_url = outcome.compiled_model_url
+        else:
+            reason = (
+                f"compiled predictions differ by up to {check['max_abs_diff']:.2e} (> {AGREEMENT_TOLERANCE})"
+            )
+    record.update(
+        serving_model_url=serving_url, compiled=serving_url != uncompiled, not_compiled_because=reason
+    )
+    context.log.info(
+        f"{version}: serving {'compiled' if record['compiled'] else 'uncompiled'} artifact ({reason or 'ok'})"
+    )
+    metadata = {
+        "model_version": version,
+        "compiled": record["compiled"],
+        "serving_model_url": serving_url,
+        "compilation_status": outcome.status,
+        "compilation_seconds": outcome.seconds,
+        **({"not_compiled_because": reason} if reason else {}),
+        **{f"verify_{k}": dg.MetadataValue.float(v) for k, v in record.get("verification", {}).items()},
+    }
+    return dg.Output(record, metadata=metadata)
+
+
+@dg.asset(
+    group_name="registry",
+    description="A version in the SageMaker model registry; approved if its review is clean.",
+)
+def registered_model(
+    context: dg.AssetExecutionContext,
+    aws: AwsClients,
+    model_review: ModelReview,
+    fraud_model: dict,
+    compiled_model: dict,
+) -> dg.Output[dict]:
+    findings = review_findings(
+        fraud_model["metrics"], model_review.min_scenario_recall, model_review.max_alerts_per_fraud
+    )
+    metadata = {
+        "artifact_sha256": fraud_model["artifact_sha256"],
+        **{f"sha256_{name}": digest for name, digest in fraud_model["file_sha256"].items()},
+        **{name: f"{value:.6f}" for name, value in fraud_model["metrics"].items()},
+        "compiled": str(compiled_model["compiled"]).lower(),
+    }
+    version = register_version(
+        aws.client("sagemaker"),
+        load_settings(),
+        model_review.model_package_group,
+        fraud_model["model_version"],
+        compiled_model["serving_model_url"],
+        metadata,
+        checks_passed=not findings,
+    )
+    context.log.info(f"registered {version.model_version} as {version.arn}: {version.status}")
+    record = {
+        "package_arn": version.arn,
+        "package_version": version.version,
+        "approval": version.status,
+        "model_version": version.model_version,
+        "review_findings": findings,
+    }
+    return dg.Output(
+        record,
+        metadata={
+            **{k: v for k, v in record.items() if k != "review_findings"},
+            "review": "; ".join(findings) or "clean",
+        },
+    )

@@ -1,0 +1,116 @@
+"""The SageMaker model registry, through boto3: one package group, one version per trained model.
+
+Only Approved versions may be deployed; a version is approved automatically only when its quality
+checks passed, otherwise it waits as PendingManualApproval for a person (the approve job).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestration.settings import Settings
+
+APPROVED = "Approved"
+PENDING = "PendingManualApproval"
+REJECTED = "Rejected"
+
+
+class NotApproved(RuntimeError):
+    """A deployment asked for a model version that is not Approved."""
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    arn: str
+    version: int
+    status: str
+    model_version: str
+    model_data_url: str
+
+
+def ensure_group(sm, group: str, description: str = "rtinfer fraud models") -> None:
+    try:
+        sm.describe_model_package_group(ModelPackageGroupName=group)
+    except sm.exceptions.ClientError:
+        sm.create_model_package_group(ModelPackageGroupName=group, ModelPackageGroupDescription=description)
+
+
+def register_version(
+    sm,
+    settings: Settings,
+    group: str,
+    model_version: str,
+    model_data_url: str,
+    metadata: dict[str, str],
+    checks_passed: bool,
+) -> RegisteredVersion:
+    """A new package version carrying the model's metrics and artifact hashes as metadata."""
+    ensure_group(sm, group)
+    response = sm.create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription=f"{model_version}",
+        InferenceSpecification={
+            "Containers": [
+                {
+                    "Image": settings.model_image_uri,
+                    "ModelDataUrl": model_data_url,
+                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py"},
+                }
+            ],
+            "SupportedContentTypes": ["text/csv", "application/json"],
+            "SupportedResponseMIMETypes": ["application/json", "text/csv"],
+        },
+        ModelApprovalStatus=APPROVED if checks_passed else PENDING,
+        CustomerMetadataProperties={"model_version": model_version, **metadata},
+    )
+    return describe_version(sm, response["ModelPackageArn"])
+
+
+def describe_version(sm, arn: str) -> RegisteredVersion:
+    described = sm.describe_model_package(ModelPackageName=arn)
+    container = described["InferenceSpecification"]["Containers"][0]
+    return RegisteredVersion(
+        arn=described["ModelPackageArn"],
+        version=int(described.get("ModelPackageVersion", 0)),
+        status=described["ModelApprovalStatus"],
+        model_version=described.get("CustomerMetadataProperties", {}).get("model_version", ""),
+        model_data_url=container["ModelDataUrl"],
+    )
+
+
+def set_approval(sm, arn: str, status: str, note: str) -> RegisteredVersion:
+    if status not in (APPROVED, REJECTED, PENDING):
+        raise ValueError(f"approval status must be {APPROVED}, {REJECTED} or {PENDING}, got {status!r}")
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=note)
+    return describe_version(sm, arn)
+
+
+def require_approved(sm, arn: str) -> RegisteredVersion:
+    version = describe_version(sm, arn)
+    if version.status != APPROVED:
+        raise NotApproved(
+            f"model package {arn} ({version.model_version}) is {version.status}; only Approved versions "
+            "can be deployed — approve it with the approve_model_version job first"
+        )
+    return version
+
+
+def versions(sm, group: str, status: str | None = None) -> list[RegisteredVersion]:
+    """Newest first."""
+    kwargs = {"ModelPackageGroupName": group, "SortBy": "CreationTime", "SortOrder": "Descending"}
+    if status:
+        kwargs["ModelApprovalStatus"] = status
+    found, token = [], None
+    while True:
+        page = sm.list_model_packages(**kwargs, **({"NextToken": token} if token else {}))
+        found += [describe_version(sm, item["ModelPackageArn"]) for item in page["ModelPackageSummaryList"]]
+        token = page.get("NextToken")
+        if not token:
+            return found
+
+
+def find_version(sm, group: str, model_version: str) -> RegisteredVersion:
+    for candidate in versions(sm, group):
+        if candidate.model_version == model_version:
+            return candidate
+    raise LookupError(f"model version {model_version!r} is not registered in package group {group!r}")
