@@ -162,3 +162,31 @@ def test_bad_outcomes_and_state_are_named():
         evaluate_ab(ABState(), [0.0], [[0.0]])
     with pytest.raises(ValueError, match="not an ABState"):
         ABState.from_dict({"candidate": {}})
+
+
+def _fraud_costs(rng, missed_rate, shape):
+    """Default DecisionCosts on a fraud-like stream: missed frauds (1.0) and false declines (0.1) are rare."""
+    u = rng.uniform(size=shape)
+    return np.where(u < missed_rate, 1.0, np.where(u < missed_rate + 0.01, 0.1, 0.0))
+
+
+def test_default_config_on_fraud_like_costs():
+    rng = np.random.default_rng(1)
+    config = ABConfig(max_samples=50_000)  # default alpha, mixing_sd, min samples
+    runs, shape = 200, (config.max_samples // 500, 500)  # a look every 500 outcomes per arm
+
+    def arms(candidate_missed_rate):  # run by run: all runs at once would take hundreds of MB
+        candidate = (_fraud_costs(rng, candidate_missed_rate, shape) for _ in range(runs))
+        production = (_fraud_costs(rng, 0.005, shape) for _ in range(runs))
+        return candidate, production
+
+    a_a, _ = _sequential(*arms(0.005), config)
+    better, sizes = _sequential(*arms(0.0025), config)
+    false_rate = float(np.isin(a_a, [Verdict.PROMOTE, Verdict.ROLLBACK]).mean())
+    print(
+        f"\ndefault config, 0.5 % missed frauds: A/A false verdicts {false_rate:.3f}; half the missed "
+        f"frauds promoted in {np.mean(better == Verdict.PROMOTE):.2f} of runs, median {np.median(sizes):.0f}"
+        f", 95th percentile {np.percentile(sizes, 95):.0f} per arm"
+    )
+    assert false_rate <= config.alpha + _slack(config.alpha, runs)
+    assert np.mean(better == Verdict.PROMOTE) >= 0.95
