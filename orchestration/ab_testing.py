@@ -21,9 +21,10 @@ likelihood ratio over θ ~ N(0, τ²) gives
 
 and the always-valid p-value p_n = min(p_{n-1}, 1 / Λ_n), with p_0 = 1. Under H0, Λ_n is a
 non-negative martingale, so by Ville's inequality P(sup_n Λ_n ≥ 1/α) ≤ α: the chance that p_n ever
-drops to α is at most α. That is exact for normal outcomes of known variance; here V is estimated and
-the outcomes are discrete, so it holds approximately, and the tests measure the actual rate. PROMOTE and ROLLBACK both require p_n ≤ α, so the probability of any wrong
-verdict between equal models is at most α, whatever the number of looks.
+drops to α is at most α. PROMOTE and ROLLBACK both require p_n ≤ α, so the probability of any wrong
+verdict between equal models is at most α, whatever the number of looks. That is exact for normal
+outcomes of known variance; here V is estimated and the outcomes are discrete, so it holds
+approximately, and the tests measure the actual rate.
 
 Mixing variance τ². The mSPRT detects an effect of size θ fastest when τ is near θ; a τ far too large
 or too small only costs speed, never validity. τ is therefore configured as the smallest cost

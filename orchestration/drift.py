@@ -62,8 +62,12 @@ class ReferenceSample:
     source_rows: int
 
     def to_metadata(self) -> dict[str, str | int]:
-        return {"reference_sha256": self.sha256, "reference_rows": len(self.frame), "seed": self.seed,
-                "source_rows": self.source_rows}  # fmt: skip
+        return {
+            "reference_sha256": self.sha256,
+            "reference_rows": len(self.frame),
+            "seed": self.seed,
+            "source_rows": self.source_rows,
+        }
 
 
 @dataclass(frozen=True)
@@ -178,8 +182,10 @@ def evaluate_drift(
     config = config or DriftConfig()
     columns = _columns_of(current, "current window")
     if columns != _columns_of(reference, "reference"):
-        raise ValueError(f"score column in one frame only: reference has {SCORE in reference.columns}, "
-                         f"current has {SCORE in current.columns}")  # fmt: skip
+        raise ValueError(
+            f"score column in one frame only: reference has {SCORE in reference.columns}, "
+            f"current has {SCORE in current.columns}"
+        )
     if current.empty or reference.empty:
         raise ValueError(f"empty frame: reference {len(reference)} rows, current {len(current)} rows")
 

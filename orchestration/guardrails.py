@@ -111,6 +111,57 @@ def _srm_breach(
     )
 
 
+def _variant_breaches(
+    name: str, stats: VariantStats, production: VariantStats | None, config: GuardrailConfig
+) -> list[Breach]:
+    breaches = []
+    if stats.error_rate > config.max_error_rate:
+        breaches.append(
+            Breach(
+                name,
+                "error_rate",
+                stats.error_rate,
+                config.max_error_rate,
+                f"{name!r} failed {stats.errors} of {stats.requests} requests",
+            )
+        )
+    if stats.p99_latency_ms > config.max_p99_latency_ms:
+        breaches.append(
+            Breach(
+                name,
+                "p99_latency_ms",
+                stats.p99_latency_ms,
+                config.max_p99_latency_ms,
+                f"{name!r} p99 latency {stats.p99_latency_ms:.0f} ms",
+            )
+        )
+    comparable = (
+        production is not None
+        and name != config.production_variant
+        and min(stats.requests, production.requests) >= config.min_requests
+        and production.decline_rate > 0
+    )
+    if not comparable:
+        return breaches
+    ratio = stats.decline_rate / production.decline_rate
+    for limit, out_of_bounds in (
+        (config.max_decline_ratio, ratio > config.max_decline_ratio),
+        (config.min_decline_ratio, ratio < config.min_decline_ratio),
+    ):
+        if out_of_bounds:
+            breaches.append(
+                Breach(
+                    name,
+                    "decline_ratio",
+                    ratio,
+                    limit,
+                    f"{name!r} declines {stats.decline_rate:.4f} of requests against "
+                    f"production's {production.decline_rate:.4f}",
+                )
+            )
+    return breaches
+
+
 def check_guardrails(
     window: Mapping[str, VariantStats], weights: Mapping[str, float], config: GuardrailConfig
 ) -> list[Breach]:
@@ -123,52 +174,12 @@ def check_guardrails(
     if config.production_variant not in weights:
         raise ValueError(f"production variant {config.production_variant!r} not in weights {dict(weights)}")
 
-    breaches: list[Breach] = []
     production = window.get(config.production_variant)
-    for name, stats in sorted(window.items()):
-        if stats.error_rate > config.max_error_rate:
-            breaches.append(
-                Breach(
-                    name,
-                    "error_rate",
-                    stats.error_rate,
-                    config.max_error_rate,
-                    f"{name!r} failed {stats.errors} of {stats.requests} requests",
-                )
-            )
-        if stats.p99_latency_ms > config.max_p99_latency_ms:
-            breaches.append(
-                Breach(
-                    name,
-                    "p99_latency_ms",
-                    stats.p99_latency_ms,
-                    config.max_p99_latency_ms,
-                    f"{name!r} p99 latency {stats.p99_latency_ms:.0f} ms",
-                )
-            )
-        comparable = (
-            production is not None
-            and name != config.production_variant
-            and min(stats.requests, production.requests) >= config.min_requests
-            and production.decline_rate > 0
-        )
-        if comparable:
-            ratio = stats.decline_rate / production.decline_rate
-            for limit, out_of_bounds in (
-                (config.max_decline_ratio, ratio > config.max_decline_ratio),
-                (config.min_decline_ratio, ratio < config.min_decline_ratio),
-            ):
-                if out_of_bounds:
-                    breaches.append(
-                        Breach(
-                            name,
-                            "decline_ratio",
-                            ratio,
-                            limit,
-                            f"{name!r} declines {stats.decline_rate:.4f} of requests against "
-                            f"production's {production.decline_rate:.4f}",
-                        )
-                    )
+    breaches = [
+        breach
+        for name, stats in sorted(window.items())
+        for breach in _variant_breaches(name, stats, production, config)
+    ]
     srm = _srm_breach(window, weights, config)
     if srm is not None:
         breaches.append(srm)

@@ -36,8 +36,10 @@ def reference() -> pd.DataFrame:
 def test_an_undrifted_window_from_another_seed_is_ok(reference, tmp_path):
     started = time.perf_counter()
     result = evaluate_drift(reference, _window(ROWS, 1, seed=2), html_path=tmp_path / "drift.html")
-    print(f"\none drift evaluation ({ROWS} vs {ROWS} rows, HTML included): {result.seconds:.2f} s "
-          f"({time.perf_counter() - started:.2f} s with the simulation)")  # fmt: skip
+    print(
+        f"\none drift evaluation ({ROWS} vs {ROWS} rows, HTML included): {result.seconds:.2f} s "
+        f"({time.perf_counter() - started:.2f} s with the simulation)"
+    )
     assert result.level is DriftLevel.OK, result.per_feature
     assert result.drifted_features == [] and result.score_drifted is False
     assert list(result.per_feature.index) == list(FEATURE_NAMES)
@@ -48,8 +50,10 @@ def test_an_undrifted_window_from_another_seed_is_ok(reference, tmp_path):
 
 def test_amounts_tripled_are_detected_on_the_amount_features_and_the_score(reference):
     result = evaluate_drift(reference, _window(ROWS, 1, seed=2, amount_scale=3.0))
-    print(f"\namount_scale=3: {result.level}, drifted {result.drifted_features}, score drift "
-          f"{result.score_drift:.3f}, {result.seconds:.2f} s")  # fmt: skip
+    print(
+        f"\namount_scale=3: {result.level}, drifted {result.drifted_features}, score drift "
+        f"{result.score_drift:.3f}, {result.seconds:.2f} s"
+    )
     assert result.level in (DriftLevel.WARNING, DriftLevel.CRITICAL)
     assert {"amount", "cust_mean_amount_7d", "cust_mean_amount_30d"} <= set(result.drifted_features)
     assert not any(name.startswith("mcc_") for name in result.drifted_features)
@@ -83,8 +87,9 @@ def test_levels_follow_the_configured_shares(share, score_drifted, missing, leve
 
 
 def test_reference_sample_is_reproducible_and_versioned():
-    features = pd.DataFrame(np.random.default_rng(0).uniform(size=(500, len(FEATURE_NAMES))),
-                            columns=list(FEATURE_NAMES))  # fmt: skip
+    features = pd.DataFrame(
+        np.random.default_rng(0).uniform(size=(500, len(FEATURE_NAMES))), columns=list(FEATURE_NAMES)
+    )
     first, again = reference_sample(features, 100, seed=3), reference_sample(features, 100, seed=3)
     other = reference_sample(features, 100, seed=4)
     assert first.sha256 == again.sha256 == sample_sha256(first.frame)

@@ -41,9 +41,14 @@ def test_an_identical_shadow_agrees_fully_and_costs_its_latency():
     assert result.latency_diff_p99_ms == pytest.approx(5.0)
     assert result.mcnemar_p_value is None
     assert set(result.to_metadata()) == {
-        "n_paired", "n_production_only", "agreement_rate", "spearman",
-        "latency_diff_median_ms", "latency_diff_p99_ms", "n_labelled",
-    }  # fmt: skip
+        "n_paired",
+        "n_production_only",
+        "agreement_rate",
+        "spearman",
+        "latency_diff_median_ms",
+        "latency_diff_p99_ms",
+        "n_labelled",
+    }
 
 
 def test_a_noisier_shadow_ranks_differently_and_mcnemar_sees_it_is_worse():
