@@ -327,3 +327,20 @@ def test_deployment_config_validation(fast_emulator, green_config, deployment_co
         )
     assert raised.value.response["Error"]["Code"] == "ValidationException"
     assert expected in raised.value.response["Error"]["Message"]
+
+
+def test_exceeding_the_maximum_execution_time_rolls_back(sagemaker, fast_models):
+    name = _endpoint(sagemaker, "bg-timeout", fast_models["healthy"])
+    blue = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
+    green = _config(sagemaker, "bg-timeout-green", fast_models["v2"])
+    sagemaker.update_endpoint(
+        EndpointName=name,
+        EndpointConfigName=green,
+        DeploymentConfig=_blue_green(
+            {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 3600},  # 72 s scaled: the 12 s limit hits first
+            MaximumExecutionTimeoutInSeconds=600,
+        ),
+    )
+    final, _ = _wait_until_settled(sagemaker, name)
+    assert final["EndpointConfigName"] == blue
+    assert "MaximumExecutionTimeoutInSeconds (600) exceeded" in final["FailureReason"]
