@@ -103,7 +103,7 @@ class Alarms:
         now = time.time()
         with self._lock:
             previous = self._alarms.get(name)
-            alarm = {key: copy.deepcopy(value) for key, value in params.items() if key not in ("Tags",)}
+            alarm = {key: copy.deepcopy(value) for key, value in params.items() if key != "Tags"}
             alarm.setdefault("DatapointsToAlarm", alarm["EvaluationPeriods"])
             alarm.setdefault("TreatMissingData", "missing")
             alarm.setdefault("ActionsEnabled", True)

@@ -10,6 +10,7 @@ from emulator.cloudwatch.alarms import Alarms
 from emulator.cloudwatch.metrics import Datapoint, MetricStore, dimensions_json, dimensions_key
 from emulator.cloudwatch.statistics import check_statistic, is_percentile
 from emulator.protocol.errors import validation_exception
+from emulator.protocol.pagination import paginate
 from emulator.state import Database
 
 log = logging.getLogger(__name__)
@@ -206,12 +207,8 @@ class CloudWatchBackend:
         alarms = self.alarms.describe(
             params.get("AlarmNames"), params.get("AlarmNamePrefix"), params.get("StateValue")
         )
-        start = int(params.get("NextToken") or 0)
-        limit = int(params.get("MaxRecords") or 50)
-        page = {"MetricAlarms": alarms[start : start + limit], "CompositeAlarms": []}
-        if start + limit < len(alarms):
-            page["NextToken"] = str(start + limit)
-        return page
+        page = paginate(alarms, "MetricAlarms", params.get("NextToken"), int(params.get("MaxRecords") or 50))
+        return {**page, "CompositeAlarms": []}
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 

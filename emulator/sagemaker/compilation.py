@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from emulator.protocol.errors import AwsError
+from emulator.protocol.pagination import paginate
 from emulator.s3.backend import S3Backend, parse_s3_uri
 from emulator.sagemaker.neo import CompilationError, compile_artifact
 from emulator.sagemaker.validation import constraint_error
@@ -167,11 +168,9 @@ class CompilationJobs:
             key=lambda r: r[SORT_KEYS.get(params.get("SortBy", "CreationTime"), "CreationTime")],
             reverse=params.get("SortOrder", "Ascending") == "Descending",
         )
-        start, limit = int(params.get("NextToken") or 0), int(params.get("MaxResults") or 100)
-        page: dict = {"CompilationJobSummaries": rows[start : start + limit]}
-        if start + limit < len(rows):
-            page["NextToken"] = str(start + limit)
-        return page
+        return paginate(
+            rows, "CompilationJobSummaries", params.get("NextToken"), int(params.get("MaxResults") or 100)
+        )
 
     def stop(self, name: str) -> dict:
         with self._lock:

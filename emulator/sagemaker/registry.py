@@ -13,6 +13,7 @@ import threading
 import time
 
 from emulator.protocol.errors import validation_exception
+from emulator.protocol.pagination import paginate
 from emulator.s3.backend import parse_s3_uri
 from emulator.sagemaker.validation import constraint_error
 from emulator.state import Database
@@ -67,22 +68,13 @@ def _check_inference_specification(spec: dict | None) -> None:
 
 
 def _page(rows: list[dict], params: dict, key: str, name_key: str) -> dict:
-    """Sort (AWS defaults: CreationTime, Ascending) and paginate list results."""
-    by_name = params.get("SortBy") == "Name"
+    """Sort (AWS defaults: CreationTime, Ascending; versions break ties) and paginate list results."""
+    primary = name_key if params.get("SortBy") == "Name" else "CreationTime"
     rows.sort(
-        key=lambda r: (
-            (r[name_key], r.get("ModelPackageVersion", 0))
-            if by_name
-            else (r["CreationTime"], r.get("ModelPackageVersion", 0))
-        ),
+        key=lambda r: (r[primary], r.get("ModelPackageVersion", 0)),
         reverse=params.get("SortOrder", "Ascending") == "Descending",
     )
-    start = int(params.get("NextToken") or 0)
-    limit = int(params.get("MaxResults") or 100)
-    page: dict = {key: rows[start : start + limit]}
-    if start + limit < len(rows):
-        page["NextToken"] = str(start + limit)
-    return page
+    return paginate(rows, key, params.get("NextToken"), int(params.get("MaxResults") or 100))
 
 
 class ModelRegistry:

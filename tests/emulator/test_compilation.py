@@ -141,3 +141,11 @@ def test_request_errors(sagemaker, uploaded, compiled):
         _create(sagemaker, "neo-caffe", uploaded["v1"], "CAFFE")
     assert raised.value.response["Error"]["Code"] == "ValidationException"
     assert "inputConfig.framework" in raised.value.response["Error"]["Message"]
+
+
+def test_stop_compilation_job(sagemaker, uploaded):
+    _create(sagemaker, "neo-stopped", uploaded["v2"])
+    sagemaker.stop_compilation_job(CompilationJobName="neo-stopped")
+    job, statuses = _wait(sagemaker, "neo-stopped")
+    assert job["CompilationJobStatus"] == "STOPPED"
+    assert "COMPLETED" not in statuses
