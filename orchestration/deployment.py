@@ -151,7 +151,7 @@ class EndpointFailed(RuntimeError):
 
 def wait_in_service(sm, endpoint_name: str, timeout_seconds: int) -> None:
     """boto3's endpoint_in_service waiter, with SageMaker's FailureReason surfaced when it gives up."""
-    delay = 1 if timeout_seconds <= 120 else 5
+    delay = 1 if timeout_seconds <= 900 else 5
     try:
         sm.get_waiter("endpoint_in_service").wait(
             EndpointName=endpoint_name,

@@ -43,8 +43,12 @@ def register_version(
     model_data_url: str,
     metadata: dict[str, str],
     checks_passed: bool,
+    environment: dict[str, str] | None = None,
 ) -> RegisteredVersion:
-    """A new package version carrying the model's metrics and artifact hashes as metadata."""
+    """A new package version carrying the model's metrics and artifact hashes as metadata.
+
+    `environment` is passed to the serving container (e.g. RTINFER_FAULT for game days).
+    """
     ensure_group(sm, group)
     response = sm.create_model_package(
         ModelPackageGroupName=group,
@@ -54,7 +58,7 @@ def register_version(
                 {
                     "Image": settings.model_image_uri,
                     "ModelDataUrl": model_data_url,
-                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py"},
+                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py", **(environment or {})},
                 }
             ],
             "SupportedContentTypes": ["text/csv", "application/json"],

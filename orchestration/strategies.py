@@ -230,5 +230,8 @@ def rollback(clients: Clients, settings: Settings, endpoint: str, policy: Deploy
         if len(served) < 2:
             raise NothingToDo(f"endpoint {endpoint} has no earlier production version to roll back to")
         target = served[-2]
-    fast = policy.model_copy(update={"strategy": "ALL_AT_ONCE", "alarms": False})
+    # A rollback is urgent: no baking, no alarms, the old fleet goes at once.
+    fast = policy.model_copy(
+        update={"strategy": "ALL_AT_ONCE", "alarms": False, "wait_interval_s": 0, "termination_wait_s": 0}
+    )
     return deploy(clients, settings, endpoint, target, fast, action="rollback")
