@@ -74,13 +74,3 @@ def emulator_factory() -> Iterator[Callable[..., RunningEmulator]]:
     yield start
     for home in homes:
         control.stop(home)
-
-
-@pytest.fixture(scope="module")
-def fast_baking_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
-    """An emulator of the module's own whose deployments bake 50x faster (RTINFER_TIME_SCALE=0.02)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RTINFER_TIME_SCALE", "0.02")
-        running = start_emulator(tmp_path_factory.mktemp("fast-baking-home"))
-    yield running
-    control.stop(running.home)

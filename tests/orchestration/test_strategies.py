@@ -34,8 +34,8 @@ ROW = ",".join(["0.5"] * len(FEATURE_NAMES))
 
 
 @pytest.fixture(scope="module")
-def world(fast_baking_emulator, tmp_path_factory):
-    emulator = fast_baking_emulator
+def world(fast_emulator, tmp_path_factory):
+    emulator = fast_emulator
     root = tmp_path_factory.mktemp("strategy-models")
     sm = emulator.client("sagemaker")
 
