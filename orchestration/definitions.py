@@ -2,15 +2,37 @@
 
 import dagster as dg
 
-from assets import data, deployment, features, model, registry, stream, traffic
+from assets import data, deployment, features, model, monitoring, registry, stream, traffic
 from jobs.endpoint import ENDPOINT_JOBS
 from jobs.lifecycle import fraud_lifecycle_job, train_candidate_job
 from jobs.traffic import replay_traffic_job
 from orchestration.resources import default_resources
+from sensors.ab import AB_DECISIONS, ab_test_sensor
+from sensors.drift import (
+    daily_drift_schedule,
+    drift_check_job,
+    drift_on_new_traffic,
+    retrain_on_critical_drift,
+)
+from sensors.health import ENDPOINT_HEALTH, endpoint_health_sensor, failed_deployment_rollback
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([data, features, model, registry, deployment, stream, traffic]),
+    assets=[
+        *dg.load_assets_from_modules(
+            [data, features, model, registry, deployment, stream, traffic, monitoring]
+        ),
+        AB_DECISIONS,
+        ENDPOINT_HEALTH,
+    ],
     asset_checks=dg.load_asset_checks_from_modules([model]),
-    jobs=[fraud_lifecycle_job, train_candidate_job, replay_traffic_job, *ENDPOINT_JOBS],
+    jobs=[fraud_lifecycle_job, train_candidate_job, replay_traffic_job, drift_check_job, *ENDPOINT_JOBS],
+    sensors=[
+        ab_test_sensor,
+        endpoint_health_sensor,
+        failed_deployment_rollback,
+        drift_on_new_traffic,
+        retrain_on_critical_drift,
+    ],
+    schedules=[daily_drift_schedule],
     resources=default_resources(),
 )

@@ -32,6 +32,16 @@ class ModelReview(dg.ConfigurableResource):
     model_package_group: str = "rtinfer-fraud"
 
 
+class MonitoringTargets(dg.ConfigurableResource):
+    """Which endpoint, tables and function the sensors and monitoring assets watch."""
+
+    endpoint_name: str = "rtinfer-fraud"
+    predictions_table: str = "rtinfer-predictions"
+    labels_table: str = "rtinfer-labels"
+    dead_letter_queue: str = "rtinfer-consumer-dlq"
+    function_name: str = "rtinfer-consumer"
+
+
 def default_resources() -> dict:
     home = load_settings().home
     return {
@@ -39,4 +49,5 @@ def default_resources() -> dict:
         "aws": AwsClients(),
         "quality_floors": ModelQualityFloors(),
         "model_review": ModelReview(),
+        "targets": MonitoringTargets(),
     }

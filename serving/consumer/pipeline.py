@@ -127,6 +127,8 @@ def process_batch(
                     variant=result.variant,
                     fallback=False,
                     fallback_reason=None,
+                    inference_id=result.inference_id,
+                    inference_row=result.inference_row,
                 )
             )
             outcome.variants[result.variant] += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +33,10 @@ class Scored:
     threshold: float
     variant: str
     invoke_ms: float
+    # The request's InferenceId and the row's position in it: how data capture (production and shadow)
+    # is joined back to the prediction.
+    inference_id: str
+    inference_row: int
 
 
 @dataclass(frozen=True)
@@ -100,8 +105,9 @@ class EndpointScorer:
     def _score_chunk(self, lines: list[str]) -> list[Scored | Unscored]:
         if not self.breaker.allow():
             return [Unscored("unavailable", f"circuit open for endpoint {self.endpoint_name}")] * len(lines)
+        inference_id = uuid.uuid4().hex
         try:
-            payload, variant, elapsed_ms = self._invoke_with_retries("\n".join(lines))
+            payload, variant, elapsed_ms = self._invoke_with_retries("\n".join(lines), inference_id)
         except ClientError as error:
             if _is_bad_input(error):
                 self.breaker.record_success()  # the endpoint answered; the data is the problem
@@ -117,8 +123,16 @@ class EndpointScorer:
             reason = f"endpoint returned {len(predictions)} scores for {len(lines)} rows"
             return [Unscored("unavailable", reason)] * len(lines)
         return [
-            Scored(float(score), payload["model_version"], float(payload["threshold"]), variant, elapsed_ms)
-            for score in predictions
+            Scored(
+                float(score),
+                payload["model_version"],
+                float(payload["threshold"]),
+                variant,
+                elapsed_ms,
+                inference_id,
+                row,
+            )
+            for row, score in enumerate(predictions)
         ]
 
     def _bisect(self, lines: list[str], error: ClientError) -> list[Scored | Unscored]:
@@ -130,7 +144,7 @@ class EndpointScorer:
         middle = len(lines) // 2
         return self._score_chunk(lines[:middle]) + self._score_chunk(lines[middle:])
 
-    def _invoke_with_retries(self, body: str) -> tuple[dict, str, float]:
+    def _invoke_with_retries(self, body: str, inference_id: str) -> tuple[dict, str, float]:
         retrying = Retrying(
             stop=stop_any(stop_after_attempt(self.attempts), lambda _: self.time_left_s() < _RESERVE_S),
             wait=BACKOFF,

@@ -1,0 +1,156 @@
+"""What the live system is doing: per-variant outcomes, shadow vs production, daily input drift."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from orchestration.charts import as_markdown_image, drift_chart, latency_chart, outcomes_chart
+from orchestration.drift import DriftConfig, evaluate_drift
+from orchestration.drift_window import captured_inputs, scored_reference
+from orchestration.monitoring_data import capture_keys, read_capture, read_labels, read_predictions
+from orchestration.outcomes import join_outcomes
+from orchestration.resources import AwsClients, MonitoringTargets
+from orchestration.rollout import CANDIDATE, PRODUCTION
+from orchestration.settings import load_settings
+from orchestration.shadow_compare import compare_shadow
+
+DRIFT_PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-11-01", end_offset=1)
+REFERENCE_ROWS = 3000
+
+
+@dg.asset(
+    group_name="monitoring", description="Matured outcomes per variant: confusion at the threshold, cost."
+)
+def variant_outcomes(
+    context: dg.AssetExecutionContext, aws: AwsClients, targets: MonitoringTargets
+) -> dg.Output[dict]:
+    predictions = read_predictions(aws.client("dynamodb"), targets.predictions_table)
+    if predictions.empty:
+        return dg.Output({"matured": 0}, metadata={"matured": 0, "note": "no predictions yet"})
+    as_of = int(predictions["event_ms"].max())
+    outcomes = join_outcomes(predictions, read_labels(aws.client("dynamodb"), targets.labels_table), as_of)
+    table = outcomes.per_variant
+    record = {
+        "as_of_ms": as_of,
+        "matured": int(table["n"].sum()),
+        "pending": outcomes.pending,
+        "per_variant": table.reset_index().to_dict("records"),
+    }
+    context.log.info(f"{record['matured']} matured outcomes, {outcomes.pending} pending")
+    return dg.Output(
+        record,
+        metadata={
+            "matured": record["matured"],
+            "pending": outcomes.pending,
+            "per_variant": dg.MetadataValue.md(table.to_markdown(floatfmt=".4f")),
+            "mean_cost_by_variant": dg.MetadataValue.md(
+                as_markdown_image(outcomes_chart(table), "mean cost")
+            ),
+            "latency_percentiles": dg.MetadataValue.md(
+                as_markdown_image(latency_chart(predictions), "latency")
+            ),
+        },
+    )
+
+
+def _model_latency_ms(cw, endpoint: str, variant: str) -> float:
+    end = datetime.now(tz=UTC)
+    points = cw.get_metric_statistics(
+        Namespace="AWS/SageMaker",
+        MetricName="ModelLatency",
+        StartTime=end - timedelta(hours=1),
+        EndTime=end,
+        Period=3600,
+        Statistics=["Average"],
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+    )["Datapoints"]
+    return points[0]["Average"] / 1000 if points else float("nan")
+
+
+@dg.asset(group_name="monitoring", description="Shadow vs production on the same requests, paired.")
+def shadow_comparison(
+    context: dg.AssetExecutionContext, aws: AwsClients, targets: MonitoringTargets
+) -> dg.Output[dict]:
+    settings = load_settings()
+    s3, dynamodb, cw = aws.client("s3"), aws.client("dynamodb"), aws.client("cloudwatch")
+    shadow = read_capture(
+        s3, settings.bucket, capture_keys(s3, settings.bucket, targets.endpoint_name, CANDIDATE)
+    )
+    predictions = read_predictions(dynamodb, targets.predictions_table)
+    if shadow.empty or predictions.empty or "inference_id" not in predictions:
+        return dg.Output({"paired": 0}, metadata={"paired": 0, "note": "no shadow captures to compare yet"})
+    served = predictions.dropna(subset=["inference_id"]).copy()
+    served["inference_row"] = served["inference_row"].astype(int)
+    paired = shadow.merge(
+        served[["request_id", "inference_id", "inference_row"]], on=["inference_id", "inference_row"]
+    )
+    # Capture records no latency: both sides get their variant's mean ModelLatency from CloudWatch.
+    paired["latency_ms"] = _model_latency_ms(cw, targets.endpoint_name, CANDIDATE)
+    served["latency_ms"] = _model_latency_ms(cw, targets.endpoint_name, PRODUCTION)
+    labels = read_labels(dynamodb, targets.labels_table)
+    comparison = compare_shadow(
+        served[served["request_id"].isin(paired["request_id"])],
+        paired[["request_id", "score", "latency_ms"]],
+        float(paired["threshold"].iloc[0]),
+        labels,
+        int(predictions["event_ms"].max()),
+    )
+    metadata = comparison.to_metadata()
+    context.log.info(f"shadow vs production: {metadata}")
+    return dg.Output({"paired": len(paired), **metadata}, metadata={"paired": len(paired), **metadata})
+
+
+@dg.asset(group_name="monitoring", description="Versioned reference sample of training inputs (with scores).")
+def drift_reference(transaction_features: pd.DataFrame, fraud_model: dict) -> dg.Output[pd.DataFrame]:
+    sample = scored_reference(
+        transaction_features, Path(fraud_model["artifact_path"]), REFERENCE_ROWS, seed=0
+    )
+    return dg.Output(
+        sample.frame, metadata={**sample.to_metadata(), "model_version": fraud_model["model_version"]}
+    )
+
+
+@dg.asset(
+    group_name="monitoring",
+    partitions_def=DRIFT_PARTITIONS,
+    description="Evidently drift of one day's captured inputs against the reference; HTML report kept.",
+)
+def drift_report(
+    context: dg.AssetExecutionContext,
+    aws: AwsClients,
+    targets: MonitoringTargets,
+    drift_reference: pd.DataFrame,
+) -> dg.Output[dict]:
+    settings = load_settings()
+    day = context.partition_key
+    current = captured_inputs(aws.client("s3"), settings.bucket, targets.endpoint_name, PRODUCTION, day)
+    if current.empty:
+        return dg.Output({"level": "NO_DATA", "rows": 0}, metadata={"level": "NO_DATA", "rows": 0})
+    html = settings.home / "reports" / f"drift-{day}.html"
+    html.parent.mkdir(parents=True, exist_ok=True)
+    result = evaluate_drift(drift_reference, current, DriftConfig(), html)
+    context.log.info(
+        f"drift {day}: {result.level} ({', '.join(result.drifted_features) or 'no feature drifted'})"
+    )
+    record = {
+        "level": str(result.level),
+        "rows": len(current),
+        "drifted_features": result.drifted_features,
+        "drifted_share": result.drifted_share,
+        "report": str(html),
+    }
+    return dg.Output(
+        record,
+        metadata={
+            **result.to_metadata(),
+            "rows": len(current),
+            "report": dg.MetadataValue.path(str(html)),
+            "report_url": dg.MetadataValue.url(html.as_uri()),
+            "drift_by_feature": dg.MetadataValue.md(
+                as_markdown_image(drift_chart(result.per_feature), "drift")
+            ),
+            "features": dg.MetadataValue.md(result.per_feature.to_markdown(floatfmt=".4f")),
+        },
+    )

@@ -1,0 +1,57 @@
+"""The A/B sensor: each tick, judge the candidate against production and promote or roll back."""
+
+import dagster as dg
+
+from jobs.endpoint import promote, rollback
+from orchestration.ab_monitor import ab_tick
+from orchestration.ab_testing import Verdict
+from orchestration.resources import AwsClients, MonitoringTargets
+from orchestration.settings import load_settings
+
+AB_DECISIONS = dg.AssetSpec(
+    "ab_decisions", group_name="monitoring", description="Every A/B sensor decision, with its statistics."
+)
+_JOB_FOR = {Verdict.PROMOTE: promote, Verdict.ROLLBACK: rollback}
+
+
+@dg.sensor(
+    jobs=[promote, rollback],
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Always-valid sequential A/B test (mSPRT) plus label-free guardrails; launches promote or "
+    "rollback once per candidate and verdict.",
+)
+def ab_test_sensor(context: dg.SensorEvaluationContext, aws: AwsClients, targets: MonitoringTargets):
+    tick = ab_tick(
+        aws.client("dynamodb"),
+        aws.client("s3"),
+        load_settings(),
+        targets.endpoint_name,
+        targets.predictions_table,
+        targets.labels_table,
+        context.cursor,
+    )
+    context.update_cursor(tick.cursor)
+    if tick.verdict is None:
+        return dg.SkipReason(tick.reason)
+    observation = dg.AssetObservation(
+        AB_DECISIONS.key,
+        metadata={
+            "verdict": tick.verdict.value,
+            "reason": tick.reason,
+            "candidate": tick.candidate_version or "",
+            "tick_seconds": tick.seconds,
+            **tick.statistics,
+        },
+    )
+    job = _JOB_FOR.get(tick.verdict)
+    if job is None:
+        return dg.SensorResult(asset_events=[observation], skip_reason=f"{tick.verdict.value}: {tick.reason}")
+    config_op = "promote_candidate" if job is promote else "roll_back"
+    request = dg.RunRequest(
+        run_key=f"ab:{targets.endpoint_name}:{tick.candidate_version}:{tick.verdict.value}",
+        job_name=job.name,
+        run_config={"ops": {config_op: {"config": {"endpoint_name": targets.endpoint_name}}}},
+        tags={"rtinfer/reason": tick.reason[:200], "rtinfer/candidate": tick.candidate_version or ""},
+    )
+    return dg.SensorResult(run_requests=[request], asset_events=[observation])

@@ -1,0 +1,69 @@
+"""Drift checks: daily on schedule, sooner when enough new traffic arrived, retraining when critical.
+
+Drift alone never rolls a deployment back: it asks for a new model (train_candidate), which then goes
+through the registry and a guarded deployment like any other.
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from assets.monitoring import DRIFT_PARTITIONS
+from jobs.lifecycle import train_candidate_job
+from orchestration.drift_window import day_capture_keys
+from orchestration.resources import AwsClients, MonitoringTargets
+from orchestration.rollout import PRODUCTION
+from orchestration.settings import load_settings
+
+NEW_CAPTURE_FILES_FOR_A_CHECK = 20
+
+drift_check_job = dg.define_asset_job(
+    "drift_check",
+    selection=dg.AssetSelection.assets("drift_report"),
+    partitions_def=DRIFT_PARTITIONS,
+    description="Evidently drift report of one day's captured inference inputs.",
+)
+
+daily_drift_schedule = dg.build_schedule_from_partitioned_job(
+    drift_check_job,
+    hour_of_day=0,
+    minute_of_hour=30,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+
+@dg.sensor(
+    job=drift_check_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Runs today's drift check once enough new inference inputs have been captured.",
+)
+def drift_on_new_traffic(context: dg.SensorEvaluationContext, aws: AwsClients, targets: MonitoringTargets):
+    today = datetime.now(tz=UTC).date().isoformat()
+    keys = day_capture_keys(
+        aws.client("s3"), load_settings().bucket, targets.endpoint_name, PRODUCTION, today
+    )
+    checked = int(context.cursor or 0) if (context.cursor or "").isdigit() else 0
+    if len(keys) - checked < NEW_CAPTURE_FILES_FOR_A_CHECK:
+        return dg.SkipReason(
+            f"{len(keys) - checked} new capture files today; waiting for {NEW_CAPTURE_FILES_FOR_A_CHECK}"
+        )
+    context.update_cursor(str(len(keys)))
+    return dg.RunRequest(run_key=f"drift:{today}:{len(keys)}", partition_key=today)
+
+
+@dg.asset_sensor(
+    asset_key=dg.AssetKey("drift_report"),
+    job=train_candidate_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="A CRITICAL drift report requests a retraining run (never a rollback).",
+)
+def retrain_on_critical_drift(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    materialization = asset_event.asset_materialization
+    level = materialization.metadata.get("level")
+    if level is None or level.value != "CRITICAL":
+        return dg.SkipReason(f"drift level {level.value if level else 'unknown'}: no retraining needed")
+    return dg.RunRequest(
+        run_key=f"retrain:{materialization.partition}:{asset_event.storage_id}",
+        tags={"rtinfer/reason": f"critical drift on {materialization.partition}"},
+    )

@@ -1,0 +1,72 @@
+"""Sensors that roll back what is broken: endpoint/consumer health, and deployments whose run failed."""
+
+import dagster as dg
+
+from jobs.endpoint import deploy_model, promote, rollback, set_traffic, shadow_model
+from orchestration.health import HealthLimits, health_breaches, read_health
+from orchestration.resources import AwsClients, MonitoringTargets
+from orchestration.rollout import CANDIDATE, PRODUCTION, DeploymentHistory
+from orchestration.settings import load_settings
+
+ENDPOINT_HEALTH = dg.AssetSpec(
+    "endpoint_health", group_name="monitoring", description="Endpoint and consumer health, read every minute."
+)
+
+
+def _rollback_request(endpoint: str, key: str, reason: str) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=key,
+        job_name=rollback.name,
+        run_config={"ops": {"roll_back": {"config": {"endpoint_name": endpoint}}}},
+        tags={"rtinfer/reason": reason[:200]},
+    )
+
+
+@dg.sensor(
+    jobs=[rollback],
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Rolls back the endpoint's latest change when its variants or the consumer break guardrails.",
+)
+def endpoint_health_sensor(context: dg.SensorEvaluationContext, aws: AwsClients, targets: MonitoringTargets):
+    settings = load_settings()
+    current = DeploymentHistory(aws.client("s3"), settings, targets.endpoint_name).current()
+    if current is None:
+        return dg.SkipReason(f"nothing deployed on {targets.endpoint_name} yet")
+    sqs = aws.client("sqs")
+    reading = read_health(
+        aws.client("cloudwatch"),
+        sqs,
+        targets.endpoint_name,
+        [PRODUCTION] if current["mode"] == "single" else [PRODUCTION, CANDIDATE],
+        targets.function_name,
+        sqs.get_queue_url(QueueName=targets.dead_letter_queue)["QueueUrl"],
+    )
+    breaches = health_breaches(reading, HealthLimits())
+    observation = dg.AssetObservation(
+        ENDPOINT_HEALTH.key, metadata={**reading.as_metadata(), "breaches": "; ".join(breaches) or "none"}
+    )
+    if not breaches:
+        return dg.SensorResult(asset_events=[observation], skip_reason="healthy")
+    # The latest change is what gets undone; its config name keys the request so it happens once.
+    request = _rollback_request(
+        targets.endpoint_name,
+        f"health:{targets.endpoint_name}:{current['endpoint_config_name']}",
+        "; ".join(breaches),
+    )
+    return dg.SensorResult(run_requests=[request], asset_events=[observation])
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[deploy_model, promote, set_traffic, shadow_model],
+    request_job=rollback,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="A deployment run that failed half-way is rolled back.",
+)
+def failed_deployment_rollback(context: dg.RunFailureSensorContext):
+    endpoint = "rtinfer-fraud"
+    for op_config in (context.dagster_run.run_config.get("ops") or {}).values():
+        endpoint = (op_config.get("config") or {}).get("endpoint_name", endpoint)
+    return _rollback_request(
+        endpoint, f"failed-run:{context.dagster_run.run_id}", f"run {context.dagster_run.run_id} failed"
+    )
