@@ -13,7 +13,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -246,7 +246,7 @@ class DynamoDBBackend:
 
     def get_item(self, table: str, key: Item, projection: list[Path] | None = None) -> Item | None:
         index = self.schema(table).index(key, exact=True, where="key")
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             item = self._load(conn, table, index)
         return project(item, projection) if item is not None and projection else item
 
@@ -271,18 +271,11 @@ class DynamoDBBackend:
     ) -> tuple[Item | None, Item, list[str]]:
         schema = self.schema(table)
         index = schema.index(key, exact=True, where="key")
-        for action in actions:
-            if action[1][0] in schema.names:
-                raise validation_exception(
-                    f"One or more parameter values were invalid: Cannot update attribute {action[1][0]}. "
-                    "This attribute is part of the key"
-                )
+        _check_update_keeps_key(actions, schema)
         old = self._load(conn, table, index)
         if condition is not None and not evaluate(condition, old or {}):
             raise _conditional_failure(old, return_old)
-        new = json.loads(json.dumps(old)) if old else dict(key)
-        touched = apply_update(new, actions)
-        check_item_size(new)
+        new, touched = _updated(old, key, actions)
         conn.execute(
             "INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?)", (table, *index, json.dumps(new))
         )
@@ -322,10 +315,12 @@ class DynamoDBBackend:
         if len(set(targets)) != len(targets):
             raise validation_exception("Transaction request cannot include multiple operations on one item")
         with self._db.transaction() as conn:
+            # one read of every target and one write of the results: few steps while holding the lock
+            current = _load_many(conn, [(table, *index) for table, index in targets])
             reasons = []
             for action, (table, index) in zip(actions, targets, strict=True):
-                current = self._load(conn, table, index)
-                passed = action.condition is None or evaluate(action.condition, current or {})
+                old = current.get((table, *index))
+                passed = action.condition is None or evaluate(action.condition, old or {})
                 reasons.append(
                     {"Code": "None"}
                     if passed
@@ -339,13 +334,25 @@ class DynamoDBBackend:
                     f"[{codes}]",
                     CancellationReasons=reasons,
                 )
-            for action in actions:
+            puts: list[tuple[str, str, str, str]] = []
+            deletes: list[tuple[str, str, str]] = []
+            for action, (table, index) in zip(actions, targets, strict=True):
                 if action.kind == "Put":
-                    self._put_in(conn, action.table, action.key, None, False)
+                    check_item_size(action.key)
+                    puts.append((table, *index, json.dumps(action.key)))
                 elif action.kind == "Update":
-                    self._update_in(conn, action.table, action.key, action.update, None, False)
+                    _check_update_keeps_key(action.update, self.schema(table))
+                    new, _ = _updated(current.get((table, *index)), action.key, action.update)
+                    puts.append((table, *index, json.dumps(new)))
                 elif action.kind == "Delete":
-                    self._delete_in(conn, action.table, action.key, None, False)
+                    deletes.append((table, *index))
+            if puts:
+                conn.execute(
+                    "INSERT OR REPLACE INTO dynamodb_items VALUES " + _rows(len(puts), 4),
+                    [value for row in puts for value in row],
+                )
+            if deletes:
+                conn.executemany("DELETE FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?", deletes)
 
     # batches
 
@@ -382,15 +389,16 @@ class DynamoDBBackend:
                     unprocessed.setdefault(table, []).append(entry)
                 else:
                     writes.append((table, *index, body))
-        with self._db.transaction() as conn:
-            conn.executemany(
-                "INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?)",
-                [w for w in writes if w[3] is not None],
-            )
-            conn.executemany(
-                "DELETE FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?",
-                [w[:3] for w in writes if w[3] is None],
-            )
+        puts = [w for w in writes if w[3] is not None]
+        deletes = [w[:3] for w in writes if w[3] is None]
+        if puts or deletes:
+            with self._db.transaction() as conn:  # one statement for the puts: few steps under the lock
+                if puts:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO dynamodb_items VALUES " + _rows(len(puts), 4),
+                        [value for row in puts for value in row],
+                    )
+                conn.executemany("DELETE FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?", deletes)
         return unprocessed
 
     def batch_get(self, table: str, keys: list[Item], projection: list[Path] | None) -> list[Item]:
@@ -398,8 +406,9 @@ class DynamoDBBackend:
         indexes = [schema.index(key, exact=True, where="key") for key in keys]
         if len(set(indexes)) != len(indexes):
             raise validation_exception("Provided list of item keys contains duplicates")
-        with self._db.transaction() as conn:
-            items = [self._load(conn, table, index) for index in indexes]
+        with self._db.read() as conn:
+            found = _load_many(conn, [(table, *index) for index in indexes])
+        items = [found.get((table, *index)) for index in indexes]
         return [project(item, projection) if projection else item for item in items if item is not None]
 
     # reads over many items
@@ -440,12 +449,68 @@ class DynamoDBBackend:
     ) -> Page:
         schema = self.schema(table)
         start = schema.index(start_key, exact=True, where="ExclusiveStartKey") if start_key else ("", "")
-        rows = self._db.query(
-            "SELECT item FROM dynamodb_items WHERE tbl=? AND (hkey, rkey) > (?, ?) ORDER BY hkey, rkey"
-            + (" LIMIT ?" if limit else ""),
-            (table, *start, *([limit + 1] if limit else [])),
-        )
-        return _page([json.loads(row[0]) for row in rows], limit, filter_condition, projection, schema)
+        with self._db.read() as conn:  # one snapshot, read a chunk at a time until the page is full
+            return _page(_scan_items(conn, table, start), limit, filter_condition, projection, schema)
+
+
+_SCAN_CHUNK = 1000
+
+
+def _rows(count: int, width: int) -> str:
+    """`(?, ?), (?, ?)`: the VALUES of a multi-row statement (one step instead of one per row)."""
+    row = "(" + ", ".join("?" * width) + ")"
+    return ", ".join([row] * count)
+
+
+def _load_many(conn: Any, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Item]:
+    """Stored items by (table, hkey, rkey), read in one step (an aggregate) rather than one per row."""
+    found: dict[tuple[str, str, str], Item] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        (text,) = conn.execute(
+            "SELECT json_group_array(json_array(d.tbl, d.hkey, d.rkey, json(d.item))) FROM (VALUES "
+            + _rows(len(chunk), 3)
+            + ") AS k JOIN dynamodb_items AS d "
+            "ON d.tbl = k.column1 AND d.hkey = k.column2 AND d.rkey = k.column3",
+            [value for key in chunk for value in key],
+        ).fetchone()
+        for table, hkey, rkey, item in json.loads(text):
+            found[(table, hkey, rkey)] = item
+    return found
+
+
+def _scan_items(conn: Any, table: str, start: tuple[str, str]) -> Iterator[Item]:
+    """A table's items in key order after `start`, fetched a chunk (one step) at a time."""
+    while True:
+        (text,) = conn.execute(
+            "SELECT json_group_array(json_array(hkey, rkey, json(item))) FROM ("
+            "SELECT hkey, rkey, item FROM dynamodb_items WHERE tbl=? AND (hkey, rkey) > (?, ?) "
+            "ORDER BY hkey, rkey LIMIT ?)",
+            (table, *start, _SCAN_CHUNK),
+        ).fetchone()
+        rows = sorted(json.loads(text), key=lambda row: (row[0], row[1]))
+        for _, _, item in rows:
+            yield item
+        if len(rows) < _SCAN_CHUNK:
+            return
+        start = (rows[-1][0], rows[-1][1])
+
+
+def _check_update_keeps_key(actions: list[Node], schema: KeySchema) -> None:
+    for action in actions:
+        if action[1][0] in schema.names:
+            raise validation_exception(
+                f"One or more parameter values were invalid: Cannot update attribute {action[1][0]}. "
+                "This attribute is part of the key"
+            )
+
+
+def _updated(old: Item | None, key: Item, actions: list[Node]) -> tuple[Item, list[str]]:
+    """The item after an UpdateExpression (created from its key if absent) and the attributes touched."""
+    new = json.loads(json.dumps(old)) if old else dict(key)
+    touched = apply_update(new, actions)
+    check_item_size(new)
+    return new, touched
 
 
 def _check_key_schema(key_schema: list[dict], definitions: list[dict]) -> None:
@@ -528,7 +593,7 @@ def _after(items: list[Item], start_key: Item, schema: KeySchema, forward: bool)
 
 
 def _page(
-    items: list[Item],
+    items: Iterable[Item],
     limit: int | None,
     filter_condition: Node | None,
     projection: list[Path] | None,
@@ -537,12 +602,14 @@ def _page(
     """A page ends at `limit` evaluated items (counted before the filter) or at 1 MB, as in DynamoDB."""
     evaluated: list[Item] = []
     size = 0
-    for item in items[:limit] if limit else items:
-        if size >= MAX_PAGE_BYTES:
+    more = False  # whether an item follows the page
+    for item in items:
+        if (limit and len(evaluated) >= limit) or size >= MAX_PAGE_BYTES:
+            more = True
             break
         evaluated.append(item)
         size += item_size(item)
-    last_key = schema.key_of(evaluated[-1]) if evaluated and len(evaluated) < len(items) else None
+    last_key = schema.key_of(evaluated[-1]) if evaluated and more else None
     matched = [item for item in evaluated if filter_condition is None or evaluate(filter_condition, item)]
     if projection:
         matched = [project(item, projection) for item in matched]

@@ -318,11 +318,21 @@ class KinesisBackend:
                 found.counters[index] += 1
                 rows.append((found.name, shard_id, seq, entry.partition_key, entry.data, now))
                 results.append({"SequenceNumber": seq, "ShardId": shard_id})
-            conn.executemany("INSERT INTO kinesis_records VALUES (?, ?, ?, ?, ?, ?)", rows)
-            conn.executemany(
-                "UPDATE kinesis_shards SET next_counter=? WHERE stream=? AND idx=?",
-                [(counter, found.name, i) for i, counter in enumerate(found.counters)],
-            )
+            # one statement for the records and one for the counters: few steps while holding the lock
+            if rows:
+                conn.execute(
+                    "INSERT INTO kinesis_records VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(rows)),
+                    [value for row in rows for value in row],
+                )
+                touched = sorted(set(targets))
+                conn.execute(
+                    "UPDATE kinesis_shards SET next_counter = CASE idx "
+                    + " ".join(["WHEN ? THEN ?"] * len(touched))
+                    + " END WHERE stream=? AND idx IN ("
+                    + ", ".join("?" * len(touched))
+                    + ")",
+                    [*(v for i in touched for v in (i, found.counters[i])), found.name, *touched],
+                )
             if now - found.purged > _PURGE_EVERY_S:  # retention: drop what can no longer be read
                 conn.execute(
                     "DELETE FROM kinesis_records WHERE stream=? AND arrival < ?",
@@ -371,12 +381,19 @@ class KinesisBackend:
         return self._read(found, shard_id, _normalise_sequence(after_sequence), limit)
 
     def _read(self, stream: _Stream, shard_id: str, after: str, limit: int) -> list[StreamRecord]:
-        rows = self._db.query(
-            "SELECT seq, partition_key, data, arrival FROM kinesis_records "
-            "WHERE stream=? AND shard_id=? AND seq > ? AND arrival >= ? ORDER BY seq LIMIT ?",
+        # One aggregate row instead of one step per record (each step gives up the GIL and waits to get it
+        # back); '%!.17g' renders the arrival time exactly.
+        (text,) = self._db.query(
+            "SELECT json_group_array(json_array(seq, partition_key, hex(data), printf('%!.17g', arrival))) "
+            "FROM (SELECT seq, partition_key, data, arrival FROM kinesis_records "
+            "WHERE stream=? AND shard_id=? AND seq > ? AND arrival >= ? ORDER BY seq LIMIT ?)",
             (stream.name, shard_id, after, self._oldest(stream), limit),
-        )
-        return [StreamRecord(shard_id, r["seq"], r["partition_key"], r["data"], r["arrival"]) for r in rows]
+        )[0]
+        rows = sorted(json.loads(text))
+        return [
+            StreamRecord(shard_id, seq, key, bytes.fromhex(data), float(arrival))
+            for seq, key, data, arrival in rows
+        ]
 
     # iterators: opaque tokens carrying (stream, shard, position, issue time)
 

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.1  # when caught up (AWS polls each shard about once a second)
 _READ_LIMIT = 10000  # GetRecords' maximum
 _LANE_WAIT_S = 0.2
+_EMPTY_EVENT_BYTES = event_size([])
 
 
 class _Progress:
@@ -83,16 +84,19 @@ class _Lane:
         if first is None:
             return []
         batch = [first]
+        size = event_size(batch)  # kept as a running total: measuring the whole batch per record is O(n²)
         deadline = time.monotonic() + window_s
         while len(batch) < batch_size:
             remaining = deadline - time.monotonic()
             record = self._take(remaining if remaining > 0 else None)
             if record is None:
                 break
-            if event_size([*batch, record]) > MAX_EVENT_BYTES:
+            grown = size + event_size([record]) - _EMPTY_EVENT_BYTES
+            if grown > MAX_EVENT_BYTES:
                 self.carry = record
                 break
             batch.append(record)
+            size = grown
         return batch
 
 
