@@ -22,6 +22,7 @@ from emulator.lambda_.api import build_lambda_api
 from emulator.lambda_.backend import LambdaBackend
 from emulator.lambda_.debug import debug_routes as lambda_debug_routes
 from emulator.lambda_.event_source_mapping import EventSourceMappings
+from emulator.lambda_.metrics import FunctionMetrics
 from emulator.protocol.errors import AwsError
 from emulator.protocol.json_rpc import JsonDispatcher
 from emulator.protocol.routing import ServiceRouter
@@ -60,7 +61,8 @@ def create_app(home: Path, port: int) -> Starlette:
     kinesis = KinesisBackend(db)
     dynamodb = DynamoDBBackend(db)
     sqs = SqsBackend(db)
-    functions = LambdaBackend(db, root / "lambda", port)
+    function_metrics = FunctionMetrics(cloudwatch.metrics)
+    functions = LambdaBackend(db, root / "lambda", port, function_metrics)
     mappings = EventSourceMappings(db, functions, kinesis, sqs)
 
     router = ServiceRouter()
@@ -97,10 +99,12 @@ def create_app(home: Path, port: int) -> Starlette:
         capture.start()
         cloudwatch.start()
         invocation_metrics.start()
+        function_metrics.start()
         mappings.restore()
         yield
         mappings.shutdown()
         functions.shutdown()
+        function_metrics.close()  # after the workers stopped: their last log lines are read
         await invoker.close()
         capture.close()
         invocation_metrics.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from emulator.lambda_.code import CodeStore
 from emulator.lambda_.errors import conflict, invalid_parameter, not_found, too_large
+from emulator.lambda_.metrics import FunctionMetrics
 from emulator.lambda_.runtime_api import Outcome
 from emulator.lambda_.validation import check_configuration, check_name
 from emulator.lambda_.workers import FunctionPool, FunctionSpec, Report
@@ -35,8 +36,16 @@ def _now() -> str:
 
 
 class LambdaBackend:
-    def __init__(self, db: Database, root: Path, emulator_port: int, region: str = "us-east-1") -> None:
+    def __init__(
+        self,
+        db: Database,
+        root: Path,
+        emulator_port: int,
+        metrics: FunctionMetrics,
+        region: str = "us-east-1",
+    ) -> None:
         self._db = db
+        self.metrics = metrics
         self.region = region
         self._port = emulator_port
         self._code = CodeStore(root / "code")
@@ -155,6 +164,7 @@ class LambdaBackend:
             with self._db.transaction() as conn:
                 conn.execute("DELETE FROM lambda_functions WHERE name=?", (name,))
             self._replace_pool(name)
+        self.metrics.forget(name)
 
     def list_functions(self, marker: str | None, max_items: int | None) -> dict:
         with self._lock:
@@ -167,7 +177,7 @@ class LambdaBackend:
         return page
 
     def status(self, name: str) -> dict:
-        """Debug view: where the code and logs are, and how many workers are warm."""
+        """Debug view: where the code and logs are, how many workers are warm, EMF lines seen in logs."""
         with self._lock:
             record = self._functions[self.resolve(name)]
             pool = self._pools.get(name)
@@ -178,6 +188,7 @@ class LambdaBackend:
             "CodeArchive": str(code.archive),
             "LogDirectory": str(self.log_dir(name)),
             "Workers": pool.status() if pool else {"workers": 0, "idle": 0},
+            "Logs": self.metrics.emf_stats(name),
         }
 
     # ---- invocations -----------------------------------------------------------------------------------
@@ -202,6 +213,7 @@ class LambdaBackend:
                     region=self.region,
                     emulator_port=self._port,
                     concurrency=DEFAULT_CONCURRENCY,
+                    log_watch=self.metrics,
                 )
                 pool = self._pools[name] = FunctionPool(spec)
             return pool
@@ -212,17 +224,26 @@ class LambdaBackend:
         """Run one invocation synchronously (blocks a thread for up to the function's timeout)."""
         name = self.resolve(name, qualifier)
         payload = _checked_payload(payload, MAX_SYNC_PAYLOAD)
-        report = self._pool(name).invoke(str(uuid.uuid4()), payload, want_log)
+        report = self._run(name, str(uuid.uuid4()), payload, want_log)
         if len(report.outcome.payload) > MAX_SYNC_PAYLOAD and report.outcome.error_type is None:
             size = len(report.outcome.payload)
             message = (
                 f"Response payload size ({size} bytes) exceeded maximum allowed payload size (6291556 bytes)."
             )
             body = json.dumps({"errorType": "Function.ResponseSizeTooLarge", "errorMessage": message})
-            return Report(
-                report.request_id, Outcome(body.encode(), "Function.ResponseSizeTooLarge"), report.log_tail
+            report = Report(
+                report.request_id,
+                Outcome(body.encode(), "Function.ResponseSizeTooLarge"),
+                report.log_tail,
+                report.duration_ms,
             )
+        self.metrics.invoked(name, report.duration_ms, report.outcome.error_type is not None)
         return report
+
+    def _run(self, name: str, request_id: str, payload: bytes, want_log: bool = False) -> Report:
+        pool = self._pool(name)
+        with self.metrics.running(name, pool.spec.concurrency):
+            return pool.invoke(request_id, payload, want_log)
 
     def invoke_async(self, name: str, payload: bytes, qualifier: str | None = None) -> str:
         """InvocationType=Event: queue it and return the request id (no retries on failure)."""
@@ -231,7 +252,9 @@ class LambdaBackend:
         request_id = str(uuid.uuid4())
 
         def run() -> None:
-            outcome = self._pool(name).invoke(request_id, payload).outcome
+            report = self._run(name, request_id, payload)
+            outcome = report.outcome
+            self.metrics.invoked(name, report.duration_ms, outcome.error_type is not None)
             if outcome.error_type:
                 log.warning("async invocation %s of %s failed: %s", request_id, name, outcome.payload[:500])
 

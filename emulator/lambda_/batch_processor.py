@@ -34,6 +34,7 @@ _BACKOFF_S = 0.1
 _MAX_BACKOFF_S = 2.0
 
 Invoke = Callable[[bytes], Report]
+IteratorAge = Callable[[float], None]  # milliseconds, once per invocation
 
 
 class NotInvoked(Exception):
@@ -62,12 +63,14 @@ class BatchProcessor:
         give_up: GiveUp,
         stats: MappingStats,
         stopping: threading.Event,
+        iterator_age: IteratorAge | None = None,
     ) -> None:
         self._settings = settings
         self._invoke = invoke
         self._give_up = give_up
         self._stats = stats
         self._stopping = stopping
+        self._iterator_age = iterator_age
 
     def process(self, records: list[EventRecord]) -> bool:
         """Process a batch to completion (every record succeeded or given up); False if stopped first."""
@@ -117,7 +120,11 @@ class BatchProcessor:
 
     def _run(self, segment: Segment) -> tuple[int | None, bool]:
         """Invoke on the segment: (index of the first record to retry or None, whether a function error)."""
+        # IteratorAge, as Lambda reports it: the age of the batch's last record when it is sent
+        age_ms = (time.time() - segment.records[-1].record.arrival) * 1000
         report = self._invoke(event_payload(segment.records))
+        if self._iterator_age is not None:
+            self._iterator_age(age_ms)
         segment.invokes += 1
         segment.request_id = report.request_id
         self._stats.add("invocations")

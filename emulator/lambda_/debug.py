@@ -1,6 +1,7 @@
 """Emulator-only views of Lambda (not AWS APIs): a function's code and logs, a mapping's counters.
 
-GET /_rtinfer/lambda/functions/{name}                      code directory, log directory, warm workers
+GET /_rtinfer/lambda/functions/{name}                      code directory, log directory, warm workers,
+                                                           EMF lines found in its logs (and malformed ones)
 GET /_rtinfer/lambda/functions/{name}/code                 the deployment zip (GetFunction's Code.Location)
 GET /_rtinfer/lambda/event-source-mappings/{uuid}/stats    records read, batches, invocations, failures,
                                                            retries, destination, iterator age (ms)

@@ -69,6 +69,9 @@ class MappingRunner:
             except AwsError as err:
                 raise NotInvoked(err.message) from None
 
+        def iterator_age(age_ms: float) -> None:
+            self._functions.metrics.iterator_age(function_name, age_ms)
+
         def give_up(segment: Segment, condition: str) -> None:
             self._give_up(record, stats, segment, condition)
 
@@ -87,7 +90,7 @@ class MappingRunner:
                     settings,
                     self._kinesis,
                     (self._functions.region, identity),
-                    lambda stopping: BatchProcessor(settings, invoke, give_up, stats, stopping),
+                    lambda stopping: BatchProcessor(settings, invoke, give_up, stats, stopping, iterator_age),
                     save_checkpoint,
                     stats,
                 )

@@ -1,4 +1,5 @@
-"""Counters of one event-source mapping, for the debug endpoint (and later the IteratorAge metric)."""
+"""Counters of one event-source mapping, for the debug endpoint (the IteratorAge metric itself is
+published per invocation by emulator.lambda_.metrics)."""
 
 from __future__ import annotations
 

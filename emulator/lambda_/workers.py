@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from emulator.lambda_.runtime_api import Invocation, Outcome, RuntimeApiServer, error_outcome
 
@@ -29,6 +30,14 @@ _LOG_TAIL_BYTES = 4096  # what Invoke's LogType=Tail returns, as on AWS
 # but its .pth files are not processed, and one of them is this repository's editable install, which
 # would let a function import project code it did not package. The zip's directory comes first.
 _RUNTIME_PACKAGES = list(dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]))
+
+
+class LogWatch(Protocol):
+    """Whoever reads workers' logs as they are written (CloudWatch Logs' part: EMF metrics)."""
+
+    def watch_log(self, function: str, path: Path) -> None: ...
+
+    def unwatch_log(self, path: Path) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class FunctionSpec:
     region: str
     emulator_port: int
     concurrency: int
+    log_watch: LogWatch | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,7 @@ class Report:
     request_id: str
     outcome: Outcome
     log_tail: str | None = None
+    duration_ms: float = 0.0  # from the handler receiving the event to its result (init excluded)
 
 
 def worker_environment(spec: FunctionSpec, runtime_api: str, log_stream: str) -> dict[str, str]:
@@ -120,6 +131,8 @@ class Worker:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # so a timeout kills whatever the handler spawned too
             )
+        if spec.log_watch is not None:
+            spec.log_watch.watch_log(spec.name, self.log_path)
         threading.Thread(target=self._watch, daemon=True, name=f"lambda-watch-{spec.name}").start()
 
     @property
@@ -165,12 +178,15 @@ class Worker:
             self._log(f"{_timestamp()} {request_id} {message}")
             outcome = error_outcome("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
         self._invocation = None
+        finished = time.time()
         elapsed_ms = (time.monotonic() - started) * 1000
+        if invocation.deadline is not None:  # delivered: time the handler, not this worker's init
+            elapsed_ms = min(elapsed_ms, (finished - (invocation.deadline - spec.timeout_s)) * 1000)
         self._log(f"END RequestId: {request_id}")
         self._log(
             f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\tMemory Size: {spec.memory_mb} MB"
         )
-        return Report(request_id, outcome, self._read_log(start_offset) if want_log else None)
+        return Report(request_id, outcome, self._read_log(start_offset) if want_log else None, elapsed_ms)
 
     def _read_log(self, offset: int) -> str:
         with open(self.log_path, "rb") as log:
@@ -183,6 +199,11 @@ class Worker:
             os.killpg(self._process.pid, signal.SIGKILL)
         self._process.wait()
         self._runtime.close()
+        self._unwatch_log()
+
+    def _unwatch_log(self) -> None:
+        if self.spec.log_watch is not None:
+            self.spec.log_watch.unwatch_log(self.log_path)
 
     def stop(self) -> None:
         self._runtime.close()  # a blocked GET /next answers 410 and awslambdaric exits
@@ -192,6 +213,7 @@ class Worker:
             self._process.wait(timeout=_STOP_GRACE_S)
         except subprocess.TimeoutExpired:
             self.kill()
+        self._unwatch_log()
 
 
 @dataclass
