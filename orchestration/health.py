@@ -65,12 +65,11 @@ def _sum(
     )
 
 
-def read_health(
-    cw, sqs, endpoint: str, variants: list[str], function_name: str, dlq_url: str, window_s: int = 300
-) -> HealthReading:
+def read_variant_health(cw, endpoint: str, variants: list[str], window_s: int = 300) -> dict[str, dict]:
+    """Invocations, errors (5XX + model errors), error rate and p99 model latency per variant."""
     end = datetime.now(tz=UTC)
     start = end - timedelta(seconds=window_s)
-    reading = HealthReading(dead_letter_queue_depth=queue_depth(sqs, dlq_url))
+    figures = {}
     for variant in variants:
         dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
         invocations = _sum(cw, "AWS/SageMaker", "Invocations", dims, start, end)
@@ -78,12 +77,22 @@ def read_health(
             _sum(cw, "AWS/SageMaker", m, dims, start, end)
             for m in ("Invocation5XXErrors", "InvocationModelErrors")
         )
-        reading.variants[variant] = {
+        figures[variant] = {
             "invocations": invocations,
             "errors": errors,
             "error_rate": errors / invocations if invocations else 0.0,
             "p99_model_latency_ms": _sum(cw, "AWS/SageMaker", "ModelLatency", dims, start, end, "p99") / 1000,
         }
+    return figures
+
+
+def read_health(
+    cw, sqs, endpoint: str, variants: list[str], function_name: str, dlq_url: str, window_s: int = 300
+) -> HealthReading:
+    end = datetime.now(tz=UTC)
+    start = end - timedelta(seconds=window_s)
+    reading = HealthReading(dead_letter_queue_depth=queue_depth(sqs, dlq_url))
+    reading.variants = read_variant_health(cw, endpoint, variants, window_s)
     service = [{"Name": "service", "Value": "fraud-consumer"}]
     records_in = _sum(cw, "rtinfer", "RecordsIn", service, start, end)
     reading.consumer = {

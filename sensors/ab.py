@@ -25,6 +25,7 @@ def ab_test_sensor(context: dg.SensorEvaluationContext, aws: AwsClients, targets
     tick = ab_tick(
         aws.client("dynamodb"),
         aws.client("s3"),
+        aws.client("cloudwatch"),
         load_settings(),
         targets.endpoint_name,
         targets.predictions_table,
