@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 BUSY_TIMEOUT_MS = 30_000  # a reader that meets a checkpoint or recovery waits instead of failing
+CHECKPOINT_EVERY_S = 1.0
 
 
 class Database:
@@ -29,11 +30,17 @@ class Database:
         self._conn = self._connect()
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints (copying the WAL into the database, with fsyncs) run in a thread of their own
+        # rather than inside whichever commit crosses the WAL threshold while holding the write lock.
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")
         self._lock = threading.RLock()
         self._local = threading.local()  # per thread: how deep in a transaction it is
         self._idle: list[sqlite3.Connection] = []  # read connections not in use
         self._readers_lock = threading.Lock()
         self._closed = False
+        self._stop_checkpoints = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, daemon=True, name="db-checkpoint")
+        self._checkpointer.start()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -41,6 +48,17 @@ class Database:
         )
         conn.row_factory = sqlite3.Row
         return conn
+
+    def _checkpoint_loop(self) -> None:
+        conn = self._connect()
+        try:
+            while not self._stop_checkpoints.wait(CHECKPOINT_EVERY_S):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    continue  # busy or closing: the next round catches up
+        finally:
+            conn.close()
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
@@ -99,6 +117,8 @@ class Database:
             return conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
+        self._stop_checkpoints.set()
+        self._checkpointer.join()
         with self._lock, self._readers_lock:
             self._closed = True
             for conn in self._idle:
