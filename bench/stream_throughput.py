@@ -1,0 +1,280 @@
+"""Stream path throughput and latency, next to the one-record-at-a-time pattern it replaces.
+
+`python -m bench.stream_throughput`: starts an emulator on a free port in a temporary home, deploys a
+small XGBoost model over serving.features.FEATURE_NAMES, and in the same run measures:
+
+- steady: the packaged consumer through the whole local path (producer → Kinesis → event-source
+  mapping → Lambda → endpoint + DynamoDB + output stream) at a steady rate; throughput is records
+  accounted / seconds from the first put to the last prediction stored, latency is the predictions
+  table's latency_ms (stored − Kinesis arrival);
+- max: the same path fed as fast as the stream takes it, on its own stack (separate stream, tables,
+  queues and function, so the accounting does not mix);
+- baseline: one InvokeEndpoint and one PutItem per record, single-threaded through boto3 against the
+  same emulator, with the same features computed by serving.features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xgboost as xgb
+from rich.console import Console
+from rich.table import Table
+
+from emulator import control
+from orchestration.artifact import pack_model_artifact
+from orchestration.aws import aws_client
+from orchestration.deployment import EndpointSpec, deploy_single_variant, upload_artifact
+from orchestration.packaging import build_lambda_zip
+from orchestration.settings import Settings
+from orchestration.simulation import SimulationConfig, simulate
+from orchestration.stream_report import scan_all, wait_until_accounted
+from orchestration.stream_stack import StreamStackSpec, deploy_stream_stack
+from orchestration.traffic import TrafficConfig, event_payloads, replay
+from serving.consumer.scoring import csv_line
+from serving.features import FEATURE_NAMES, InMemoryFeatureState
+from serving.schemas import validate_event
+
+ENDPOINT = "rtinfer-fraud"
+AIM_RATIO = 10.0
+AIM_RECORDS_PER_S = 5000.0
+
+
+@dataclass
+class Result:
+    label: str
+    sent: int
+    accounted: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.accounted / self.seconds if self.seconds else 0.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _deploy_model(settings: Settings, clients, work: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(2000, len(FEATURE_NAMES)))
+    y = (x[:, 0] + rng.normal(scale=0.2, size=len(x)) > 0.8).astype(float)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 4}, xgb.DMatrix(x, label=y), 20)
+    packed = pack_model_artifact(booster, list(FEATURE_NAMES), 0.5, "v1", {}, work / "model" / "model.tar.gz")
+    url = upload_artifact(clients("s3"), settings, packed.path, "v1", packed.sha256)
+    deploy_single_variant(
+        clients("sagemaker"), settings, EndpointSpec(endpoint_name=ENDPOINT, instance_count=2), "v1", url
+    )
+
+
+def _stack_spec(name: str, shards: int) -> StreamStackSpec:
+    return StreamStackSpec(
+        input_stream=f"{name}-transactions",
+        input_shards=shards,
+        output_stream=f"{name}-predictions",
+        predictions_table=f"{name}-predictions",
+        feature_state_table=f"{name}-feature-state",
+        labels_table=f"{name}-labels",
+        dead_letter_queue=f"{name}-dlq",
+        batch_failure_queue=f"{name}-batch-failures",
+        function_name=f"{name}-consumer",
+        endpoint_name=ENDPOINT,
+    )
+
+
+def _stream_run(
+    clients,
+    role_arn: str,
+    zip_path: Path,
+    events,
+    label: str,
+    name: str,
+    shards: int,
+    rate: float,
+    seconds: float,
+) -> Result:
+    spec = _stack_spec(name, shards)
+    stack = deploy_stream_stack(clients, spec, zip_path, role_arn)
+    first_put_ms = time.time() * 1000
+    report = replay(
+        clients("kinesis"), spec.input_stream, events, TrafficConfig(rate=rate, duration_s=seconds)
+    )
+    account = wait_until_accounted(
+        clients("dynamodb"),
+        clients("sqs"),
+        spec.predictions_table,
+        stack.dead_letter_queue_url,
+        report.sent,
+        timeout_s=90,
+        poll_s=1.0,
+    )
+    stored = scan_all(clients("dynamodb"), spec.predictions_table, ProjectionExpression="predicted_ms")
+    last_ms = max((float(item["predicted_ms"]["N"]) for item in stored), default=first_put_ms)
+    clients("lambda").update_event_source_mapping(
+        UUID=stack.mapping_uuid, Enabled=False
+    )  # quiet for the next
+    note = f"sent at {report.rate:,.0f}/s" + (
+        ""
+        if account.accounted >= report.sent
+        else f"; {report.sent - account.accounted} not accounted in 90 s"
+    )
+    return Result(
+        label,
+        report.sent,
+        account.accounted,
+        (last_ms - first_put_ms) / 1000,
+        account.latency(50),
+        account.latency(99),
+        note,
+    )
+
+
+def _baseline(clients, events, seconds: float, max_records: int) -> Result:
+    """One record at a time: features, one InvokeEndpoint, one PutItem, in a single-threaded loop."""
+    runtime, dynamodb = clients("sagemaker-runtime"), clients("dynamodb")
+    table = "baseline-predictions"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "request_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    state = InMemoryFeatureState()
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for payload in event_payloads(events.head(max_records)):
+        begin = time.perf_counter()
+        event = validate_event(payload)
+        vector = state.process(event)
+        response = runtime.invoke_endpoint(
+            EndpointName=ENDPOINT, ContentType="text/csv", Accept="application/json", Body=csv_line(vector)
+        )
+        score = float(json.loads(response["Body"].read())["predictions"][0])
+        dynamodb.put_item(
+            TableName=table,
+            Item={
+                "request_id": {"S": event.request_id},
+                "customer_id": {"S": event.customer_id},
+                "score": {"N": repr(score)},
+                "decision": {"S": "decline" if score >= 0.5 else "approve"},
+                "predicted_ms": {"N": str(int(time.time() * 1000))},
+            },
+        )
+        latencies.append((time.perf_counter() - begin) * 1000)
+        if time.perf_counter() - started > seconds:
+            break
+    elapsed = time.perf_counter() - started
+    p50, p99 = np.percentile(latencies, [50, 99])
+    return Result("one record at a time (baseline)", len(latencies), len(latencies), elapsed, p50, p99)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.stream_throughput", description=__doc__)
+    parser.add_argument("--rate", type=float, default=1000.0, help="steady rate, records/s")
+    parser.add_argument("--seconds", type=float, default=15.0, help="steady duration")
+    parser.add_argument("--shards", type=int, default=4, help="shards for the steady run")
+    parser.add_argument("--max-rate", type=float, default=5000.0, help="offered rate for the max run")
+    parser.add_argument("--max-seconds", type=float, default=10.0)
+    parser.add_argument("--max-shards", type=int, default=8)
+    parser.add_argument("--baseline-seconds", type=float, default=8.0)
+    args = parser.parse_args(argv)
+    console = Console()
+
+    with tempfile.TemporaryDirectory(prefix="rtinfer-bench-") as tmp:
+        home, port = Path(tmp), _free_port()
+        settings = Settings(env="local", home=home, emulator_port=port, region="us-east-1")
+
+        def clients(service: str):
+            return aws_client(service, settings)
+
+        with console.status("starting the emulator, deploying the model, simulating traffic"):
+            control.start(port, home)
+            try:
+                _deploy_model(settings, clients, home)
+                zip_path = build_lambda_zip(home / "consumer.zip")
+                needed = int(max(args.rate * args.seconds, args.max_rate * args.max_seconds)) + 1
+                events, _ = simulate(SimulationConfig(n_customers=4000, n_days=max(7, needed // 5000 + 2)))
+            except BaseException:
+                control.stop(home)
+                raise
+        try:
+            with console.status("baseline: one InvokeEndpoint and one PutItem per record"):
+                baseline = _baseline(clients, events, args.baseline_seconds, 20_000)
+            with console.status(f"steady: {args.rate:,.0f} records/s for {args.seconds:.0f} s"):
+                steady = _stream_run(
+                    clients,
+                    settings.sagemaker_role_arn,
+                    zip_path,
+                    events,
+                    "stream path, steady",
+                    "steady",
+                    args.shards,
+                    args.rate,
+                    args.seconds,
+                )
+            with console.status(f"max: offering {args.max_rate:,.0f} records/s for {args.max_seconds:.0f} s"):
+                fastest = _stream_run(
+                    clients,
+                    settings.sagemaker_role_arn,
+                    zip_path,
+                    events,
+                    "stream path, as fast as it goes",
+                    "max",
+                    args.max_shards,
+                    args.max_rate,
+                    args.max_seconds,
+                )
+        finally:
+            control.stop(home)
+
+    rows = (
+        ("steady", f"{args.rate:,.0f}/s, {args.shards} shards", steady),
+        ("max", f"{args.max_rate:,.0f}/s, {args.max_shards} shards", fastest),
+        ("baseline", "1 record at a time", baseline),
+    )
+    table = Table(title="Stream path vs one record at a time (local emulator, same run)")
+    for column in ("run", "offered", "records", "s", "records/s", "p50 ms", "p99 ms", "× base"):
+        table.add_column(column, justify="left" if column in ("run", "offered") else "right")
+    for name, offered, result in rows:
+        table.add_row(
+            name,
+            offered,
+            f"{result.accounted:,}",
+            f"{result.seconds:.1f}",
+            f"{result.rate:,.0f}",
+            f"{result.p50_ms:,.0f}",
+            f"{result.p99_ms:,.0f}",
+            f"{result.rate / baseline.rate:.1f}×",
+        )
+    console.print(table)
+    for name, _, result in rows[:2]:
+        console.print(f"{name}: {result.note}")
+    ratio = fastest.rate / baseline.rate
+    console.print(
+        f"max / baseline = {ratio:.1f}× "
+        f"(aim ≥ {AIM_RATIO:.0f}×: {'met' if ratio >= AIM_RATIO else 'NOT met'}); "
+        f"steady / baseline = {steady.rate / baseline.rate:.1f}×; max = {fastest.rate:,.0f} records/s "
+        f"(aim ≥ {AIM_RECORDS_PER_S:,.0f}: {'met' if fastest.rate >= AIM_RECORDS_PER_S else 'NOT met'})"
+    )
+    console.print(
+        "records/s: records accounted / seconds from the first put to the last prediction stored. "
+        "Stream latency: the predictions table's latency_ms (stored − Kinesis arrival); baseline latency: "
+        "one record's features + InvokeEndpoint + PutItem."
+    )
+
+
+if __name__ == "__main__":
+    main()
