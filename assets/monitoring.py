@@ -39,15 +39,18 @@ def variant_outcomes(
         "per_variant": table.reset_index().to_dict("records"),
     }
     context.log.info(f"{record['matured']} matured outcomes, {outcomes.pending} pending")
+    charts = (
+        {"mean_cost_by_variant": dg.MetadataValue.md(as_markdown_image(outcomes_chart(table), "mean cost"))}
+        if len(table)
+        else {}
+    )
     return dg.Output(
         record,
         metadata={
             "matured": record["matured"],
             "pending": outcomes.pending,
             "per_variant": dg.MetadataValue.md(table.to_markdown(floatfmt=".4f")),
-            "mean_cost_by_variant": dg.MetadataValue.md(
-                as_markdown_image(outcomes_chart(table), "mean cost")
-            ),
+            **charts,
             "latency_percentiles": dg.MetadataValue.md(
                 as_markdown_image(latency_chart(predictions), "latency")
             ),
@@ -86,6 +89,9 @@ def shadow_comparison(
     paired = shadow.merge(
         served[["request_id", "inference_id", "inference_row"]], on=["inference_id", "inference_row"]
     )
+    if paired.empty:
+        note = "no shadow capture matches a prediction"
+        return dg.Output({"paired": 0}, metadata={"paired": 0, "note": note})
     # Capture records no latency: both sides get their variant's mean ModelLatency from CloudWatch.
     paired["latency_ms"] = _model_latency_ms(cw, targets.endpoint_name, CANDIDATE)
     served["latency_ms"] = _model_latency_ms(cw, targets.endpoint_name, PRODUCTION)

@@ -13,3 +13,15 @@ train_candidate_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("model", "registry"),
     description="Train, check, compile and register a new version on the stored features, without deploying.",
 )
+
+monitoring_refresh_job = dg.define_asset_job(
+    "monitoring_refresh",
+    selection=dg.AssetSelection.assets("variant_outcomes", "shadow_comparison", "drift_reference"),
+    description="Recompute per-variant outcomes, the shadow comparison and the drift reference.",
+)
+
+simulate_job = dg.define_asset_job(
+    "simulate",
+    selection=dg.AssetSelection.groups("data"),
+    description="Simulate transactions and labels (use the drift knobs to replay a changed world).",
+)

@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets import data, deployment, features, model, monitoring, registry, stream, traffic
 from jobs.endpoint import ENDPOINT_JOBS
-from jobs.lifecycle import fraud_lifecycle_job, train_candidate_job
+from jobs.lifecycle import fraud_lifecycle_job, monitoring_refresh_job, simulate_job, train_candidate_job
 from jobs.traffic import replay_traffic_job
 from orchestration.resources import default_resources
 from sensors.ab import AB_DECISIONS, ab_test_sensor
@@ -25,7 +25,15 @@ defs = dg.Definitions(
         ENDPOINT_HEALTH,
     ],
     asset_checks=dg.load_asset_checks_from_modules([model]),
-    jobs=[fraud_lifecycle_job, train_candidate_job, replay_traffic_job, drift_check_job, *ENDPOINT_JOBS],
+    jobs=[
+        fraud_lifecycle_job,
+        train_candidate_job,
+        replay_traffic_job,
+        monitoring_refresh_job,
+        simulate_job,
+        drift_check_job,
+        *ENDPOINT_JOBS,
+    ],
     sensors=[
         ab_test_sensor,
         endpoint_health_sensor,

@@ -15,6 +15,7 @@ from orchestration.run_progress import run_job_with_progress
 from serving.features import FEATURE_NAMES
 
 PROBE_ROWS = 300
+EXPECTED_STEPS = 5  # train candidate, shadow, canary deploy, A/B game day, drift check (+ approve if needed)
 
 
 def _metrics_table(record: dict) -> Table:
@@ -105,4 +106,9 @@ def run_demo(instance: dg.DagsterInstance, console: Console, simulation: dict, t
     if replay is None:
         return False
     console.print(stream_table(replay.output_for_node("traffic_replay")))
-    return all(evaluation.passed for evaluation in checks)
+
+    from orchestration.demo_loop import run_lifecycle_loop, story_table
+
+    story = run_lifecycle_loop(instance, console, simulation, traffic, run_job)
+    console.print(story_table(story))
+    return all(evaluation.passed for evaluation in checks) and len(story) >= EXPECTED_STEPS

@@ -10,11 +10,15 @@ import pandas as pd
 
 
 class OpenFormatIOManager(dg.ConfigurableIOManager):
-    """Stores each asset under base_dir/<asset key path>.{parquet,json}."""
+    """Stores each asset under base_dir/<asset key path>.{parquet,json}; an op's output (no asset) under
+    base_dir/runs/<run id>/<step>/<output>, so a run's results stay with the run."""
 
     base_dir: str
 
     def _stem(self, context) -> Path:
+        if not context.has_asset_key:
+            output = context if isinstance(context, dg.OutputContext) else context.upstream_output
+            return Path(self.base_dir, "runs", output.run_id, output.step_key, output.name)
         key_path = context.asset_key.path
         if context.has_asset_partitions:
             key_path = [*key_path, context.asset_partition_key]
@@ -33,7 +37,7 @@ class OpenFormatIOManager(dg.ConfigurableIOManager):
             path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
         else:
             raise TypeError(
-                f"asset {context.asset_key.to_user_string()} returned {type(obj).__name__}; "
+                f"{stem.name} returned {type(obj).__name__}; "
                 "this IO manager stores pandas DataFrames and dicts only"
             )
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})

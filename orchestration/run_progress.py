@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 _STEP_EVENTS = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
-_QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def run_job_with_progress(
@@ -24,7 +24,7 @@ def run_job_with_progress(
     def execute() -> None:
         try:
             outcome["result"] = job.execute_in_process(
-                run_config={**run_config, **_QUIET_LOGGERS},
+                run_config={**run_config, **QUIET_LOGGERS},
                 instance=instance,
                 run_id=run_id,
                 raise_on_error=False,

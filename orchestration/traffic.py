@@ -37,6 +37,8 @@ class TrafficConfig(BaseModel):
     start_day: int = Field(
         42, ge=0, description="simulated day the replay starts at; earlier days seed the state"
     )
+    offset: int = Field(0, ge=0, description="events from start_day on to skip: continue an earlier replay")
+    seed_state: bool = Field(True, description="rebuild the online state from the days before start_day")
     seed: int = 0
 
 
@@ -248,9 +250,13 @@ def run_traffic(
     live = events[events["timestamp_ms"] >= start_ms]
     if live.empty:
         raise ValueError(f"start_day {config.start_day} is past the last simulated day; nothing to replay")
-    live = live.head(int(config.rate * config.duration_s))
+    live = live.iloc[config.offset : config.offset + int(config.rate * config.duration_s)]
+    if live.empty:
+        raise ValueError(f"offset {config.offset} is past the last event after start_day {config.start_day}")
     store = DynamoFeatureStore(clients("dynamodb"), targets.feature_state_table)
-    seeded = backfill_feature_state(store, history, labels, start_ms) if not history.empty else 0
+    seeded = (
+        backfill_feature_state(store, history, labels, start_ms) if config.seed_state and len(history) else 0
+    )
     live_labels = labels[labels["request_id"].isin(live["request_id"])]
     written = write_labels(clients("dynamodb"), targets.labels_table, live_labels, live)
     feed = ChargebackFeed(store, events, labels[labels["label_available_ms"] > start_ms])

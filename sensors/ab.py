@@ -38,11 +38,11 @@ def ab_test_sensor(context: dg.SensorEvaluationContext, aws: AwsClients, targets
     observation = dg.AssetObservation(
         AB_DECISIONS.key,
         metadata={
+            **tick.statistics,
             "verdict": tick.verdict.value,
             "reason": tick.reason,
             "candidate": tick.candidate_version or "",
             "tick_seconds": tick.seconds,
-            **tick.statistics,
         },
     )
     job = _JOB_FOR.get(tick.verdict)

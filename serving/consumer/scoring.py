@@ -159,6 +159,7 @@ class EndpointScorer:
                     ContentType="text/csv",
                     Accept="application/json",
                     Body=body,
+                    InferenceId=inference_id,
                 )
                 payload = json.loads(response["Body"].read())
                 return (
