@@ -31,7 +31,7 @@ def test_rtinfer_demo_runs_end_to_end(tmp_path):
         )
 
     try:
-        completed = rtinfer("demo", "--rate", "300", "--duration", "4")
+        completed = rtinfer("demo", "--rate", "300", "--duration", "3")
         assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
         out = completed.stdout
         assert "emulator started" in out
@@ -44,7 +44,11 @@ def test_rtinfer_demo_runs_end_to_end(tmp_path):
         ):
             assert f"✓ fraud_lifecycle › {step}" in out
         assert "✓ replay_traffic › traffic_replay" in out
-        assert re.search(r"accounted for\s*│\s*1,200 of 1,200", out)
+        assert re.search(r"accounted for\s*│\s*900 of 900", out)
+        for step in ("train candidate", "shadow", "canary deploy", "A/B game day", "drift check"):
+            assert step in out
+        assert re.search(r"canary deploy\s*│.*deployed", out)
+        assert "sensor verdict ROLLBACK" in out and "drift check" in out and "CRITICAL" in out
         assert "roc_auc" in out and "average_precision" in out
         assert "check fraud_model_meets_floors: passed" in out
         assert "Endpoint rtinfer-fraud (deployed)" in out
