@@ -34,6 +34,8 @@ dev: install
 bench: install
 	$(BIN)/python -m bench.features
 	$(BIN)/python -m bench.invoke_latency
+	$(BIN)/python -m bench.compiled_model
+	$(BIN)/python -m bench.stream_throughput
 
 lint: install
 	$(BIN)/ruff check .

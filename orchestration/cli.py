@@ -97,6 +97,16 @@ def traffic(rate: float, duration: float, malformed_share: float, start_day: int
     console.print(stream_table(result.output_for_node("traffic_replay")))
 
 
+@main.command()
+@click.option("--endpoint", default="rtinfer-fraud", show_default=True)
+def status(endpoint: str) -> None:
+    """Endpoint, registry, stream accounting, health and drift at a glance."""
+    from orchestration.status import print_status
+
+    _ensure_emulator()
+    print_status(console, endpoint)
+
+
 @main.group()
 def package() -> None:
     """Build deployment packages."""
