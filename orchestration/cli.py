@@ -108,6 +108,97 @@ def status(endpoint: str) -> None:
 
 
 @main.group()
+def endpoint() -> None:
+    """Change the endpoint: the same Dagster jobs the UI launches, run here with progress."""
+
+
+def _endpoint_job(job: str, op: str, config: dict) -> None:
+    from orchestration.demo import run_job
+
+    _ensure_emulator()
+    result = run_job(job, _dagster_instance(), console, {"ops": {op: {"config": config}}})
+    if result is None:
+        raise SystemExit(1)
+    console.print_json(data=result.output_for_node(op))
+
+
+@endpoint.command("deploy")
+@click.option(
+    "--version", "model_version", default="", help="Registered model version (default: newest Approved)."
+)
+@click.option(
+    "--strategy", type=click.Choice(["ALL_AT_ONCE", "CANARY", "LINEAR"]), default="CANARY", show_default=True
+)
+@click.option("--canary-percent", default=10, show_default=True)
+@click.option("--linear-step-percent", default=25, show_default=True)
+@click.option(
+    "--wait-interval", default=300, show_default=True, help="Baking seconds between traffic shifts."
+)
+def endpoint_deploy(model_version, strategy, canary_percent, linear_step_percent, wait_interval) -> None:
+    """Blue/green deployment with alarm-driven auto-rollback."""
+    _endpoint_job(
+        "deploy_model",
+        "deploy_version",
+        {
+            "model_version": model_version,
+            "strategy": strategy,
+            "canary_percent": canary_percent,
+            "linear_step_percent": linear_step_percent,
+            "wait_interval_s": wait_interval,
+        },
+    )
+
+
+@endpoint.command("shadow")
+@click.option("--version", "model_version", default="")
+@click.option("--sampling-share", default=1.0, show_default=True)
+def endpoint_shadow(model_version, sampling_share) -> None:
+    """Run a registered version as a shadow variant."""
+    _endpoint_job(
+        "shadow_model", "shadow_version", {"model_version": model_version, "sampling_share": sampling_share}
+    )
+
+
+@endpoint.command("split")
+@click.option("--version", "model_version", default="")
+@click.option("--candidate-weight", default=0.1, show_default=True)
+def endpoint_split(model_version, candidate_weight) -> None:
+    """A/B: serve a registered version beside production with this share of traffic."""
+    _endpoint_job(
+        "set_traffic", "split_traffic", {"model_version": model_version, "candidate_weight": candidate_weight}
+    )
+
+
+@endpoint.command("promote")
+@click.option(
+    "--strategy", type=click.Choice(["ALL_AT_ONCE", "CANARY", "LINEAR"]), default="CANARY", show_default=True
+)
+def endpoint_promote(strategy) -> None:
+    """Make the current candidate the production variant."""
+    _endpoint_job("promote", "promote_candidate", {"strategy": strategy})
+
+
+@endpoint.command("rollback")
+def endpoint_rollback() -> None:
+    """Drop the candidate, or go back to the previous production version."""
+    _endpoint_job("rollback", "roll_back", {})
+
+
+@endpoint.command("approve")
+@click.argument("model_version")
+@click.option("--reject", is_flag=True, help="Reject instead of approve.")
+@click.option("--note", default="reviewed", show_default=True)
+def endpoint_approve(model_version, reject, note) -> None:
+    """Approve (or reject) a registered model version."""
+    decision = "Rejected" if reject else "Approved"
+    _endpoint_job(
+        "approve_model_version",
+        "decide_approval",
+        {"model_version": model_version, "decision": decision, "note": note},
+    )
+
+
+@main.group()
 def package() -> None:
     """Build deployment packages."""
 

@@ -56,6 +56,10 @@ def test_rtinfer_demo_runs_end_to_end(tmp_path):
         # The run is kept in the persistent instance the UI reads.
         assert (tmp_path / "state" / "dagster" / "history").exists()
         assert rtinfer("emulator", "status").returncode == 0
+        status = rtinfer("status")
+        assert status.returncode == 0 and "Registry (newest first)" in status.stdout
+        rolled = rtinfer("endpoint", "rollback")
+        assert rolled.returncode == 0 and '"action": "rollback"' in rolled.stdout
     finally:
         assert rtinfer("emulator", "stop", timeout=60).returncode == 0
     assert rtinfer("emulator", "status").returncode == 3
