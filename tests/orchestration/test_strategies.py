@@ -4,6 +4,7 @@ registry gating, blue/green under load, alarm-driven rollback of bad candidates,
 
 import json
 import threading
+import time
 from collections import Counter
 
 import dagster as dg
@@ -172,12 +173,15 @@ def test_shadow_sees_traffic_that_callers_never_see(world):
         while load.calls < 40:
             pass
     assert set(load.variants) == {"production"} and set(load.versions) == {"v1"}
-    keys = [
-        o["Key"]
-        for o in clients.s3.list_objects_v2(
+    # Captures are buffered and flushed to S3 about once a second, as SageMaker does in batches.
+    deadline = time.monotonic() + 10
+    keys = []
+    while not keys and time.monotonic() < deadline:
+        listing = clients.s3.list_objects_v2(
             Bucket=emulator.settings.bucket, Prefix="datacapture/shadowed/candidate/"
-        ).get("Contents", [])
-    ]
+        )
+        keys = [entry["Key"] for entry in listing.get("Contents", [])]
+        time.sleep(0.2)
     assert keys, "shadow predictions are captured for comparison"
 
 
