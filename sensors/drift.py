@@ -64,6 +64,6 @@ def retrain_on_critical_drift(context: dg.SensorEvaluationContext, asset_event: 
     if level is None or level.value != "CRITICAL":
         return dg.SkipReason(f"drift level {level.value if level else 'unknown'}: no retraining needed")
     return dg.RunRequest(
-        run_key=f"retrain:{materialization.partition}:{asset_event.storage_id}",
+        run_key=f"retrain:{materialization.partition}:{asset_event.timestamp:.3f}",  # once per report
         tags={"rtinfer/reason": f"critical drift on {materialization.partition}"},
     )
