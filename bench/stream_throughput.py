@@ -81,18 +81,7 @@ def _deploy_model(settings: Settings, clients, work: Path) -> None:
 
 
 def _stack_spec(name: str, shards: int) -> StreamStackSpec:
-    return StreamStackSpec(
-        input_stream=f"{name}-transactions",
-        input_shards=shards,
-        output_stream=f"{name}-predictions",
-        predictions_table=f"{name}-predictions",
-        feature_state_table=f"{name}-feature-state",
-        labels_table=f"{name}-labels",
-        dead_letter_queue=f"{name}-dlq",
-        batch_failure_queue=f"{name}-batch-failures",
-        function_name=f"{name}-consumer",
-        endpoint_name=ENDPOINT,
-    )
+    return StreamStackSpec.named(name, input_shards=shards, endpoint_name=ENDPOINT)
 
 
 def _stream_run(

@@ -82,34 +82,34 @@ def deploy(
     outcome, previous, reason = apply_config(
         clients.sagemaker, endpoint, config, policy.deployment_config(alarms), policy.wait_seconds
     )
-    if outcome == "rolled_back":
+    if (
+        outcome == "rolled_back"
+    ):  # the endpoint kept its layout; the version is recorded as the failed candidate
         current = _current(history, endpoint)
-        return _finish(
-            history,
-            started,
-            action=action,
-            endpoint_name=endpoint,
-            outcome=outcome,
-            mode=current["mode"],
-            endpoint_config_name=previous,
-            previous_config_name=previous,
-            production_version=current["production_version"],
-            production_arn=current["production_arn"],
-            candidate_version=version.model_version,
-            candidate_arn=version.arn,
-            failure_reason=reason,
-        )
+        layout = {
+            "mode": current["mode"],
+            "endpoint_config_name": previous,
+            "production_version": current["production_version"],
+            "production_arn": current["production_arn"],
+            "candidate_version": version.model_version,
+            "candidate_arn": version.arn,
+            "failure_reason": reason,
+        }
+    else:
+        layout = {
+            "mode": "single",
+            "endpoint_config_name": config,
+            "production_version": version.model_version,
+            "production_arn": version.arn,
+        }
     return _finish(
         history,
         started,
         action=action,
         endpoint_name=endpoint,
         outcome=outcome,
-        mode="single",
-        endpoint_config_name=config,
         previous_config_name=previous,
-        production_version=version.model_version,
-        production_arn=version.arn,
+        **layout,
     )
 
 

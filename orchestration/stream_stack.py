@@ -43,6 +43,21 @@ class StreamStackSpec(BaseModel):
     maximum_record_age_s: int = Field(3600, ge=-1, le=604800)
     circuit_cooldown_s: float = Field(5.0, gt=0)
 
+    @classmethod
+    def named(cls, name: str, **overrides) -> StreamStackSpec:
+        """A stack whose every resource is prefixed with `name`, so several can share one account."""
+        return cls(
+            input_stream=f"{name}-transactions",
+            output_stream=f"{name}-predictions",
+            predictions_table=f"{name}-predictions",
+            feature_state_table=f"{name}-feature-state",
+            labels_table=f"{name}-labels",
+            dead_letter_queue=f"{name}-dlq",
+            batch_failure_queue=f"{name}-batch-failures",
+            function_name=f"{name}-consumer",
+            **overrides,
+        )
+
 
 @dataclass(frozen=True)
 class StreamStack:

@@ -78,16 +78,8 @@ class StreamWorld:
         )
 
     def new_stack(self, **overrides) -> tuple[StreamStackSpec, StreamStack]:
-        suffix = uuid.uuid4().hex[:6]
-        spec = StreamStackSpec(
-            input_stream=f"in-{suffix}",
-            output_stream=f"out-{suffix}",
-            predictions_table=f"pred-{suffix}",
-            feature_state_table=f"state-{suffix}",
-            labels_table=f"labels-{suffix}",
-            dead_letter_queue=f"dlq-{suffix}",
-            batch_failure_queue=f"fail-{suffix}",
-            function_name=f"consumer-{suffix}",
+        spec = StreamStackSpec.named(
+            f"s{uuid.uuid4().hex[:6]}",
             endpoint_name=ENDPOINT,
             batch_size=100,
             circuit_cooldown_s=1.0,

@@ -40,16 +40,7 @@ def fraud_endpoint(emulator, tmp_path_factory) -> str:
 @pytest.fixture
 def stack(emulator, fraud_endpoint) -> StreamStackSpec:
     """Fresh tables, streams and queues per test, so counts start at zero."""
-    suffix = uuid.uuid4().hex[:8]
-    spec = StreamStackSpec(
-        input_stream=f"in-{suffix}",
-        output_stream=f"out-{suffix}",
-        predictions_table=f"pred-{suffix}",
-        feature_state_table=f"state-{suffix}",
-        labels_table=f"labels-{suffix}",
-        dead_letter_queue=f"dlq-{suffix}",
-        endpoint_name=fraud_endpoint,
-    )
+    spec = StreamStackSpec.named(f"c{uuid.uuid4().hex[:8]}", endpoint_name=fraud_endpoint)
     ensure_stream(emulator.client("kinesis"), spec.output_stream, 1)
     ensure_table(emulator.client("dynamodb"), spec.predictions_table, "request_id")
     ensure_table(emulator.client("dynamodb"), spec.feature_state_table, "pk")
