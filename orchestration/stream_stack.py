@@ -27,6 +27,9 @@ class StreamStackSpec(BaseModel):
     input_stream: str = "rtinfer-transactions"
     input_shards: int = Field(2, ge=1, le=64)
     output_stream: str = "rtinfer-predictions"
+    # Every input record yields one (larger) output record, so by default the output stream gets as
+    # many shards as the input: with fewer, its per-shard limits throttle the consumer's PutRecords.
+    output_shards: int | None = Field(None, ge=1, le=64)
     predictions_table: str = "rtinfer-predictions"
     feature_state_table: str = "rtinfer-feature-state"
     labels_table: str = "rtinfer-labels"
@@ -170,7 +173,7 @@ def deploy_stream_stack(clients, spec: StreamStackSpec, zip_path: Path, role_arn
     """Everything the stream path needs, in dependency order. `clients(service)` returns a boto3 client."""
     kinesis, dynamodb, sqs, lambda_client = (clients(s) for s in ("kinesis", "dynamodb", "sqs", "lambda"))
     input_arn = ensure_stream(kinesis, spec.input_stream, spec.input_shards)
-    output_arn = ensure_stream(kinesis, spec.output_stream, 1)
+    output_arn = ensure_stream(kinesis, spec.output_stream, spec.output_shards or spec.input_shards)
     ensure_table(dynamodb, spec.predictions_table, "request_id")
     ensure_table(dynamodb, spec.feature_state_table, "pk")
     ensure_table(dynamodb, spec.labels_table, "request_id")

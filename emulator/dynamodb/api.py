@@ -68,8 +68,27 @@ def _attributes(item: Item | None) -> Params:
     return {"Attributes": item} if item else {}
 
 
-def _page(page: Page) -> Params:
-    result: Params = {"Items": page.items, "Count": len(page.items), "ScannedCount": page.scanned}
+_SELECTS = ("ALL_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")
+
+
+def _select(params: Params) -> str:
+    """Select, checked against the projection as DynamoDB does (ALL_PROJECTED_ATTRIBUTES needs an index)."""
+    projected = bool(params.get("ProjectionExpression"))
+    select = params.get("Select", "SPECIFIC_ATTRIBUTES" if projected else "ALL_ATTRIBUTES")
+    if select not in _SELECTS:
+        raise validation_exception(
+            f"1 validation error detected: Value '{select}' at 'select' failed to satisfy constraint: "
+            f"Member must satisfy enum value set: [{', '.join(_SELECTS)}] (no secondary indexes are emulated)"
+        )
+    if projected and select != "SPECIFIC_ATTRIBUTES":
+        raise validation_exception(f"Cannot specify the ProjectionExpression when choosing to get {select}")
+    return select
+
+
+def _page(page: Page, select: str = "ALL_ATTRIBUTES") -> Params:
+    result: Params = {"Count": page.count, "ScannedCount": page.scanned}
+    if select != "COUNT":
+        result["Items"] = page.items
     if page.last_key is not None:
         result["LastEvaluatedKey"] = page.last_key
     return result
@@ -218,6 +237,7 @@ def build_dynamodb_api(backend: DynamoDBBackend) -> JsonDispatcher:
 
     @api.operation("Query")
     def query(params: Params) -> Params:
+        select = _select(params)
         expressions = _Expressions(params)
         key_condition = expressions.condition("KeyConditionExpression")
         if key_condition is None:
@@ -233,11 +253,14 @@ def build_dynamodb_api(backend: DynamoDBBackend) -> JsonDispatcher:
                 _limit(params),
                 _optional_key(params, "ExclusiveStartKey"),
                 projection,
-            )
+                select == "COUNT",
+            ),
+            select,
         )
 
     @api.operation("Scan")
     def scan(params: Params) -> Params:
+        select = _select(params)
         expressions = _Expressions(params)
         filter_condition, projection = expressions.condition("FilterExpression"), expressions.projection()
         expressions.done()
@@ -248,7 +271,9 @@ def build_dynamodb_api(backend: DynamoDBBackend) -> JsonDispatcher:
                 _limit(params),
                 _optional_key(params, "ExclusiveStartKey"),
                 projection,
-            )
+                select == "COUNT",
+            ),
+            select,
         )
 
     return api

@@ -27,6 +27,7 @@ from emulator.dynamodb.values import (
     sort_key,
     value_type,
 )
+from emulator.protocol import json_codec
 from emulator.protocol.errors import AwsError, validation_exception
 from emulator.state import Database
 
@@ -42,10 +43,30 @@ _RANGE_OPERATORS = {"=", "<", "<=", ">", ">="}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dynamodb_tables (name TEXT PRIMARY KEY, description TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dynamodb_items (
-    tbl TEXT NOT NULL, hkey TEXT NOT NULL, rkey TEXT NOT NULL, item TEXT NOT NULL,
+    tbl TEXT NOT NULL, hkey TEXT NOT NULL, rkey TEXT NOT NULL, item TEXT NOT NULL, size INTEGER NOT NULL,
     PRIMARY KEY (tbl, hkey, rkey)
 ) WITHOUT ROWID;
 """
+# `size` is the item's DynamoDB size, kept so that scans page by size and count without decoding items.
+
+
+def _stored(item: Item) -> tuple[str, int]:
+    """An item as stored: its JSON text and its size (refused over DynamoDB's 400 KB limit)."""
+    return json_codec.dumps(item), check_item_size(item)
+
+
+def _add_size_column(db: Database) -> None:
+    """Bring a state directory written before the size column was kept up to date."""
+    columns = {row["name"] for row in db.query("PRAGMA table_info(dynamodb_items)")}
+    if "size" in columns:
+        return
+    with db.transaction() as conn:
+        rows = conn.execute("SELECT tbl, hkey, rkey, item FROM dynamodb_items").fetchall()
+        conn.execute("ALTER TABLE dynamodb_items ADD COLUMN size INTEGER NOT NULL DEFAULT 0")
+        conn.executemany(
+            "UPDATE dynamodb_items SET size=? WHERE tbl=? AND hkey=? AND rkey=?",
+            [(item_size(json.loads(row["item"])), row["tbl"], row["hkey"], row["rkey"]) for row in rows],
+        )
 
 
 def unprocessed_rate_from_env() -> float:
@@ -73,6 +94,14 @@ class KeySchema:
 
     def key_of(self, item: Item) -> Item:
         return {name: item[name] for name in self.names}
+
+    def key_from_index(self, index: tuple[str, str]) -> Item:
+        """The key an (hkey, rkey) index stands for: the inverse of `index`."""
+        key = {}
+        for name, text in zip(self.names, index, strict=False):
+            kind, _, payload = text.partition(":")
+            key[name] = {kind: payload}
+        return key
 
     def index(self, item: Item, exact: bool, where: str) -> tuple[str, str]:
         """(hkey, rkey) index texts of an item or key; `exact` demands nothing but the key attributes."""
@@ -107,7 +136,8 @@ class KeySchema:
 
 @dataclass(frozen=True)
 class Page:
-    items: list[Item]
+    items: list[Item]  # empty when only the count was asked for
+    count: int  # items that passed the filter
     scanned: int
     last_key: Item | None
 
@@ -142,6 +172,7 @@ class DynamoDBBackend:
         self._random = random.Random()
         self._lock = threading.Lock()
         db.create_tables(_SCHEMA)
+        _add_size_column(db)
         self._tables: dict[str, dict] = {
             row["name"]: json.loads(row["description"]) for row in db.query("SELECT * FROM dynamodb_tables")
         }
@@ -196,9 +227,7 @@ class DynamoDBBackend:
 
     def describe_table(self, table: str) -> dict:
         description = dict(self._description(table))
-        (count,) = self._db.query(
-            "SELECT count(*), sum(length(item)) FROM dynamodb_items WHERE tbl=?", (table,)
-        )
+        (count,) = self._db.query("SELECT count(*), sum(size) FROM dynamodb_items WHERE tbl=?", (table,))
         description["ItemCount"] = count[0]
         description["TableSizeBytes"] = count[1] or 0
         return description
@@ -222,19 +251,17 @@ class DynamoDBBackend:
         row = conn.execute(
             "SELECT item FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?", (table, *index)
         ).fetchone()
-        return json.loads(row[0]) if row else None
+        return json_codec.loads(row[0]) if row else None
 
     def _put_in(
         self, conn: Any, table: str, item: Item, condition: Node | None, return_old: bool
     ) -> Item | None:
         index = self.schema(table).index(item, exact=False, where="item")
-        check_item_size(item)
+        stored = _stored(item)
         old = self._load(conn, table, index)
         if condition is not None and not evaluate(condition, old or {}):
             raise _conditional_failure(old, return_old)
-        conn.execute(
-            "INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?)", (table, *index, json.dumps(item))
-        )
+        conn.execute("INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?, ?)", (table, *index, *stored))
         return old
 
     def put_item(
@@ -277,7 +304,7 @@ class DynamoDBBackend:
             raise _conditional_failure(old, return_old)
         new, touched = _updated(old, key, actions)
         conn.execute(
-            "INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?)", (table, *index, json.dumps(new))
+            "INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?, ?)", (table, *index, *_stored(new))
         )
         return old, new, touched
 
@@ -334,21 +361,20 @@ class DynamoDBBackend:
                     f"[{codes}]",
                     CancellationReasons=reasons,
                 )
-            puts: list[tuple[str, str, str, str]] = []
+            puts: list[tuple[str, str, str, str, int]] = []
             deletes: list[tuple[str, str, str]] = []
             for action, (table, index) in zip(actions, targets, strict=True):
                 if action.kind == "Put":
-                    check_item_size(action.key)
-                    puts.append((table, *index, json.dumps(action.key)))
+                    puts.append((table, *index, *_stored(action.key)))
                 elif action.kind == "Update":
                     _check_update_keeps_key(action.update, self.schema(table))
                     new, _ = _updated(current.get((table, *index)), action.key, action.update)
-                    puts.append((table, *index, json.dumps(new)))
+                    puts.append((table, *index, *_stored(new)))
                 elif action.kind == "Delete":
                     deletes.append((table, *index))
             if puts:
                 conn.execute(
-                    "INSERT OR REPLACE INTO dynamodb_items VALUES " + _rows(len(puts), 4),
+                    "INSERT OR REPLACE INTO dynamodb_items VALUES " + _rows(len(puts), 5),
                     [value for row in puts for value in row],
                 )
             if deletes:
@@ -364,7 +390,7 @@ class DynamoDBBackend:
                 "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: "
                 f"Member must have length between 1 and {MAX_BATCH_WRITE} (got {total} requests)"
             )
-        writes: list[tuple[str, str, str, str | None]] = []
+        writes: list[tuple[str, str, str, tuple[str, int] | None]] = []
         unprocessed: dict[str, list[dict]] = {}
         for table, entries in requests.items():
             schema = self.schema(table)
@@ -373,8 +399,7 @@ class DynamoDBBackend:
                 if "PutRequest" in entry:
                     item = entry["PutRequest"]["Item"]
                     index = schema.index(item, exact=False, where="item")
-                    check_item_size(item)
-                    body: str | None = json.dumps(item)
+                    body: tuple[str, int] | None = _stored(item)
                 elif "DeleteRequest" in entry:
                     index, body = schema.index(entry["DeleteRequest"]["Key"], exact=True, where="key"), None
                 else:
@@ -389,13 +414,13 @@ class DynamoDBBackend:
                     unprocessed.setdefault(table, []).append(entry)
                 else:
                     writes.append((table, *index, body))
-        puts = [w for w in writes if w[3] is not None]
+        puts = [(*w[:3], *w[3]) for w in writes if w[3] is not None]
         deletes = [w[:3] for w in writes if w[3] is None]
         if puts or deletes:
             with self._db.transaction() as conn:  # one statement for the puts: few steps under the lock
                 if puts:
                     conn.execute(
-                        "INSERT OR REPLACE INTO dynamodb_items VALUES " + _rows(len(puts), 4),
+                        "INSERT OR REPLACE INTO dynamodb_items VALUES " + _rows(len(puts), 5),
                         [value for row in puts for value in row],
                     )
                 conn.executemany("DELETE FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?", deletes)
@@ -422,22 +447,25 @@ class DynamoDBBackend:
         limit: int | None = None,
         start_key: Item | None = None,
         projection: list[Path] | None = None,
+        count_only: bool = False,
     ) -> Page:
         schema = self.schema(table)
         hash_value, range_term = _split_key_condition(key_condition, schema)
         hkey = key_text(hash_value)
-        rows = self._db.query("SELECT item FROM dynamodb_items WHERE tbl=? AND hkey=?", (table, hkey))
-        items = [json.loads(row[0]) for row in rows]
+        rows = self._db.query(
+            "SELECT hkey, rkey, item, size FROM dynamodb_items WHERE tbl=? AND hkey=?", (table, hkey)
+        )
+        items = [_Stored((h, r), text, size) for h, r, text, size in rows]
         if range_term is not None:
-            items = [item for item in items if evaluate(range_term, item)]
+            items = [stored for stored in items if evaluate(range_term, stored.item)]
         if schema.range_name:
-            items.sort(key=lambda item: sort_key(item[schema.range_name]), reverse=not forward)
+            items.sort(key=lambda stored: sort_key(stored.item[schema.range_name]), reverse=not forward)
         if start_key is not None:
             start_index = schema.index(start_key, exact=True, where="ExclusiveStartKey")
             if start_index[0] != hkey:
                 raise validation_exception("The provided starting key does not match the query's hash key")
             items = _after(items, start_key, schema, forward)
-        return _page(items, limit, filter_condition, projection, schema)
+        return _page(items, limit, filter_condition, projection, schema, count_only)
 
     def scan(
         self,
@@ -446,11 +474,16 @@ class DynamoDBBackend:
         limit: int | None = None,
         start_key: Item | None = None,
         projection: list[Path] | None = None,
+        count_only: bool = False,
     ) -> Page:
         schema = self.schema(table)
         start = schema.index(start_key, exact=True, where="ExclusiveStartKey") if start_key else ("", "")
         with self._db.read() as conn:  # one snapshot, read a chunk at a time until the page is full
-            return _page(_scan_items(conn, table, start), limit, filter_condition, projection, schema)
+            # a count without a filter reads keys and sizes only
+            stored = _scan_items(
+                conn, table, start, with_items=not count_only or filter_condition is not None
+            )
+            return _page(stored, limit, filter_condition, projection, schema, count_only)
 
 
 _SCAN_CHUNK = 1000
@@ -474,23 +507,39 @@ def _load_many(conn: Any, keys: list[tuple[str, str, str]]) -> dict[tuple[str, s
             "ON d.tbl = k.column1 AND d.hkey = k.column2 AND d.rkey = k.column3",
             [value for key in chunk for value in key],
         ).fetchone()
-        for table, hkey, rkey, item in json.loads(text):
+        for table, hkey, rkey, item in json_codec.loads(text):
             found[(table, hkey, rkey)] = item
     return found
 
 
-def _scan_items(conn: Any, table: str, start: tuple[str, str]) -> Iterator[Item]:
+class _Stored:
+    """A stored item's index and size, its JSON text decoded only when something reads it."""
+
+    __slots__ = ("_item", "index", "size", "text")
+
+    def __init__(self, index: tuple[str, str], text: str | None, size: int) -> None:
+        self.index, self.text, self.size, self._item = index, text, size, None
+
+    @property
+    def item(self) -> Item:
+        if self._item is None:
+            self._item = json_codec.loads(self.text)
+        return self._item
+
+
+def _scan_items(conn: Any, table: str, start: tuple[str, str], with_items: bool = True) -> Iterator[_Stored]:
     """A table's items in key order after `start`, fetched a chunk (one step) at a time."""
+    item_column = "item" if with_items else "NULL"
     while True:
         (text,) = conn.execute(
-            "SELECT json_group_array(json_array(hkey, rkey, json(item))) FROM ("
-            "SELECT hkey, rkey, item FROM dynamodb_items WHERE tbl=? AND (hkey, rkey) > (?, ?) "
+            f"SELECT json_group_array(json_array(hkey, rkey, {item_column}, size)) FROM ("
+            "SELECT hkey, rkey, item, size FROM dynamodb_items WHERE tbl=? AND (hkey, rkey) > (?, ?) "
             "ORDER BY hkey, rkey LIMIT ?)",
             (table, *start, _SCAN_CHUNK),
         ).fetchone()
-        rows = sorted(json.loads(text), key=lambda row: (row[0], row[1]))
-        for _, _, item in rows:
-            yield item
+        rows = sorted(json_codec.loads(text), key=lambda row: (row[0], row[1]))
+        for hkey, rkey, item_text, size in rows:
+            yield _Stored((hkey, rkey), item_text, size)
         if len(rows) < _SCAN_CHUNK:
             return
         start = (rows[-1][0], rows[-1][1])
@@ -507,9 +556,8 @@ def _check_update_keeps_key(actions: list[Node], schema: KeySchema) -> None:
 
 def _updated(old: Item | None, key: Item, actions: list[Node]) -> tuple[Item, list[str]]:
     """The item after an UpdateExpression (created from its key if absent) and the attributes touched."""
-    new = json.loads(json.dumps(old)) if old else dict(key)
+    new = json_codec.loads(json_codec.dumps(old)) if old else dict(key)
     touched = apply_update(new, actions)
-    check_item_size(new)
     return new, touched
 
 
@@ -580,37 +628,47 @@ def _describe(term: Node) -> str:
     return term[1] if term[0] in ("compare", "function") else term[0]
 
 
-def _after(items: list[Item], start_key: Item, schema: KeySchema, forward: bool) -> list[Item]:
+def _after(items: list[_Stored], start_key: Item, schema: KeySchema, forward: bool) -> list[_Stored]:
     if not schema.range_name:
-        return [item for item in items if not equal(item[schema.hash_name], start_key[schema.hash_name])]
+        return [s for s in items if not equal(s.item[schema.hash_name], start_key[schema.hash_name])]
     start = sort_key(start_key[schema.range_name])
     return [
-        item
-        for item in items
-        if (sort_key(item[schema.range_name]) > start) == forward
-        and not equal(item[schema.range_name], start_key[schema.range_name])
+        s
+        for s in items
+        if (sort_key(s.item[schema.range_name]) > start) == forward
+        and not equal(s.item[schema.range_name], start_key[schema.range_name])
     ]
 
 
 def _page(
-    items: Iterable[Item],
+    items: Iterable[_Stored],
     limit: int | None,
     filter_condition: Node | None,
     projection: list[Path] | None,
     schema: KeySchema,
+    count_only: bool = False,
 ) -> Page:
-    """A page ends at `limit` evaluated items (counted before the filter) or at 1 MB, as in DynamoDB."""
-    evaluated: list[Item] = []
+    """A page ends at `limit` evaluated items (counted before the filter) or at 1 MB, as in DynamoDB.
+
+    Items are decoded only when the filter, the projection or the caller reads them: a Select=COUNT
+    without a filter pages through sizes alone.
+    """
+    evaluated: list[_Stored] = []
     size = 0
     more = False  # whether an item follows the page
-    for item in items:
+    for stored in items:
         if (limit and len(evaluated) >= limit) or size >= MAX_PAGE_BYTES:
             more = True
             break
-        evaluated.append(item)
-        size += item_size(item)
-    last_key = schema.key_of(evaluated[-1]) if evaluated and more else None
-    matched = [item for item in evaluated if filter_condition is None or evaluate(filter_condition, item)]
+        evaluated.append(stored)
+        size += stored.size
+    last_key = schema.key_from_index(evaluated[-1].index) if evaluated and more else None
+    scanned = len(evaluated)
+    if filter_condition is not None:
+        evaluated = [s for s in evaluated if evaluate(filter_condition, s.item)]
+    if count_only:
+        return Page([], len(evaluated), scanned, last_key)
+    matched = [s.item for s in evaluated]
     if projection:
         matched = [project(item, projection) for item in matched]
-    return Page(matched, len(evaluated), last_key)
+    return Page(matched, len(matched), scanned, last_key)

@@ -7,6 +7,7 @@ DynamoDB's 38 digits of precision, so nothing is rounded through a float.
 from __future__ import annotations
 
 import base64
+import re
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
@@ -41,8 +42,27 @@ def format_number(number: Decimal) -> str:
     return text
 
 
+# A number already in the canonical form format_number returns (no exponent, sign only when negative,
+# no leading or trailing zeros, at most 38 digits): most numbers on the wire, accepted as they are.
+_CANONICAL_NUMBER = re.compile(r"-?(?:[1-9][0-9]*(?:\.[0-9]*[1-9])?|0\.[0-9]*[1-9])\Z")
+
+
+def _is_canonical_number(text: str) -> bool:
+    return len(text) <= 38 and _CANONICAL_NUMBER.match(text) is not None
+
+
+def _is_plain_scalar(value: Any) -> bool:
+    """A string, or a number already canonical: valid as it is (the fast path for most attributes)."""
+    if type(value) is not dict or len(value) != 1:
+        return False
+    kind, payload = next(iter(value.items()))
+    return type(payload) is str and (kind == "S" or (kind == "N" and _is_canonical_number(payload)))
+
+
 def normalise(value: Any, where: str) -> Value:
     """Validate one attribute value and return it with canonical numbers."""
+    if _is_plain_scalar(value):
+        return value
     if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in _TYPES:
         raise validation_exception(
             f"Supplied AttributeValue has more than one datatypes set, or none: {value!r} at {where}"
@@ -75,7 +95,10 @@ def normalise(value: Any, where: str) -> Value:
 def normalise_item(item: Any, where: str = "Item") -> Item:
     if not isinstance(item, dict):
         raise validation_exception(f"{where} must be a map of attribute name to value, got {item!r}")
-    return {name: normalise(value, f"{where}.{name}") for name, value in item.items()}
+    return {
+        name: value if _is_plain_scalar(value) else normalise(value, f"{where}.{name}")
+        for name, value in item.items()
+    }
 
 
 def equal(a: Value | None, b: Value | None) -> bool:
@@ -139,9 +162,11 @@ def item_size(item: Item) -> int:
     return sum(len(name.encode()) + value_size(value) for name, value in item.items())
 
 
-def check_item_size(item: Item) -> None:
+def check_item_size(item: Item) -> int:
+    """The item's size; refused over DynamoDB's 400 KB limit."""
     size = item_size(item)
     if size > MAX_ITEM_BYTES:
         raise validation_exception(
             f"Item size has exceeded the maximum allowed size: {size} bytes > {MAX_ITEM_BYTES} bytes"
         )
+    return size

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 
 from emulator.kinesis.backend import StreamRecord
+from emulator.protocol import json_codec
 
 MAX_EVENT_BYTES = 6 * 1024 * 1024  # a batch never exceeds the synchronous invoke payload limit
 
@@ -40,7 +41,7 @@ def event_record(record: StreamRecord, stream_arn: str, region: str, identity_ar
         "awsRegion": region,
         "eventSourceARN": stream_arn,
     }
-    return EventRecord(record, json.dumps(body))
+    return EventRecord(record, json_codec.dumps(body))
 
 
 def event_size(records: list[EventRecord]) -> int:

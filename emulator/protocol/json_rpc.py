@@ -7,7 +7,6 @@ coroutine functions awaited on the event loop (for calls that wait, e.g. SQS lon
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from emulator.protocol import json_codec
 from emulator.protocol.errors import AwsError
 
 log = logging.getLogger(__name__)
@@ -48,14 +48,14 @@ class JsonDispatcher:
                 raise AwsError("UnknownOperationException", f"operation {target!r} is not emulated")
             raw = await request.body()
             try:
-                params = json.loads(raw) if raw else {}
+                params = json_codec.loads(raw) if raw else {}
             except ValueError as exc:
                 raise AwsError("SerializationException", f"request body is not JSON: {exc}") from None
             if inspect.iscoroutinefunction(handler):
                 result = await handler(params)
             else:
                 result = await run_in_threadpool(handler, params)
-            return Response(json.dumps(result), media_type=self.content_type)
+            return Response(json_codec.dumps(result), media_type=self.content_type)
         except AwsError as err:
             return self.error_response(err)
         except Exception as exc:  # a bug in the emulator: report it the way AWS reports its own faults
@@ -65,7 +65,7 @@ class JsonDispatcher:
     def error_response(self, err: AwsError) -> Response:
         body = {"__type": err.code, "message": err.message, **err.fields}
         return Response(
-            json.dumps(body),
+            json_codec.dumps(body),
             status_code=err.status,
             media_type=self.content_type,
             headers={"x-amzn-ErrorType": err.code},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,6 +16,7 @@ from tenacity import (
 )
 
 BACKOFF = wait_random_exponential(multiplier=0.05, max=1.0)
+log = logging.getLogger(__name__)
 
 
 class NotAllDone(Exception):
@@ -43,8 +45,9 @@ def resend_until_done(send: Callable[[list], list], entries: list, max_attempts:
         ):
             with attempt:
                 once()
-    except RetryError:
-        pass
+    except RetryError as gave_up:
+        # the caller reports these entries' records as failed (Lambda redelivers them); say why here
+        log.warning("gave up after %d attempts: %s", max_attempts, gave_up.last_attempt.exception())
     return pending
 
 

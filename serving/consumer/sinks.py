@@ -22,8 +22,12 @@ def _attribute(value) -> dict:
         return {"NULL": True}
     if isinstance(value, bool):
         return {"BOOL": value}
-    if isinstance(value, (int, float, Decimal)):
-        return {"N": str(Decimal(str(value)))}  # DynamoDB numbers are decimals: never binary floats
+    if isinstance(value, (int, Decimal)):
+        return {"N": str(value)}
+    if isinstance(value, float):
+        # DynamoDB numbers are decimals: send the float's shortest round-trip text, never its binary
+        # expansion; `repr` gives exactly that.
+        return {"N": repr(value)}
     return {"S": str(value)}
 
 

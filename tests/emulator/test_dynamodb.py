@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from decimal import Decimal
 
@@ -295,3 +296,62 @@ def test_pages_stop_at_one_megabyte(dynamodb):
     assert first["Count"] == 4 and first["LastEvaluatedKey"] == {"pk": {"S": "big"}, "sk": {"N": "3"}}
     rest = dynamodb.scan(TableName=name, ExclusiveStartKey=first["LastEvaluatedKey"])
     assert [i["sk"]["N"] for i in rest["Items"]] == ["4"] and "LastEvaluatedKey" not in rest
+
+
+def test_select_count_counts_without_items_and_pages_like_a_scan(dynamodb):
+    name = create_table(dynamodb, range_type="N")
+    for sk in range(5):
+        dynamodb.put_item(
+            TableName=name, Item={"pk": {"S": "big"}, "sk": {"N": str(sk)}, "blob": {"S": "x" * 300_000}}
+        )
+    dynamodb.put_item(TableName=name, Item={"pk": {"S": "small"}, "sk": {"N": "0"}, "flag": {"BOOL": True}})
+
+    first = dynamodb.scan(TableName=name, Select="COUNT")
+    assert "Items" not in first
+    assert first["Count"] == first["ScannedCount"] == 4  # the 1 MB page limit applies to counts too
+    rest = dynamodb.scan(TableName=name, Select="COUNT", ExclusiveStartKey=first["LastEvaluatedKey"])
+    assert rest["Count"] == 2 and "LastEvaluatedKey" not in rest
+
+    flagged = dynamodb.scan(
+        TableName=name,
+        Select="COUNT",
+        FilterExpression="attribute_exists(flag)",
+        ExclusiveStartKey=first["LastEvaluatedKey"],
+    )
+    assert (flagged["Count"], flagged["ScannedCount"]) == (1, 2)  # the filter applies after the page
+    queried = dynamodb.query(
+        TableName=name,
+        Select="COUNT",
+        KeyConditionExpression="pk = :p AND sk >= :s",
+        ExpressionAttributeValues={":p": {"S": "big"}, ":s": {"N": "3"}},
+    )
+    assert queried["Count"] == 2 and "Items" not in queried
+
+
+def test_select_is_checked(dynamodb):
+    name = create_table(dynamodb, range_type=None)
+    code, message = _error_code(lambda: dynamodb.scan(TableName=name, Select="EVERYTHING"))
+    assert code == "ValidationException" and "EVERYTHING" in message
+    code, message = _error_code(
+        lambda: dynamodb.scan(TableName=name, Select="COUNT", ProjectionExpression="pk")
+    )
+    assert code == "ValidationException" and "ProjectionExpression" in message
+
+
+def test_items_written_before_sizes_were_kept_still_page_by_size(tmp_path, emulator_factory):
+    """A state directory from before the size column: the column is added and filled on start."""
+    first = emulator_factory(tmp_path / "home")
+    dynamodb = first.client("dynamodb")
+    name = create_table(dynamodb, range_type=None)
+    for i in range(4):
+        dynamodb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}, "blob": {"S": "x" * 400_000}})
+    assert control.stop(first.home)
+    database = next((first.home / "emulator").rglob("*.db"))
+    with sqlite3.connect(database) as conn:
+        conn.execute("ALTER TABLE dynamodb_items DROP COLUMN size")
+
+    second = emulator_factory(first.home)
+    dynamodb = second.client("dynamodb")
+    page = dynamodb.scan(TableName=name, Select="COUNT")
+    assert page["Count"] == 3 and "LastEvaluatedKey" in page  # sizes were recomputed, not zero
+    assert dynamodb.describe_table(TableName=name)["Table"]["TableSizeBytes"] > 1_600_000

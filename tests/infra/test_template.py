@@ -503,7 +503,8 @@ def test_defaults_agree_with_stream_stack_spec(template):
     for resource, name in names.items():
         assert default_of(template, {"Ref": resource}) == name, resource
     assert default_of(template, resources_["InputStream"]["Properties"]["ShardCount"]) == spec.input_shards
-    assert default_of(template, resources_["OutputStream"]["Properties"]["ShardCount"]) == 1  # as deployed
+    output_shards = spec.output_shards or spec.input_shards  # as deployed: one output record per input
+    assert default_of(template, resources_["OutputStream"]["Properties"]["ShardCount"]) == output_shards
     parameters = template["Parameters"]
     assert parameters["EndpointName"]["Default"] == spec.endpoint_name
     assert parameters["CircuitCooldownSeconds"]["Default"] == spec.circuit_cooldown_s
