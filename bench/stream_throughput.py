@@ -10,7 +10,8 @@ small XGBoost model over serving.features.FEATURE_NAMES, and in the same run mea
 - max: the same path fed as fast as the stream takes it, on its own stack (separate stream, tables,
   queues and function, so the accounting does not mix);
 - baseline: one InvokeEndpoint and one PutItem per record, single-threaded through boto3 against the
-  same emulator, with the same features computed by serving.features.
+  same emulator, with the same features computed by serving.features; run before and after the
+  stream runs, and the faster of the two is the baseline of the ratios.
 """
 
 from __future__ import annotations
@@ -56,10 +57,26 @@ class Result:
     p50_ms: float
     p99_ms: float
     note: str = ""
+    sustained: float | None = None  # records/s once warm, see _sustained_rate
 
     @property
     def rate(self) -> float:
         return self.accounted / self.seconds if self.seconds else 0.0
+
+    @property
+    def sustained_rate(self) -> float:
+        return self.rate if self.sustained is None else self.sustained
+
+
+def _sustained_rate(stored_ms: np.ndarray) -> float:
+    """Records/s between the 10th and 90th percentile of the times predictions were stored.
+
+    This leaves out the start, when every execution environment of the function cold-starts (the
+    processes' imports and clients take this machine's two cores; on AWS they start on hosts of their
+    own), and the drain of the last batches.
+    """
+    first, last = np.percentile(stored_ms, [10, 90])
+    return 0.8 * len(stored_ms) / ((last - first) / 1000) if last > first else 0.0
 
 
 def _free_port() -> int:
@@ -80,8 +97,10 @@ def _deploy_model(settings: Settings, clients, work: Path) -> None:
     )
 
 
-def _stack_spec(name: str, shards: int) -> StreamStackSpec:
-    return StreamStackSpec.named(name, input_shards=shards, endpoint_name=ENDPOINT)
+def _stack_spec(name: str, shards: int, parallelization: int) -> StreamStackSpec:
+    return StreamStackSpec.named(
+        name, input_shards=shards, parallelization_factor=parallelization, endpoint_name=ENDPOINT
+    )
 
 
 def _stream_run(
@@ -92,10 +111,11 @@ def _stream_run(
     label: str,
     name: str,
     shards: int,
+    parallelization: int,
     rate: float,
     seconds: float,
 ) -> Result:
-    spec = _stack_spec(name, shards)
+    spec = _stack_spec(name, shards, parallelization)
     stack = deploy_stream_stack(clients, spec, zip_path, role_arn)
     first_put_ms = time.time() * 1000
     report = replay(
@@ -111,7 +131,8 @@ def _stream_run(
         poll_s=1.0,
     )
     stored = scan_all(clients("dynamodb"), spec.predictions_table, ProjectionExpression="predicted_ms")
-    last_ms = max((float(item["predicted_ms"]["N"]) for item in stored), default=first_put_ms)
+    stored_ms = np.array([float(item["predicted_ms"]["N"]) for item in stored])
+    last_ms = stored_ms.max() if len(stored_ms) else first_put_ms
     clients("lambda").update_event_source_mapping(
         UUID=stack.mapping_uuid, Enabled=False
     )  # quiet for the next
@@ -128,13 +149,13 @@ def _stream_run(
         account.latency(50),
         account.latency(99),
         note,
+        _sustained_rate(stored_ms) if len(stored_ms) else 0.0,
     )
 
 
-def _baseline(clients, events, seconds: float, max_records: int) -> Result:
+def _baseline(clients, events, seconds: float, max_records: int, table: str) -> Result:
     """One record at a time: features, one InvokeEndpoint, one PutItem, in a single-threaded loop."""
     runtime, dynamodb = clients("sagemaker-runtime"), clients("dynamodb")
-    table = "baseline-predictions"
     dynamodb.create_table(
         TableName=table,
         KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
@@ -174,7 +195,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.stream_throughput", description=__doc__)
     parser.add_argument("--rate", type=float, default=1000.0, help="steady rate, records/s")
     parser.add_argument("--seconds", type=float, default=15.0, help="steady duration")
-    parser.add_argument("--shards", type=int, default=4, help="shards for the steady run")
+    parser.add_argument("--shards", type=int, default=8, help="shards for the steady run")
+    parser.add_argument(
+        "--parallelization",
+        type=int,
+        default=4,
+        help="ParallelizationFactor of both runs: concurrent batches per shard",
+    )
     parser.add_argument("--max-rate", type=float, default=5000.0, help="offered rate for the max run")
     parser.add_argument("--max-seconds", type=float, default=10.0)
     parser.add_argument("--max-shards", type=int, default=8)
@@ -201,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise
         try:
             with console.status("baseline: one InvokeEndpoint and one PutItem per record"):
-                baseline = _baseline(clients, events, args.baseline_seconds, 20_000)
+                baseline_before = _baseline(clients, events, args.baseline_seconds, 20_000, "baseline-1")
             with console.status(f"steady: {args.rate:,.0f} records/s for {args.seconds:.0f} s"):
                 steady = _stream_run(
                     clients,
@@ -211,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
                     "stream path, steady",
                     "steady",
                     args.shards,
+                    args.parallelization,
                     args.rate,
                     args.seconds,
                 )
@@ -223,19 +251,26 @@ def main(argv: list[str] | None = None) -> None:
                     "stream path, as fast as it goes",
                     "max",
                     args.max_shards,
+                    args.parallelization,
                     args.max_rate,
                     args.max_seconds,
                 )
+            with console.status("baseline again, after the stream runs"):
+                baseline_after = _baseline(clients, events, args.baseline_seconds, 20_000, "baseline-2")
         finally:
             control.stop(home)
+    # The one-at-a-time loop is latency-bound and the machine's noise moves it by tens of percent:
+    # the ratios use the faster of its two runs, which can only understate the stream path.
+    baseline = max(baseline_before, baseline_after, key=lambda result: result.rate)
 
     rows = (
-        ("steady", f"{args.rate:,.0f}/s, {args.shards} shards", steady),
-        ("max", f"{args.max_rate:,.0f}/s, {args.max_shards} shards", fastest),
+        ("steady", f"{args.rate:,.0f}/s, {args.shards}×{args.parallelization} lanes", steady),
+        ("max", f"{args.max_rate:,.0f}/s, {args.max_shards}×{args.parallelization} lanes", fastest),
         ("baseline", "1 record at a time", baseline),
     )
     table = Table(title="Stream path vs one record at a time (local emulator, same run)")
-    for column in ("run", "offered", "records", "s", "records/s", "p50 ms", "p99 ms", "× base"):
+    columns = ("run", "offered", "records", "s", "records/s", "warm records/s", "p50 ms", "p99 ms", "× base")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("run", "offered") else "right")
     for name, offered, result in rows:
         table.add_row(
@@ -244,24 +279,31 @@ def main(argv: list[str] | None = None) -> None:
             f"{result.accounted:,}",
             f"{result.seconds:.1f}",
             f"{result.rate:,.0f}",
+            f"{result.sustained_rate:,.0f}",
             f"{result.p50_ms:,.0f}",
             f"{result.p99_ms:,.0f}",
-            f"{result.rate / baseline.rate:.1f}×",
+            f"{result.rate / baseline.rate:.1f}× / {result.sustained_rate / baseline.rate:.1f}×",
         )
     console.print(table)
     for name, _, result in rows[:2]:
         console.print(f"{name}: {result.note}")
-    ratio = fastest.rate / baseline.rate
     console.print(
-        f"max / baseline = {ratio:.1f}× "
-        f"(aim ≥ {AIM_RATIO:.0f}×: {'met' if ratio >= AIM_RATIO else 'NOT met'}); "
-        f"steady / baseline = {steady.rate / baseline.rate:.1f}×; max = {fastest.rate:,.0f} records/s "
-        f"(aim ≥ {AIM_RECORDS_PER_S:,.0f}: {'met' if fastest.rate >= AIM_RECORDS_PER_S else 'NOT met'})"
+        f"baseline: {baseline_before.rate:,.0f} records/s before the stream runs, "
+        f"{baseline_after.rate:,.0f} after; the table uses the faster"
     )
+    for label, rate in (("whole run", fastest.rate), ("warm", fastest.sustained_rate)):
+        ratio = rate / baseline.rate
+        console.print(
+            f"max, {label}: {rate:,.0f} records/s = {ratio:.1f}× the baseline "
+            f"(aims: ≥ {AIM_RATIO:.0f}× {'met' if ratio >= AIM_RATIO else 'NOT met'}, "
+            f"≥ {AIM_RECORDS_PER_S:,.0f} records/s {'met' if rate >= AIM_RECORDS_PER_S else 'NOT met'})"
+        )
     console.print(
         "records/s: records accounted / seconds from the first put to the last prediction stored. "
-        "Stream latency: the predictions table's latency_ms (stored − Kinesis arrival); baseline latency: "
-        "one record's features + InvokeEndpoint + PutItem."
+        "warm records/s: between the 10th and 90th percentile of the stored times, i.e. without the "
+        "function's cold starts (which share this machine's cores) and the drain. × base: records/s / "
+        "warm records/s over the baseline. Stream latency: the predictions table's latency_ms (stored − "
+        "Kinesis arrival); baseline latency: one record's features + InvokeEndpoint + PutItem."
     )
 
 

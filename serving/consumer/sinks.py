@@ -17,17 +17,40 @@ _KINESIS_CHUNK = 500
 _SQS_CHUNK = 10
 
 
+# What the output stream carries: the decision and what it was made from. The audit fields (stream
+# position, latency, data-capture row) stay in the predictions table, which has everything.
+OUTPUT_FIELDS = (
+    "request_id",
+    "customer_id",
+    "terminal_id",
+    "amount",
+    "event_ms",
+    "predicted_ms",
+    "score",
+    "decision",
+    "threshold",
+    "model_version",
+    "variant",
+    "fallback",
+    "fallback_reason",
+)
+
+
 def _attribute(value) -> dict:
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, (int, Decimal)):
-        return {"N": str(value)}
-    if isinstance(value, float):
+    # exact types, most frequent first: this runs for every attribute of every prediction
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is float:
         # DynamoDB numbers are decimals: send the float's shortest round-trip text, never its binary
         # expansion; `repr` gives exactly that.
         return {"N": repr(value)}
+    if kind is int or kind is Decimal:
+        return {"N": str(value)}
+    if kind is bool:
+        return {"BOOL": value}
+    if value is None:
+        return {"NULL": True}
     return {"S": str(value)}
 
 
@@ -49,7 +72,7 @@ def write_predictions(dynamodb, table: str, predictions: list[dict]) -> set[str]
 def publish_predictions(kinesis, stream: str, predictions: list[dict]) -> set[str]:
     entries = [
         {
-            "Data": json.dumps(p, separators=(",", ":")).encode(),
+            "Data": json.dumps({name: p[name] for name in OUTPUT_FIELDS}, separators=(",", ":")).encode(),
             "PartitionKey": p["customer_id"],
             "_id": p["request_id"],
         }

@@ -8,6 +8,7 @@ import pytest
 from serving.consumer.circuit_breaker import CircuitBreaker
 from serving.consumer.pipeline import process_batch
 from serving.consumer.scoring import EndpointScorer, Scored, Unscored
+from serving.consumer.sinks import OUTPUT_FIELDS
 from serving.consumer.state_store import customer_key
 from serving.features import FEATURE_NAMES
 
@@ -154,3 +155,31 @@ def test_micro_batches_respect_the_row_limit(clients, consumer_config, rows):
     assert [len(chunk) for chunk in scorer._chunks(["1"] * rows)] == (
         [50] * (rows // 50) + ([rows % 50] if rows % 50 else [])
     )
+
+
+def _output_records(clients, stream: str) -> list[dict]:
+    records = []
+    for shard in clients.kinesis.list_shards(StreamName=stream)["Shards"]:
+        iterator = clients.kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records += [
+            json.loads(r["Data"]) for r in clients.kinesis.get_records(ShardIterator=iterator)["Records"]
+        ]
+    return records
+
+
+def test_the_output_stream_carries_each_decision_as_the_audit_table_has_it(clients, consumer_config, records):
+    batch = [records.event(i, customer=f"C{i % 3}") for i in range(30)]
+    process_batch(batch, consumer_config, clients, _scorer(clients, consumer_config))
+
+    published = _output_records(clients, consumer_config.output_stream)
+    assert sorted(p["request_id"] for p in published) == sorted(f"req-{i}" for i in range(30))
+    assert all(set(p) == set(OUTPUT_FIELDS) for p in published)  # audit-only fields stay in the table
+    stored = _predictions(clients, consumer_config.predictions_table)
+    for message in published:
+        item = stored[message["request_id"]]
+        assert message["score"] == float(item["score"]["N"])
+        assert message["decision"] == item["decision"]["S"]
+        assert message["model_version"] == item["model_version"]["S"]
+        assert message["predicted_ms"] == int(item["predicted_ms"]["N"])
