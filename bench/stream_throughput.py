@@ -12,12 +12,16 @@ small XGBoost model over serving.features.FEATURE_NAMES, and in the same run mea
 - baseline: one InvokeEndpoint and one PutItem per record, single-threaded through boto3 against the
   same emulator, with the same features computed by serving.features; run before and after the
   stream runs, and the faster of the two is the baseline of the ratios.
+
+It also prints the CPU each kind of process spent per record in the max run (from /proc), and what
+that means for this machine's cores: the path's ceiling here.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import tempfile
 import time
@@ -77,6 +81,29 @@ def _sustained_rate(stored_ms: np.ndarray) -> float:
     """
     first, last = np.percentile(stored_ms, [10, 90])
     return 0.8 * len(stored_ms) / ((last - first) / 1000) if last > first else 0.0
+
+
+def _cpu_seconds(emulator_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the emulator and of each kind of its children (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # exited meanwhile
+        parent, cpu = int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
+        if int(entry.name) == emulator_pid:
+            kind = "emulator"
+        elif parent == emulator_pid:
+            kind = "function workers" if "awslambdaric" in command else "model servers"
+        else:
+            continue
+        totals[kind] = totals.get(kind, 0.0) + cpu
+    return totals
 
 
 def _free_port() -> int:
@@ -217,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
             return aws_client(service, settings)
 
         with console.status("starting the emulator, deploying the model, simulating traffic"):
-            control.start(port, home)
+            emulator_pid = control.start(port, home)
             try:
                 _deploy_model(settings, clients, home)
                 zip_path = build_lambda_zip(home / "consumer.zip")
@@ -243,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
                     args.seconds,
                 )
             with console.status(f"max: offering {args.max_rate:,.0f} records/s for {args.max_seconds:.0f} s"):
+                cpu_before, producer_before = _cpu_seconds(emulator_pid), time.process_time()
                 fastest = _stream_run(
                     clients,
                     settings.sagemaker_role_arn,
@@ -255,6 +283,11 @@ def main(argv: list[str] | None = None) -> None:
                     args.max_rate,
                     args.max_seconds,
                 )
+                cpu = {
+                    kind: seconds - cpu_before.get(kind, 0.0)
+                    for kind, seconds in _cpu_seconds(emulator_pid).items()
+                }
+                cpu["producer (this process)"] = time.process_time() - producer_before
             with console.status("baseline again, after the stream runs"):
                 baseline_after = _baseline(clients, events, args.baseline_seconds, 20_000, "baseline-2")
         finally:
@@ -298,6 +331,15 @@ def main(argv: list[str] | None = None) -> None:
             f"(aims: ≥ {AIM_RATIO:.0f}× {'met' if ratio >= AIM_RATIO else 'NOT met'}, "
             f"≥ {AIM_RECORDS_PER_S:,.0f} records/s {'met' if rate >= AIM_RECORDS_PER_S else 'NOT met'})"
         )
+    per_record_ms = {kind: 1000 * seconds / max(fastest.accounted, 1) for kind, seconds in cpu.items()}
+    total_ms = sum(per_record_ms.values())
+    cores = os.cpu_count() or 1
+    console.print(
+        "CPU per record over the whole max run (cold starts included): "
+        + ", ".join(f"{kind} {ms:.2f} ms" for kind, ms in sorted(per_record_ms.items()))
+        + f"; total {total_ms:.2f} ms, so {cores} cores at 100% carry at most "
+        f"{cores * 1000 / total_ms:,.0f} records/s"
+    )
     console.print(
         "records/s: records accounted / seconds from the first put to the last prediction stored. "
         "warm records/s: between the 10th and 90th percentile of the stored times, i.e. without the "
