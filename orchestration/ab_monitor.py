@@ -81,12 +81,12 @@ def ab_tick(
     guardrails = guardrails or GuardrailConfig(
         production_variant=PRODUCTION, max_p99_latency_ms=STREAM_P99_BUDGET_MS
     )
-    # Failed calls leave no per-variant prediction (they become fallbacks): count them from CloudWatch.
-    errors = {
-        variant: int(figures["errors"])
-        for variant, figures in read_variant_health(cloudwatch, endpoint, [PRODUCTION, CANDIDATE]).items()
-    }
-    stats = stats_from_predictions(recent, errors)
+    # Failed calls leave no per-variant prediction (they become fallbacks): count them, and the calls
+    # they are a share of, from CloudWatch.
+    health = read_variant_health(cloudwatch, endpoint, [PRODUCTION, CANDIDATE])
+    errors = {variant: int(figures["errors"]) for variant, figures in health.items()}
+    calls = {variant: int(figures["invocations"]) for variant, figures in health.items()}
+    stats = stats_from_predictions(recent, errors, calls)
     breaches = (
         check_guardrails(stats, {PRODUCTION: 1.0 - weight, CANDIDATE: weight}, guardrails) if stats else []
     )

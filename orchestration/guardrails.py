@@ -25,16 +25,23 @@ SRM = "sample_ratio_mismatch_p"
 
 @dataclass(frozen=True)
 class VariantStats:
-    """One variant's figures over a window. `requests` counts every request routed to it, errors included."""
+    """One variant's figures over a window. `requests` counts every request routed to it, errors included.
+
+    The endpoint counts errors per call, and one call of the consumer carries a whole micro-batch of
+    records: when the variant's calls are known (CloudWatch Invocations), the error rate is errors per
+    call, otherwise errors per request.
+    """
 
     requests: int
     errors: int
     p99_latency_ms: float
     decline_rate: float
+    calls: int | None = None
 
     @property
     def error_rate(self) -> float:
-        return self.errors / self.requests if self.requests else 0.0
+        denominator = self.calls if self.calls else self.requests
+        return self.errors / denominator if denominator else 0.0
 
 
 @dataclass(frozen=True)
@@ -58,17 +65,21 @@ class Breach:
 
 
 def stats_from_predictions(
-    predictions: pd.DataFrame, errors_by_variant: Mapping[str, int] | None = None
+    predictions: pd.DataFrame,
+    errors_by_variant: Mapping[str, int] | None = None,
+    calls_by_variant: Mapping[str, int] | None = None,
 ) -> dict[str, VariantStats]:
     """Per-variant figures from the consumer's prediction records of one window.
 
     Fallback predictions carry no variant (no model answered), so per-variant errors come from the
-    endpoint's own counts (e.g. CloudWatch Invocation5XXErrors per variant) in `errors_by_variant`.
+    endpoint's own counts (e.g. CloudWatch Invocation5XXErrors per variant) in `errors_by_variant`,
+    and the calls they are a share of (CloudWatch Invocations) in `calls_by_variant`.
     """
     missing = {"variant", "latency_ms", "decision", "fallback"} - set(predictions.columns)
     if missing:
         raise ValueError(f"predictions lack column(s) {sorted(missing)}")
     errors = {str(variant): int(count) for variant, count in (errors_by_variant or {}).items()}
+    calls = {str(variant): int(count) for variant, count in (calls_by_variant or {}).items()}
     served = predictions[~predictions["fallback"].astype(bool)]
     groups = {str(variant): rows for variant, rows in served.groupby("variant", sort=True)}
     stats: dict[str, VariantStats] = {}
@@ -76,13 +87,14 @@ def stats_from_predictions(
         failed = errors.get(variant, 0)
         rows = groups.get(variant)
         if rows is None:  # a variant that only failed in this window
-            stats[variant] = VariantStats(failed, failed, float("nan"), float("nan"))
+            stats[variant] = VariantStats(failed, failed, float("nan"), float("nan"), calls.get(variant))
             continue
         stats[variant] = VariantStats(
             requests=len(rows) + failed,
             errors=failed,
             p99_latency_ms=float(np.percentile(rows["latency_ms"].to_numpy(np.float64), 99)),
             decline_rate=float((rows["decision"] != "approve").mean()),
+            calls=calls.get(variant),
         )
     return stats
 
@@ -122,7 +134,8 @@ def _variant_breaches(
                 "error_rate",
                 stats.error_rate,
                 config.max_error_rate,
-                f"{name!r} failed {stats.errors} of {stats.requests} requests",
+                f"{name!r} failed {stats.errors} of "
+                + (f"{stats.calls} calls" if stats.calls else f"{stats.requests} requests"),
             )
         )
     if stats.p99_latency_ms > config.max_p99_latency_ms:

@@ -73,7 +73,8 @@ def read_variant_health(cw, endpoint: str, variants: list[str], window_s: int = 
     for variant in variants:
         dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
         invocations = _sum(cw, "AWS/SageMaker", "Invocations", dims, start, end)
-        errors = sum(
+        # A failed model call counts in both metrics: the larger is the number of failed calls.
+        errors = max(
             _sum(cw, "AWS/SageMaker", m, dims, start, end)
             for m in ("Invocation5XXErrors", "InvocationModelErrors")
         )

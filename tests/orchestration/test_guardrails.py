@@ -95,5 +95,12 @@ def test_stats_from_prediction_records():
         np.percentile(predictions.loc[predictions["variant"] == "blue", "latency_ms"], 99)
     )
     assert stats["red"].error_rate == 1.0
+    # errors are per endpoint call; one call carries a micro-batch, so the rate is against the calls
+    per_call = stats_from_predictions(predictions, {"green": 3}, {"green": 10})["green"]
+    assert per_call.error_rate == pytest.approx(0.3)
+    breaches = check_guardrails(
+        {"green": per_call}, {"green": 1.0}, GuardrailConfig(production_variant="green")
+    )
+    assert [b.figure for b in breaches] == ["error_rate"] and "3 of 10 calls" in breaches[0].message
     with pytest.raises(ValueError, match="latency_ms"):
         stats_from_predictions(predictions.drop(columns="latency_ms"))
