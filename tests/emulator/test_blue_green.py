@@ -129,22 +129,20 @@ def _wait_until_settled(sagemaker, name: str, timeout: float = 60) -> tuple[dict
     raise AssertionError(f"endpoint {name} still Updating after {timeout}s")
 
 
-def test_healthy_canary_under_load_switches_without_a_failed_call(
-    fast_emulator, sagemaker, cloudwatch, fast_models
-):
-    name = _endpoint(sagemaker, "bg-healthy", fast_models["healthy"])
-    alarm = _alarm(cloudwatch, "bg-healthy-5xx", name, "Invocation5XXErrors", 0)
-    green = _config(sagemaker, "bg-healthy-green", fast_models["v2"])
-    with Load(fast_emulator, name) as load:
+def _canary_under_load(emulator, sagemaker, name: str, green: str, alarm: str, percent: int, wait_s: int):
+    """UpdateEndpoint to `green` as a CANARY of `percent` while a steady load runs; returns the load,
+    the final and every seen description, and when the update started and settled."""
+    with Load(emulator, name) as load:
         time.sleep(0.5)
+        started = time.monotonic()
         sagemaker.update_endpoint(
             EndpointName=name,
             EndpointConfigName=green,
             DeploymentConfig=_blue_green(
                 {
                     "Type": "CANARY",
-                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50},
-                    "WaitIntervalInSeconds": 100,
+                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": percent},
+                    "WaitIntervalInSeconds": wait_s,
                 },
                 (alarm,),
             ),
@@ -152,6 +150,16 @@ def test_healthy_canary_under_load_switches_without_a_failed_call(
         final, seen = _wait_until_settled(sagemaker, name)
         settled = time.monotonic()
         time.sleep(0.5)
+    return load, final, seen, started, settled
+
+
+def test_healthy_canary_under_load_switches_without_a_failed_call(
+    fast_emulator, sagemaker, cloudwatch, fast_models
+):
+    name = _endpoint(sagemaker, "bg-healthy", fast_models["healthy"])
+    alarm = _alarm(cloudwatch, "bg-healthy-5xx", name, "Invocation5XXErrors", 0)
+    green = _config(sagemaker, "bg-healthy-green", fast_models["v2"])
+    load, final, seen, _, settled = _canary_under_load(fast_emulator, sagemaker, name, green, alarm, 50, 100)
     assert [r for r in load.results if not r[1]] == []
     assert final["EndpointStatus"] == "InService"
     assert final["EndpointConfigName"] == green
@@ -170,24 +178,9 @@ def test_failing_canary_rolls_back_on_the_error_alarm(fast_emulator, sagemaker, 
     alarm = _alarm(cloudwatch, "bg-failing-5xx", name, "Invocation5XXErrors", 0)
     blue = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
     green = _config(sagemaker, "bg-failing-green", fast_models["failing"])
-    with Load(fast_emulator, name) as load:
-        time.sleep(0.5)
-        started = time.monotonic()
-        sagemaker.update_endpoint(
-            EndpointName=name,
-            EndpointConfigName=green,
-            DeploymentConfig=_blue_green(
-                {
-                    "Type": "CANARY",
-                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 25},
-                    "WaitIntervalInSeconds": 1800,
-                },
-                (alarm,),
-            ),
-        )
-        final, _ = _wait_until_settled(sagemaker, name)
-        settled = time.monotonic()
-        time.sleep(0.5)
+    load, final, _, started, settled = _canary_under_load(
+        fast_emulator, sagemaker, name, green, alarm, 25, 1800
+    )
     assert settled - started < 30  # rolled back well before the 36 s (1800 s scaled) bake ended
     assert final["EndpointStatus"] == "InService"
     assert final["EndpointConfigName"] == blue
@@ -206,20 +199,7 @@ def test_slow_canary_rolls_back_on_the_latency_alarm(fast_emulator, sagemaker, c
     alarm = _alarm(cloudwatch, "bg-slow-p99", name, "ModelLatency", 100_000, ExtendedStatistic="p99")
     blue = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
     green = _config(sagemaker, "bg-slow-green", fast_models["slow"])
-    with Load(fast_emulator, name) as load:
-        sagemaker.update_endpoint(
-            EndpointName=name,
-            EndpointConfigName=green,
-            DeploymentConfig=_blue_green(
-                {
-                    "Type": "CANARY",
-                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50},
-                    "WaitIntervalInSeconds": 1800,
-                },
-                (alarm,),
-            ),
-        )
-        final, _ = _wait_until_settled(sagemaker, name)
+    load, final, *_ = _canary_under_load(fast_emulator, sagemaker, name, green, alarm, 50, 1800)
     assert all(ok for _, ok, _ in load.results)  # slow, not failing
     assert final["EndpointConfigName"] == blue
     assert alarm in final["FailureReason"]
