@@ -8,7 +8,6 @@ InvokeEndpoint p50/p99 and each predictor's in-process predict time on the same 
 from __future__ import annotations
 
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 
@@ -16,8 +15,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from bench.invoke_latency import N_FEATURES, _free_port, _percentiles, _time_calls, _train
-from emulator import control
+from bench.harness import N_FEATURES, percentiles, running_emulator, temporary_home, time_calls, train_model
 from orchestration.artifact import pack_model_artifact
 from orchestration.aws import aws_client
 from orchestration.settings import Settings
@@ -75,14 +73,12 @@ def _load(settings: Settings, url: str, target: Path) -> LoadedModel:
 def main() -> None:
     console = Console()
     rng = np.random.default_rng(0)
-    with tempfile.TemporaryDirectory(prefix="rtinfer-bench-") as tmp:
-        home = Path(tmp)
+    with temporary_home() as (home, settings):
         features = [f"f{i}" for i in range(N_FEATURES)]
-        artifact = pack_model_artifact(_train(rng), features, 0.5, "bench", {}, home / "model.tar.gz").path
-        port = _free_port()
-        settings = Settings(env="local", home=home, emulator_port=port, region="us-east-1")
-        control.start(port, home)
-        try:
+        artifact = pack_model_artifact(
+            train_model(rng), features, 0.5, "bench", {}, home / "model.tar.gz"
+        ).path
+        with running_emulator(home, settings):
             s3 = aws_client("s3", settings)
             s3.create_bucket(Bucket="bench")
             s3.upload_file(str(artifact), "bench", "model.tar.gz")
@@ -117,8 +113,8 @@ def main() -> None:
 
                     with console.status(f"{name}: {calls} calls of {rows} row(s)"):
                         measured[name] = (
-                            _percentiles(_time_calls(invoke, calls)),
-                            _percentiles(_time_calls(predict, calls)),
+                            percentiles(time_calls(invoke, calls)),
+                            percentiles(time_calls(predict, calls)),
                         )
                     (i50, i99), (p50, p99) = measured[name]
                     table.add_row(str(rows), name, f"{i50:.2f}", f"{i99:.2f}", f"{p50:.3f}", f"{p99:.3f}")
@@ -136,8 +132,6 @@ def main() -> None:
                 "through the emulator and a model-server worker; predict = the worker's predictor in this "
                 "process (nthread=1, as in the worker), scores only."
             )
-        finally:
-            control.stop(home)
 
 
 if __name__ == "__main__":

@@ -6,54 +6,21 @@
 
 from __future__ import annotations
 
-import socket
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import xgboost as xgb
 from rich.console import Console
 from rich.table import Table
 
-from emulator import control
+from bench.harness import N_FEATURES, percentiles, running_emulator, temporary_home, time_calls, train_model
 from orchestration.artifact import pack_model_artifact
 from orchestration.aws import aws_client
 from orchestration.settings import Settings
 from serving.inference import model_fn
 
-N_FEATURES = 25
 CASES = ((1, 3000), (100, 500))  # (rows per request, calls)
-WARMUP = 50
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _train(rng: np.random.Generator) -> xgb.Booster:
-    x = rng.normal(size=(5000, N_FEATURES))
-    y = (x[:, :3].sum(axis=1) + rng.normal(scale=0.5, size=len(x)) > 0).astype(int)
-    return xgb.train({"objective": "binary:logistic", "max_depth": 6}, xgb.DMatrix(x, label=y), 100)
-
-
-def _percentiles(seconds: list[float]) -> tuple[float, float]:
-    p50, p99 = np.percentile(np.array(seconds) * 1e3, [50, 99])
-    return float(p50), float(p99)
-
-
-def _time_calls(call, calls: int) -> list[float]:
-    for _ in range(WARMUP):
-        call()
-    timings = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        timings.append(time.perf_counter() - start)
-    return timings
 
 
 def _deploy(settings: Settings, artifact: Path) -> None:
@@ -78,14 +45,12 @@ def _deploy(settings: Settings, artifact: Path) -> None:
 def main() -> None:
     console = Console()
     rng = np.random.default_rng(0)
-    with tempfile.TemporaryDirectory(prefix="rtinfer-bench-") as tmp:
-        home = Path(tmp)
+    with temporary_home() as (home, settings):
         features = [f"f{i}" for i in range(N_FEATURES)]
-        artifact = pack_model_artifact(_train(rng), features, 0.5, "bench", {}, home / "model.tar.gz").path
-        port = _free_port()
-        settings = Settings(env="local", home=home, emulator_port=port, region="us-east-1")
-        control.start(port, home)
-        try:
+        artifact = pack_model_artifact(
+            train_model(rng), features, 0.5, "bench", {}, home / "model.tar.gz"
+        ).path
+        with running_emulator(home, settings):
             with console.status("deploying the model"):
                 _deploy(settings, artifact)
             runtime = aws_client("sagemaker-runtime", settings)
@@ -118,8 +83,8 @@ def main() -> None:
                     model.booster.inplace_predict(matrix, validate_features=False)
 
                 with console.status(f"{calls} calls of {rows} row(s)"):
-                    remote = _percentiles(_time_calls(invoke, calls))
-                    local = _percentiles(_time_calls(predict, calls))
+                    remote = percentiles(time_calls(invoke, calls))
+                    local = percentiles(time_calls(predict, calls))
                 table.add_row(
                     str(rows),
                     str(calls),
@@ -134,8 +99,6 @@ def main() -> None:
                 "boto3 = client call to response body read, through the emulator and a model-server worker; "
                 "predict = booster.inplace_predict in this process (nthread=1, as in the worker)."
             )
-        finally:
-            control.stop(home)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import xgboost as xgb
 from rich.console import Console
 from rich.table import Table
 
+from bench.harness import free_port
 from emulator import control
 from orchestration.artifact import pack_model_artifact
 from orchestration.aws import aws_client
@@ -104,12 +104,6 @@ def _cpu_seconds(emulator_pid: int) -> dict[str, float]:
             continue
         totals[kind] = totals.get(kind, 0.0) + cpu
     return totals
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _deploy_model(settings: Settings, clients, work: Path) -> None:
@@ -237,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     console = Console()
 
     with tempfile.TemporaryDirectory(prefix="rtinfer-bench-") as tmp:
-        home, port = Path(tmp), _free_port()
+        home, port = Path(tmp), free_port()
         settings = Settings(env="local", home=home, emulator_port=port, region="us-east-1")
 
         def clients(service: str):
