@@ -27,7 +27,7 @@ test: install
 	$(BIN)/pytest
 
 dev: install
-	@$(BIN)/python -m orchestration.instance_config >/dev/null
+	@$(BIN)/python -m orchestration.wiring.instance_config >/dev/null
 	$(BIN)/rtinfer emulator start
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from orchestration.run_config import SimulationRunConfig
-from orchestration.simulation import simulate
+from orchestration.data.simulation import simulate
+from orchestration.wiring.run_config import SimulationRunConfig
 
 
 @dg.multi_asset(

@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from orchestration.endpoint_actions import run_deploy
-from orchestration.resources import AwsClients
-from orchestration.run_config import DeployRunConfig
+from orchestration.endpoint.actions import run_deploy
+from orchestration.endpoint.strategies import Clients
 from orchestration.settings import load_settings
-from orchestration.strategies import Clients
+from orchestration.wiring.resources import AwsClients
+from orchestration.wiring.run_config import DeployRunConfig
 
 
 @dg.asset(

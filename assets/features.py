@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from orchestration.offline_features import compute_offline_features
+from orchestration.data.offline_features import compute_offline_features
 from serving.features import FEATURE_NAMES
 
 

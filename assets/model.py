@@ -3,10 +3,10 @@
 import dagster as dg
 import pandas as pd
 
-from orchestration.model_build import build_model, metrics_markdown, quality_failures, review_findings
-from orchestration.resources import ModelQualityFloors, ModelReview
-from orchestration.run_config import TrainingRunConfig
+from orchestration.model.build import build_model, metrics_markdown, quality_failures, review_findings
 from orchestration.settings import load_settings
+from orchestration.wiring.resources import ModelQualityFloors, ModelReview
+from orchestration.wiring.run_config import TrainingRunConfig
 
 
 @dg.asset(group_name="model", description="XGBoost fraud model packaged as a SageMaker model.tar.gz.")

@@ -6,15 +6,15 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from orchestration.charts import as_markdown_image, drift_chart, latency_chart, outcomes_chart
-from orchestration.drift import DriftConfig, evaluate_drift
-from orchestration.drift_window import captured_inputs, scored_reference
-from orchestration.monitoring_data import capture_keys, read_capture, read_labels, read_predictions
-from orchestration.outcomes import join_outcomes
-from orchestration.resources import AwsClients, MonitoringTargets
-from orchestration.rollout import CANDIDATE, PRODUCTION
+from orchestration.endpoint.rollout import CANDIDATE, PRODUCTION
+from orchestration.monitoring.charts import as_markdown_image, drift_chart, latency_chart, outcomes_chart
+from orchestration.monitoring.drift import DriftConfig, evaluate_drift
+from orchestration.monitoring.drift_window import captured_inputs, scored_reference
+from orchestration.monitoring.outcomes import join_outcomes
+from orchestration.monitoring.reads import capture_keys, read_capture, read_labels, read_predictions
+from orchestration.monitoring.shadow import compare_shadow
 from orchestration.settings import load_settings
-from orchestration.shadow_compare import compare_shadow
+from orchestration.wiring.resources import AwsClients, MonitoringTargets
 
 DRIFT_PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-11-01", end_offset=1)
 REFERENCE_ROWS = 3000

@@ -6,12 +6,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from orchestration.compilation import AGREEMENT_TOLERANCE, compile_with_neo, verify_compiled
-from orchestration.deployment import upload_artifact
-from orchestration.model_build import review_findings
-from orchestration.registry import register_version
-from orchestration.resources import AwsClients, ModelReview
+from orchestration.endpoint.fleet import upload_artifact
+from orchestration.model.build import review_findings
+from orchestration.model.compilation import AGREEMENT_TOLERANCE, compile_with_neo, verify_compiled
+from orchestration.model.registry import register_version
 from orchestration.settings import load_settings
+from orchestration.wiring.resources import AwsClients, ModelReview
 from serving.features import FEATURE_NAMES
 
 VERIFY_ROWS = 2000

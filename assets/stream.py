@@ -4,11 +4,11 @@ import dataclasses
 
 import dagster as dg
 
-from orchestration.packaging import build_lambda_zip
-from orchestration.resources import AwsClients
-from orchestration.run_config import StreamStackRunConfig
 from orchestration.settings import load_settings
-from orchestration.stream_stack import deploy_stream_stack
+from orchestration.stream.packaging import build_lambda_zip
+from orchestration.stream.stack import deploy_stream_stack
+from orchestration.wiring.resources import AwsClients
+from orchestration.wiring.run_config import StreamStackRunConfig
 
 
 @dg.asset(

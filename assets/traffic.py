@@ -3,10 +3,10 @@
 import dagster as dg
 import pandas as pd
 
-from orchestration.resources import AwsClients
-from orchestration.run_config import TrafficRunConfig
-from orchestration.stream_report import wait_until_accounted
-from orchestration.traffic import TrafficTargets, run_traffic
+from orchestration.stream.accounting import wait_until_accounted
+from orchestration.stream.replay import TrafficTargets, run_traffic
+from orchestration.wiring.resources import AwsClients
+from orchestration.wiring.run_config import TrafficRunConfig
 
 ACCOUNTING_TIMEOUT_S = 120
 

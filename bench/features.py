@@ -14,8 +14,8 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from orchestration.offline_features import canonical_order, compute_offline_features
-from orchestration.simulation import SimulationConfig, simulate
+from orchestration.data.offline_features import canonical_order, compute_offline_features
+from orchestration.data.simulation import SimulationConfig, simulate
 from serving.features import InMemoryFeatureState
 from serving.schemas import EVENT_FIELDS, format_timestamp, validate_event
 

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import N_FEATURES, percentiles, running_emulator, temporary_home, time_calls, train_model
-from orchestration.artifact import pack_model_artifact
 from orchestration.aws import aws_client
+from orchestration.model.artifact import pack_model_artifact
 from orchestration.settings import Settings
 from serving.inference import model_fn
 

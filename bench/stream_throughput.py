@@ -34,15 +34,15 @@ from rich.table import Table
 
 from bench.harness import free_port
 from emulator import control
-from orchestration.artifact import pack_model_artifact
 from orchestration.aws import aws_client
-from orchestration.deployment import EndpointSpec, deploy_single_variant, upload_artifact
-from orchestration.packaging import build_lambda_zip
+from orchestration.data.simulation import SimulationConfig, simulate
+from orchestration.endpoint.fleet import EndpointSpec, deploy_single_variant, upload_artifact
+from orchestration.model.artifact import pack_model_artifact
 from orchestration.settings import Settings
-from orchestration.simulation import SimulationConfig, simulate
-from orchestration.stream_report import scan_all, wait_until_accounted
-from orchestration.stream_stack import StreamStackSpec, deploy_stream_stack
-from orchestration.traffic import TrafficConfig, event_payloads, replay
+from orchestration.stream.accounting import scan_all, wait_until_accounted
+from orchestration.stream.packaging import build_lambda_zip
+from orchestration.stream.replay import TrafficConfig, event_payloads, replay
+from orchestration.stream.stack import StreamStackSpec, deploy_stream_stack
 from serving.consumer.scoring import csv_line
 from serving.features import FEATURE_NAMES, InMemoryFeatureState
 from serving.schemas import validate_event

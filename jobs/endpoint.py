@@ -7,7 +7,7 @@ Each run records what it changed as metadata.
 
 import dagster as dg
 
-from orchestration.endpoint_actions import (
+from orchestration.endpoint.actions import (
     run_approval,
     run_deploy,
     run_promote,
@@ -15,8 +15,10 @@ from orchestration.endpoint_actions import (
     run_set_traffic,
     run_shadow,
 )
-from orchestration.resources import AwsClients
-from orchestration.run_config import (
+from orchestration.endpoint.strategies import Clients
+from orchestration.settings import load_settings
+from orchestration.wiring.resources import AwsClients
+from orchestration.wiring.run_config import (
     ABTrafficRunConfig,
     ApprovalRunConfig,
     DeployRunConfig,
@@ -24,8 +26,6 @@ from orchestration.run_config import (
     RollbackRunConfig,
     ShadowRunConfig,
 )
-from orchestration.settings import load_settings
-from orchestration.strategies import Clients
 
 ENDPOINT_POOL = "sagemaker-endpoint"
 

@@ -6,7 +6,7 @@ from assets import data, deployment, features, model, monitoring, registry, stre
 from jobs.endpoint import ENDPOINT_JOBS
 from jobs.lifecycle import fraud_lifecycle_job, monitoring_refresh_job, simulate_job, train_candidate_job
 from jobs.traffic import replay_traffic_job
-from orchestration.resources import default_resources
+from orchestration.wiring.resources import default_resources
 from sensors.ab import AB_DECISIONS, ab_test_sensor
 from sensors.drift import (
     daily_drift_schedule,

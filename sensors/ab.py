@@ -3,10 +3,10 @@
 import dagster as dg
 
 from jobs.endpoint import promote, rollback
-from orchestration.ab_monitor import ab_tick
-from orchestration.ab_testing import Verdict
-from orchestration.resources import AwsClients, MonitoringTargets
+from orchestration.monitoring.ab_test import Verdict
+from orchestration.monitoring.ab_tick import ab_tick
 from orchestration.settings import load_settings
+from orchestration.wiring.resources import AwsClients, MonitoringTargets
 
 AB_DECISIONS = dg.AssetSpec(
     "ab_decisions", group_name="monitoring", description="Every A/B sensor decision, with its statistics."

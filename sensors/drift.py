@@ -10,10 +10,10 @@ import dagster as dg
 
 from assets.monitoring import DRIFT_PARTITIONS
 from jobs.lifecycle import train_candidate_job
-from orchestration.drift_window import day_capture_keys
-from orchestration.resources import AwsClients, MonitoringTargets
-from orchestration.rollout import PRODUCTION
+from orchestration.endpoint.rollout import PRODUCTION
+from orchestration.monitoring.drift_window import day_capture_keys
 from orchestration.settings import load_settings
+from orchestration.wiring.resources import AwsClients, MonitoringTargets
 
 NEW_CAPTURE_FILES_FOR_A_CHECK = 20
 

@@ -3,10 +3,10 @@
 import dagster as dg
 
 from jobs.endpoint import deploy_model, promote, rollback, set_traffic, shadow_model
-from orchestration.health import HealthLimits, health_breaches, read_health
-from orchestration.resources import AwsClients, MonitoringTargets
-from orchestration.rollout import CANDIDATE, PRODUCTION, DeploymentHistory
+from orchestration.endpoint.rollout import CANDIDATE, PRODUCTION, DeploymentHistory
+from orchestration.monitoring.health import HealthLimits, health_breaches, read_health
 from orchestration.settings import load_settings
+from orchestration.wiring.resources import AwsClients, MonitoringTargets
 
 ENDPOINT_HEALTH = dg.AssetSpec(
     "endpoint_health", group_name="monitoring", description="Endpoint and consumer health, read every minute."

@@ -21,15 +21,15 @@ import pytest
 import xgboost as xgb
 
 from emulator import control
-from orchestration.artifact import pack_model_artifact
 from orchestration.aws import aws_client
-from orchestration.deployment import EndpointSpec, deploy_single_variant, upload_artifact
-from orchestration.packaging import build_lambda_zip
+from orchestration.data.simulation import SimulationConfig, simulate
+from orchestration.endpoint.fleet import EndpointSpec, deploy_single_variant, upload_artifact
+from orchestration.model.artifact import pack_model_artifact
 from orchestration.settings import Settings
-from orchestration.simulation import SimulationConfig, simulate
-from orchestration.stream_report import wait_until_accounted
-from orchestration.stream_stack import StreamStack, StreamStackSpec, deploy_stream_stack
-from orchestration.traffic import TrafficConfig, replay
+from orchestration.stream.accounting import wait_until_accounted
+from orchestration.stream.packaging import build_lambda_zip
+from orchestration.stream.replay import TrafficConfig, replay
+from orchestration.stream.stack import StreamStack, StreamStackSpec, deploy_stream_stack
 from serving.features import FEATURE_NAMES
 
 ENDPOINT = "stream-test"  # also StreamWorld.endpoint_name

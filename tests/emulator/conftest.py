@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from orchestration.artifact import pack_model_artifact
+from orchestration.model.artifact import pack_model_artifact
 
 FEATURES = [f"f{i}" for i in range(5)]
 BUCKET = "models"

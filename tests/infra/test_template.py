@@ -24,8 +24,8 @@ import pytest
 import yaml
 from botocore import xform_name
 
-from orchestration.packaging import HANDLER
-from orchestration.stream_stack import StreamStackSpec, ensure_function, ensure_mapping, ensure_queue
+from orchestration.stream.packaging import HANDLER
+from orchestration.stream.stack import StreamStackSpec, ensure_function, ensure_mapping, ensure_queue
 from serving.consumer import config as consumer_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@ import dagster as dg
 import pytest
 
 from orchestration.definitions import defs
-from orchestration.resources import ModelQualityFloors, default_resources
+from orchestration.wiring.resources import ModelQualityFloors, default_resources
 
 SMALL_RUN = {
     "ops": {

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from jobs.endpoint import deploy_model
-from orchestration.resources import AwsClients
+from orchestration.wiring.resources import AwsClients
 from sensors.drift import retrain_on_critical_drift
 from sensors.health import failed_deployment_rollback
 

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from orchestration.artifact import pack_model_artifact
-from orchestration.deployment import upload_artifact
-from orchestration.endpoint_actions import ABTrafficConfig, DeployConfig, run_deploy, run_set_traffic
-from orchestration.registry import register_version
-from orchestration.resources import AwsClients, MonitoringTargets
-from orchestration.strategies import Clients
-from orchestration.stream_stack import ensure_queue, ensure_table
+from orchestration.endpoint.actions import ABTrafficConfig, DeployConfig, run_deploy, run_set_traffic
+from orchestration.endpoint.fleet import upload_artifact
+from orchestration.endpoint.strategies import Clients
+from orchestration.model.artifact import pack_model_artifact
+from orchestration.model.registry import register_version
+from orchestration.stream.stack import ensure_queue, ensure_table
+from orchestration.wiring.resources import AwsClients, MonitoringTargets
 from sensors.ab import ab_test_sensor
 from sensors.health import endpoint_health_sensor
 from serving.features import FEATURE_NAMES

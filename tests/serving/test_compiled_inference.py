@@ -16,7 +16,7 @@ import xgboost as xgb
 from starlette.testclient import TestClient
 
 from emulator.sagemaker.neo import compile_artifact
-from orchestration.artifact import pack_model_artifact
+from orchestration.model.artifact import pack_model_artifact
 from serving.artifact import COMPILED_LIB, ArtifactIntegrityError
 from serving.faults import Fault, FaultSpecError, parse_fault
 from serving.inference import input_fn, model_fn, predict_fn

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from orchestration.offline_features import canonical_order, compute_offline_features
-from orchestration.simulation import SimulationConfig, simulate
+from orchestration.data.offline_features import canonical_order, compute_offline_features
+from orchestration.data.simulation import SimulationConfig, simulate
 from serving.features import FEATURE_NAMES, MS_PER_DAY, CustomerState, InMemoryFeatureState, TerminalState
 from serving.schemas import format_timestamp, validate_event
 

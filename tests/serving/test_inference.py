@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from orchestration.artifact import pack_model_artifact
+from orchestration.model.artifact import pack_model_artifact
 from serving.artifact import ArtifactIntegrityError
 from serving.inference import (
     InvalidInputError,

@@ -9,7 +9,7 @@ import pytest
 import xgboost as xgb
 from starlette.testclient import TestClient
 
-from orchestration.artifact import pack_model_artifact
+from orchestration.model.artifact import pack_model_artifact
 from serving.inference import model_fn
 from serving.model_server import build_app
 

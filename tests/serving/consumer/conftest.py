@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from orchestration.artifact import pack_model_artifact
-from orchestration.deployment import EndpointSpec, deploy_single_variant, upload_artifact
-from orchestration.stream_stack import StreamStackSpec, ensure_queue, ensure_stream, ensure_table
+from orchestration.endpoint.fleet import EndpointSpec, deploy_single_variant, upload_artifact
+from orchestration.model.artifact import pack_model_artifact
+from orchestration.stream.stack import StreamStackSpec, ensure_queue, ensure_stream, ensure_table
 from serving.consumer.clients import Clients
 from serving.consumer.config import ConsumerConfig
 from serving.features import FEATURE_NAMES

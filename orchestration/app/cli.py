@@ -1,0 +1,254 @@
+"""`rtinfer`: the product's command line."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from orchestration.settings import load_settings
+
+console = Console()
+LOCAL_TIME_SCALE = "0.02"
+
+
+def _dagster_instance():
+    import dagster as dg
+
+    from orchestration.wiring.instance_config import ensure_instance_config
+
+    ensure_instance_config()
+    return dg.DagsterInstance.get()
+
+
+def _ensure_emulator() -> None:
+    """Locally, the emulator must be up before anything calls AWS; on AWS there is nothing to start."""
+    from emulator import control
+
+    settings = load_settings()
+    if not settings.is_local:
+        return
+    state = control.status(settings.home, settings.emulator_port)
+    if state["running"]:
+        return
+    if state["answering"]:
+        raise click.ClickException(
+            f"port {settings.emulator_port} answers as an emulator of another state folder; "
+            "stop it or set RTINFER_EMULATOR_PORT"
+        )
+    # Locally, SageMaker's baking and alarm periods pass 50x faster unless told otherwise.
+    os.environ.setdefault("RTINFER_TIME_SCALE", LOCAL_TIME_SCALE)
+    with console.status(f"starting the emulator on 127.0.0.1:{settings.emulator_port}"):
+        pid = control.start(settings.emulator_port, settings.home)
+    console.print(f"emulator started (pid {pid}, port {settings.emulator_port}, state {settings.home})")
+
+
+@click.group()
+def main() -> None:
+    """rtinfer: real-time inference on Kinesis -> Lambda -> SageMaker, with a Dagster model lifecycle."""
+
+
+@main.command()
+@click.option("--seed", default=7, show_default=True, help="Simulator seed.")
+@click.option("--customers", default=None, type=int, help="Number of simulated customers.")
+@click.option("--days", default=None, type=int, help="Number of simulated days.")
+@click.option("--rate", default=1000.0, show_default=True, help="Records per second streamed.")
+@click.option("--duration", default=15.0, show_default=True, help="Seconds of streamed traffic.")
+def demo(seed: int, customers: int | None, days: int | None, rate: float, duration: float) -> None:
+    """Run the lifecycle end to end on the local default and print a summary."""
+    from orchestration.app.demo import run_demo
+
+    simulation = {"seed": seed}
+    if customers is not None:
+        simulation["n_customers"] = customers
+    if days is not None:
+        simulation["n_days"] = days
+    traffic = {"rate": rate, "duration_s": duration, "malformed_share": 0.01}
+    _ensure_emulator()
+    ok = run_demo(_dagster_instance(), console, simulation, traffic)
+    raise SystemExit(0 if ok else 1)
+
+
+@main.command()
+@click.option("--rate", default=500.0, show_default=True, help="Records per second.")
+@click.option("--duration", default=10.0, show_default=True, help="Seconds of traffic.")
+@click.option(
+    "--malformed-share", default=0.0, show_default=True, help="Share of records sent broken on purpose."
+)
+@click.option("--start-day", default=42, show_default=True, help="Simulated day the replay starts at.")
+def traffic(rate: float, duration: float, malformed_share: float, start_day: int) -> None:
+    """Replay simulated transactions into the input stream (after `rtinfer demo` has built the stack)."""
+    from orchestration.app.demo import run_job, stream_table
+
+    _ensure_emulator()
+    config = {
+        "rate": rate,
+        "duration_s": duration,
+        "malformed_share": malformed_share,
+        "start_day": start_day,
+    }
+    result = run_job(
+        "replay_traffic", _dagster_instance(), console, {"ops": {"traffic_replay": {"config": config}}}
+    )
+    if result is None:
+        raise SystemExit(1)
+    console.print(stream_table(result.output_for_node("traffic_replay")))
+
+
+@main.command()
+@click.option("--endpoint", default="rtinfer-fraud", show_default=True)
+def status(endpoint: str) -> None:
+    """Endpoint, registry, stream accounting, health and drift at a glance."""
+    from orchestration.app.status import print_status
+
+    _ensure_emulator()
+    print_status(console, endpoint)
+
+
+@main.group()
+def endpoint() -> None:
+    """Change the endpoint: the same Dagster jobs the UI launches, run here with progress."""
+
+
+def _endpoint_job(job: str, op: str, config: dict) -> None:
+    from orchestration.app.demo import run_job
+
+    _ensure_emulator()
+    result = run_job(job, _dagster_instance(), console, {"ops": {op: {"config": config}}})
+    if result is None:
+        raise SystemExit(1)
+    console.print_json(data=result.output_for_node(op))
+
+
+@endpoint.command("deploy")
+@click.option(
+    "--version", "model_version", default="", help="Registered model version (default: newest Approved)."
+)
+@click.option(
+    "--strategy", type=click.Choice(["ALL_AT_ONCE", "CANARY", "LINEAR"]), default="CANARY", show_default=True
+)
+@click.option("--canary-percent", default=10, show_default=True)
+@click.option("--linear-step-percent", default=25, show_default=True)
+@click.option(
+    "--wait-interval", default=300, show_default=True, help="Baking seconds between traffic shifts."
+)
+def endpoint_deploy(model_version, strategy, canary_percent, linear_step_percent, wait_interval) -> None:
+    """Blue/green deployment with alarm-driven auto-rollback."""
+    _endpoint_job(
+        "deploy_model",
+        "deploy_version",
+        {
+            "model_version": model_version,
+            "strategy": strategy,
+            "canary_percent": canary_percent,
+            "linear_step_percent": linear_step_percent,
+            "wait_interval_s": wait_interval,
+        },
+    )
+
+
+@endpoint.command("shadow")
+@click.option("--version", "model_version", default="")
+@click.option("--sampling-share", default=1.0, show_default=True)
+def endpoint_shadow(model_version, sampling_share) -> None:
+    """Run a registered version as a shadow variant."""
+    _endpoint_job(
+        "shadow_model", "shadow_version", {"model_version": model_version, "sampling_share": sampling_share}
+    )
+
+
+@endpoint.command("split")
+@click.option("--version", "model_version", default="")
+@click.option("--candidate-weight", default=0.1, show_default=True)
+def endpoint_split(model_version, candidate_weight) -> None:
+    """A/B: serve a registered version beside production with this share of traffic."""
+    _endpoint_job(
+        "set_traffic", "split_traffic", {"model_version": model_version, "candidate_weight": candidate_weight}
+    )
+
+
+@endpoint.command("promote")
+@click.option(
+    "--strategy", type=click.Choice(["ALL_AT_ONCE", "CANARY", "LINEAR"]), default="CANARY", show_default=True
+)
+def endpoint_promote(strategy) -> None:
+    """Make the current candidate the production variant."""
+    _endpoint_job("promote", "promote_candidate", {"strategy": strategy})
+
+
+@endpoint.command("rollback")
+def endpoint_rollback() -> None:
+    """Drop the candidate, or go back to the previous production version."""
+    _endpoint_job("rollback", "roll_back", {})
+
+
+@endpoint.command("approve")
+@click.argument("model_version")
+@click.option("--reject", is_flag=True, help="Reject instead of approve.")
+@click.option("--note", default="reviewed", show_default=True)
+def endpoint_approve(model_version, reject, note) -> None:
+    """Approve (or reject) a registered model version."""
+    decision = "Rejected" if reject else "Approved"
+    _endpoint_job(
+        "approve_model_version",
+        "decide_approval",
+        {"model_version": model_version, "decision": decision, "note": note},
+    )
+
+
+@main.group()
+def package() -> None:
+    """Build deployment packages."""
+
+
+@package.command("lambda")
+@click.option("--out", default="dist/consumer.zip", show_default=True, type=click.Path(dir_okay=False))
+def package_lambda(out: str) -> None:
+    """Zip the consumer, the shared features and their pure-Python dependencies."""
+    from pathlib import Path
+
+    from orchestration.stream.packaging import HANDLER, build_lambda_zip
+
+    path = build_lambda_zip(Path(out))
+    console.print(f"{path}: {path.stat().st_size / 1e6:.2f} MB, handler {HANDLER}")
+
+
+@main.group()
+def emulator() -> None:
+    """The local AWS emulator (S3, SageMaker, ...) on 127.0.0.1."""
+
+
+@emulator.command("start")
+def emulator_start() -> None:
+    """Start the emulator in the background (no-op if it is already running)."""
+    _ensure_emulator()
+    console.print("emulator is running")
+
+
+@emulator.command("stop")
+def emulator_stop() -> None:
+    """Stop the emulator and its model workers."""
+    from emulator import control
+
+    stopped = control.stop(load_settings().home)
+    console.print("emulator stopped" if stopped else "no emulator was running for this state folder")
+
+
+@emulator.command("status")
+def emulator_status() -> None:
+    """Show whether the emulator runs, where, and where it logs."""
+    from emulator import control
+
+    settings = load_settings()
+    state = control.status(settings.home, settings.emulator_port)
+    table = Table(show_header=False)
+    for key, value in state.items():
+        table.add_row(key, str(value))
+    console.print(table)
+    raise SystemExit(0 if state["running"] else 3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""`rtinfer status`: the figures people look at, read live through boto3 (the same calls on AWS)."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from orchestration.aws import aws_client
+from orchestration.endpoint.actions import ENDPOINT_NAME, PACKAGE_GROUP
+from orchestration.endpoint.rollout import CANDIDATE, PRODUCTION, DeploymentHistory
+from orchestration.model.registry import versions
+from orchestration.monitoring.health import read_health
+from orchestration.settings import load_settings
+from orchestration.stream.accounting import read_account
+from orchestration.stream.stack import StreamStackSpec
+
+
+def _table(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=title, show_header=False, min_width=64)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def print_status(console: Console, endpoint: str = ENDPOINT_NAME) -> None:
+    settings, spec = load_settings(), StreamStackSpec()
+    sm, sqs = aws_client("sagemaker"), aws_client("sqs")
+    described = sm.describe_endpoint(EndpointName=endpoint)
+    current = DeploymentHistory(aws_client("s3"), settings, endpoint).current() or {}
+    rows = [
+        ("status", described["EndpointStatus"]),
+        ("config", described["EndpointConfigName"]),
+        ("mode", current.get("mode", "?")),
+        ("production", current.get("production_version", "?")),
+    ]
+    if current.get("candidate_version"):
+        rows.append(
+            ("candidate", f"{current['candidate_version']} (weight {current.get('candidate_weight')})")
+        )
+    rows += [
+        (f"variant {v['VariantName']}", f"weight {v.get('CurrentWeight')} × {v.get('CurrentInstanceCount')}")
+        for v in described.get("ProductionVariants", [])
+    ]
+    console.print(_table(f"Endpoint {endpoint}", rows))
+
+    registry = versions(sm, PACKAGE_GROUP)[:5]
+    console.print(
+        _table("Registry (newest first)", [(f"v{r.version} {r.model_version}", r.status) for r in registry])
+    )
+
+    dlq_url = sqs.get_queue_url(QueueName=spec.dead_letter_queue)["QueueUrl"]
+    account = read_account(aws_client("dynamodb"), sqs, spec.predictions_table, dlq_url)
+    console.print(
+        _table(
+            "Stream path",
+            [
+                ("predictions", f"{account.predictions:,}"),
+                ("fallbacks (flagged)", f"{account.fallbacks:,}"),
+                ("dead-lettered", f"{account.dead_lettered:,}"),
+                ("put → stored p50 / p99", f"{account.latency(50):.0f} / {account.latency(99):.0f} ms"),
+                ("by variant", ", ".join(f"{k}: {v:,}" for k, v in account.variants.items()) or "-"),
+            ],
+        )
+    )
+
+    variants = [PRODUCTION] if current.get("mode", "single") == "single" else [PRODUCTION, CANDIDATE]
+    health = read_health(aws_client("cloudwatch"), sqs, endpoint, variants, spec.function_name, dlq_url)
+    console.print(
+        _table(
+            "Health, last 5 minutes (CloudWatch)", [(k, f"{v:,.3f}") for k, v in health.as_metadata().items()]
+        )
+    )
+
+    drift = sorted((settings.home / "assets" / "drift_report").glob("*.json"))
+    if drift:
+        report = json.loads(drift[-1].read_text())
+        console.print(
+            _table(
+                f"Drift {drift[-1].stem}",
+                [
+                    ("level", report["level"]),
+                    ("rows", f"{report['rows']:,}"),
+                    ("drifted", ", ".join(report.get("drifted_features", [])) or "-"),
+                    ("report", report.get("report", "-")),
+                ],
+            )
+        )

@@ -1,0 +1,114 @@
+"""The endpoint jobs' inputs, validated, and the calls they make: one function per job.
+
+Each config names the endpoint and, where it needs one, a registered model version (empty means the
+newest Approved version). The Dagster jobs in jobs/endpoint.py are thin wrappers around these.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestration.endpoint.rollout import DeploymentPolicy, RolloutResult
+from orchestration.endpoint.strategies import Clients, deploy, promote, rollback, set_traffic, start_shadow
+from orchestration.model.registry import APPROVED, RegisteredVersion, find_version, set_approval, versions
+from orchestration.settings import Settings
+
+ENDPOINT_NAME = "rtinfer-fraud"
+PACKAGE_GROUP = "rtinfer-fraud"
+_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+
+
+class _Target(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint_name: str = Field(ENDPOINT_NAME, pattern=_NAME)
+    package_group: str = Field(PACKAGE_GROUP, pattern=_NAME)
+
+
+class DeployConfig(DeploymentPolicy, _Target):
+    """Blue/green deployment of a registered version as the only production variant."""
+
+    model_version: str = Field("", description="registered model version; empty = newest Approved")
+
+
+class PromoteConfig(DeploymentPolicy, _Target):
+    """The current candidate (A/B or shadow) becomes production, blue/green."""
+
+
+class ShadowConfig(_Target):
+    """Run a registered version as a shadow variant on a copy of the traffic."""
+
+    model_version: str = Field("", description="registered model version; empty = newest Approved")
+    sampling_share: float = Field(1.0, gt=0, le=1, description="share of requests mirrored to the shadow")
+    instance_count: int = Field(1, ge=1, le=10)
+    wait_seconds: int = Field(600, ge=1)
+
+
+class ABTrafficConfig(_Target):
+    """Serve a registered version beside production, with this share of the callers' traffic."""
+
+    model_version: str = Field("", description="registered model version; empty = newest Approved")
+    candidate_weight: float = Field(0.1, gt=0, lt=1)
+    instance_count: int = Field(1, ge=1, le=10)
+    wait_seconds: int = Field(600, ge=1)
+
+
+class RollbackConfig(_Target):
+    """Drop the candidate, or return to the previous production version."""
+
+    wait_seconds: int = Field(600, ge=1)
+
+
+class ApprovalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    package_group: str = Field(PACKAGE_GROUP, pattern=_NAME)
+    model_version: str = Field(..., min_length=1, description="the registered model version to decide on")
+    decision: Literal["Approved", "Rejected"] = "Approved"
+    note: str = Field("reviewed", min_length=1)
+
+
+def resolve_version(sm, group: str, model_version: str) -> RegisteredVersion:
+    if model_version:
+        return find_version(sm, group, model_version)
+    approved = versions(sm, group, APPROVED)
+    if not approved:
+        raise LookupError(f"package group {group!r} has no Approved version to deploy")
+    return approved[0]
+
+
+def _policy(config: BaseModel, **overrides) -> DeploymentPolicy:
+    fields = {k: v for k, v in config.model_dump().items() if k in DeploymentPolicy.model_fields}
+    return DeploymentPolicy(**{**fields, **overrides})
+
+
+def run_deploy(clients: Clients, settings: Settings, config: DeployConfig) -> RolloutResult:
+    version = resolve_version(clients.sagemaker, config.package_group, config.model_version)
+    return deploy(clients, settings, config.endpoint_name, version.arn, _policy(config))
+
+
+def run_shadow(clients: Clients, settings: Settings, config: ShadowConfig) -> RolloutResult:
+    version = resolve_version(clients.sagemaker, config.package_group, config.model_version)
+    policy = _policy(config, strategy="ALL_AT_ONCE", alarms=False)
+    return start_shadow(clients, settings, config.endpoint_name, version.arn, config.sampling_share, policy)
+
+
+def run_set_traffic(clients: Clients, settings: Settings, config: ABTrafficConfig) -> RolloutResult:
+    version = resolve_version(clients.sagemaker, config.package_group, config.model_version)
+    policy = _policy(config, strategy="ALL_AT_ONCE", alarms=False)
+    return set_traffic(clients, settings, config.endpoint_name, version.arn, config.candidate_weight, policy)
+
+
+def run_promote(clients: Clients, settings: Settings, config: PromoteConfig) -> RolloutResult:
+    return promote(clients, settings, config.endpoint_name, _policy(config))
+
+
+def run_rollback(clients: Clients, settings: Settings, config: RollbackConfig) -> RolloutResult:
+    return rollback(clients, settings, config.endpoint_name, _policy(config))
+
+
+def run_approval(sm, config: ApprovalConfig) -> RegisteredVersion:
+    version = find_version(sm, config.package_group, config.model_version)
+    return set_approval(sm, version.arn, config.decision, config.note)

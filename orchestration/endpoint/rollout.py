@@ -1,0 +1,274 @@
+"""Deployment strategies on one SageMaker endpoint, with boto3: blue/green (all at once, canary,
+linear) guarded by CloudWatch alarms, shadow variants, A/B weights, promote and rollback.
+
+Variants are named by role, not by model: `production` always serves the caller's traffic,
+`candidate` is the model under evaluation (an A/B production variant or a shadow). Sensors and
+guardrails therefore never need to know version names. What each action changed is appended to a
+deployment history kept next to the artifacts (s3://<bucket>/deployments/<endpoint>.json), which is
+how rollback knows the previous production version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestration.endpoint.fleet import wait_in_service
+from orchestration.model.registry import RegisteredVersion
+from orchestration.settings import Settings
+
+PRODUCTION = "production"
+CANDIDATE = "candidate"
+
+
+class DeploymentPolicy(BaseModel):
+    """How a new version replaces the production fleet (SageMaker blue/green), and what rolls it back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"] = "CANARY"
+    canary_percent: int = Field(10, ge=1, le=50, description="share of capacity the canary gets")
+    linear_step_percent: int = Field(25, ge=5, le=50)
+    wait_interval_s: int = Field(300, ge=0, le=3600, description="baking time between traffic shifts")
+    termination_wait_s: int = Field(60, ge=0, le=3600)
+    max_execution_s: int = Field(1800, ge=600, le=14400)
+    instance_count: int = Field(2, ge=1, le=10)
+    instance_type: str = "ml.m5.large"
+    alarms: bool = True
+    alarm_max_errors: int = Field(0, ge=0, description="errors (5XX + model errors) per period tolerated")
+    alarm_p99_latency_ms: float = Field(250.0, gt=0)
+    alarm_period_s: int = Field(60, ge=10, le=3600)
+    wait_seconds: int = Field(3600, ge=1, description="how long the run waits for the deployment to settle")
+
+    def deployment_config(self, alarm_names: list[str]) -> dict:
+        routing: dict = {"Type": self.strategy, "WaitIntervalInSeconds": self.wait_interval_s}
+        if self.strategy == "CANARY":
+            routing["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": self.canary_percent}
+        elif self.strategy == "LINEAR":
+            routing["LinearStepSize"] = {"Type": "CAPACITY_PERCENT", "Value": self.linear_step_percent}
+        config: dict = {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": routing,
+                "TerminationWaitInSeconds": self.termination_wait_s,
+                "MaximumExecutionTimeoutInSeconds": self.max_execution_s,
+            }
+        }
+        if alarm_names:
+            config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": name} for name in alarm_names]}
+        return config
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    name: str
+    model_name: str
+    weight: float
+    instance_count: int
+    instance_type: str
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    action: str  # deploy | shadow | set_traffic | promote | rollback
+    endpoint_name: str
+    outcome: str  # deployed | rolled_back | unchanged
+    mode: str  # single | ab | shadow: the layout the endpoint has after this action
+    endpoint_config_name: str
+    previous_config_name: str | None
+    production_version: str
+    production_arn: str
+    candidate_version: str | None = None
+    candidate_arn: str | None = None
+    candidate_weight: float | None = None
+    failure_reason: str | None = None
+    seconds: float = 0.0
+
+    def as_metadata(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def ensure_model_from_package(sm, settings: Settings, version: RegisteredVersion) -> str:
+    """A SageMaker model created from the registered package (so it carries the package's container)."""
+    name = f"{version.model_version}-p{version.version}"[:63]
+    try:
+        sm.describe_model(ModelName=name)
+    except sm.exceptions.ClientError:
+        sm.create_model(
+            ModelName=name,
+            ExecutionRoleArn=settings.sagemaker_role_arn,
+            PrimaryContainer={"ModelPackageName": version.arn},
+        )
+    return name
+
+
+def _config_name(endpoint: str, body: dict) -> str:
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{endpoint[:50]}-{digest}"
+
+
+def _variant(spec: VariantSpec) -> dict:
+    return {
+        "VariantName": spec.name,
+        "ModelName": spec.model_name,
+        "InitialInstanceCount": spec.instance_count,
+        "InstanceType": spec.instance_type,
+        "InitialVariantWeight": spec.weight,
+    }
+
+
+def ensure_endpoint_config(
+    sm, settings: Settings, endpoint: str, production: list[VariantSpec], shadow: VariantSpec | None = None
+) -> str:
+    """An endpoint config for these variants (content-addressed, so the same layout reuses one config)."""
+    body: dict = {
+        "ProductionVariants": [_variant(v) for v in production],
+        "DataCaptureConfig": {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": f"s3://{settings.bucket}/datacapture",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {
+                "JsonContentTypes": ["application/json"],
+                "CsvContentTypes": ["text/csv"],
+            },
+        },
+    }
+    if shadow is not None:
+        body["ShadowProductionVariants"] = [_variant(shadow)]
+    name = _config_name(endpoint, body)
+    try:
+        sm.describe_endpoint_config(EndpointConfigName=name)
+    except sm.exceptions.ClientError:
+        sm.create_endpoint_config(EndpointConfigName=name, **body)
+    return name
+
+
+def put_guardrail_alarms(cw, endpoint: str, variant: str, policy: DeploymentPolicy) -> list[str]:
+    """Alarms on the new fleet's errors and p99 latency; SageMaker rolls back while any is in ALARM."""
+    dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+    common = {
+        "Namespace": "AWS/SageMaker",
+        "Dimensions": dimensions,
+        "Period": policy.alarm_period_s,
+        "EvaluationPeriods": 1,
+        "DatapointsToAlarm": 1,
+        "TreatMissingData": "notBreaching",
+    }
+    alarms = {
+        f"{endpoint}-{variant}-5xx": {
+            "MetricName": "Invocation5XXErrors",
+            "Statistic": "Sum",
+            "Threshold": float(policy.alarm_max_errors),
+            "ComparisonOperator": "GreaterThanThreshold",
+        },
+        f"{endpoint}-{variant}-model-errors": {
+            "MetricName": "InvocationModelErrors",
+            "Statistic": "Sum",
+            "Threshold": float(policy.alarm_max_errors),
+            "ComparisonOperator": "GreaterThanThreshold",
+        },
+        f"{endpoint}-{variant}-p99-latency": {
+            "MetricName": "ModelLatency",
+            "ExtendedStatistic": "p99",
+            "Threshold": policy.alarm_p99_latency_ms * 1000,  # ModelLatency is in microseconds
+            "ComparisonOperator": "GreaterThanThreshold",
+        },
+    }
+    for name, alarm in alarms.items():
+        cw.put_metric_alarm(
+            AlarmName=name, AlarmDescription=f"rtinfer guardrail for {endpoint}", **common, **alarm
+        )
+    return list(alarms)
+
+
+class DeploymentHistory:
+    """What was deployed where, newest last, kept as one JSON object per endpoint in S3."""
+
+    def __init__(self, s3, settings: Settings, endpoint: str):
+        self.s3, self.bucket, self.key = s3, settings.bucket, f"deployments/{endpoint}.json"
+
+    def entries(self) -> list[dict]:
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return []
+        return json.loads(body)
+
+    def append(self, result: RolloutResult) -> None:
+        entries = self.entries()
+        entries.append({"at": datetime.now(tz=UTC).isoformat(), **asdict(result)})
+        self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=json.dumps(entries, indent=1).encode())
+
+    def current(self) -> dict | None:
+        """The layout the endpoint has now: the last entry that took effect (rolled-back ones did not)."""
+        for entry in reversed(self.entries()):
+            if entry["outcome"] in ("deployed", "unchanged"):
+                return entry
+        return None
+
+    def production_arns(self) -> list[str]:
+        """Package ARNs of the versions that served production, in the order they took over."""
+        served: list[str] = []
+        for entry in self.entries():
+            if entry["outcome"] == "deployed" and (not served or served[-1] != entry["production_arn"]):
+                served.append(entry["production_arn"])
+        return served
+
+
+def _describe(sm, endpoint: str) -> dict | None:
+    try:
+        return sm.describe_endpoint(EndpointName=endpoint)
+    except sm.exceptions.ClientError:
+        return None
+
+
+def _settle(sm, endpoint: str, timeout_s: int) -> dict:
+    """Wait for an update to finish (InService or Failed) and return the final description."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        described = sm.describe_endpoint(EndpointName=endpoint)
+        if described["EndpointStatus"] in ("InService", "Failed"):
+            return described
+        time.sleep(0.5)
+    raise TimeoutError(f"endpoint {endpoint} still {described['EndpointStatus']} after {timeout_s}s")
+
+
+def apply_config(
+    sm,
+    endpoint: str,
+    config_name: str,
+    deployment_config: dict | None,
+    timeout_s: int,
+) -> tuple[str, str | None, str | None]:
+    """Create the endpoint or update it to `config_name`.
+
+    Returns (outcome, previous config name, failure reason) where outcome is deployed, unchanged or
+    rolled_back (SageMaker kept the previous config: an alarm fired or the new fleet failed).
+    """
+    current = _describe(sm, endpoint)
+    if current is None:
+        sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+        wait_in_service(sm, endpoint, timeout_s)
+        return "deployed", None, None
+    previous = current["EndpointConfigName"]
+    if previous == config_name and current["EndpointStatus"] == "InService":
+        return "unchanged", previous, None
+    update = {"EndpointName": endpoint, "EndpointConfigName": config_name}
+    if deployment_config:
+        update["DeploymentConfig"] = deployment_config
+    sm.update_endpoint(**update)
+    time.sleep(0.2)  # DescribeEndpoint reports Updating from here on
+    final = _settle(sm, endpoint, timeout_s)
+    if final["EndpointConfigName"] == config_name and final["EndpointStatus"] == "InService":
+        return "deployed", previous, None
+    return (
+        "rolled_back",
+        previous,
+        final.get("FailureReason") or "the endpoint kept its previous configuration",
+    )

@@ -1,0 +1,53 @@
+"""Dagster resources: boto3 clients for the configured environment, and where assets live."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.aws import aws_client
+from orchestration.settings import load_settings
+from orchestration.wiring.io_manager import OpenFormatIOManager
+
+
+class AwsClients(dg.ConfigurableResource):
+    """boto3 clients pointed at the emulator (RTINFER_ENV=local, the default) or at AWS."""
+
+    def client(self, service: str):
+        return aws_client(service)
+
+
+class ModelQualityFloors(dg.ConfigurableResource):
+    """Below these the model check fails and the model goes no further."""
+
+    min_roc_auc: float = 0.80
+    min_average_precision: float = 0.30
+    min_recall_at_threshold: float = 0.30
+
+
+class ModelReview(dg.ConfigurableResource):
+    """A model that passes its floors but not this review is registered, awaiting manual approval."""
+
+    min_scenario_recall: float = 0.05
+    max_alerts_per_fraud: float = 3.0  # the review team's capacity, relative to the fraud there is
+    model_package_group: str = "rtinfer-fraud"
+
+
+class MonitoringTargets(dg.ConfigurableResource):
+    """Which endpoint, tables and function the sensors and monitoring assets watch."""
+
+    endpoint_name: str = "rtinfer-fraud"
+    predictions_table: str = "rtinfer-predictions"
+    labels_table: str = "rtinfer-labels"
+    dead_letter_queue: str = "rtinfer-consumer-dlq"
+    function_name: str = "rtinfer-consumer"
+
+
+def default_resources() -> dict:
+    home = load_settings().home
+    return {
+        "io_manager": OpenFormatIOManager(base_dir=str(home / "assets")),
+        "aws": AwsClients(),
+        "quality_floors": ModelQualityFloors(),
+        "model_review": ModelReview(),
+        "targets": MonitoringTargets(),
+    }

@@ -1,0 +1,210 @@
+"""Deployment strategies through the same boto3 calls as on AWS, against the emulator's SageMaker:
+registry gating, blue/green under load, alarm-driven rollback of bad candidates, shadow, A/B, rollback.
+"""
+
+import json
+import threading
+import time
+from collections import Counter
+
+import dagster as dg
+import numpy as np
+import pytest
+import xgboost as xgb
+
+from jobs.endpoint import approve_model_version
+from orchestration.endpoint.actions import (
+    ABTrafficConfig,
+    DeployConfig,
+    RollbackConfig,
+    ShadowConfig,
+    run_deploy,
+    run_rollback,
+    run_set_traffic,
+    run_shadow,
+)
+from orchestration.endpoint.fleet import upload_artifact
+from orchestration.endpoint.strategies import Clients
+from orchestration.model.artifact import pack_model_artifact
+from orchestration.model.registry import NotApproved, register_version
+from orchestration.wiring.resources import AwsClients
+from serving.features import FEATURE_NAMES
+
+GROUP = "strategy-tests"
+ROW = ",".join(["0.5"] * len(FEATURE_NAMES))
+
+
+@pytest.fixture(scope="module")
+def world(fast_emulator, tmp_path_factory):
+    emulator = fast_emulator
+    root = tmp_path_factory.mktemp("strategy-models")
+    sm = emulator.client("sagemaker")
+
+    def register(version: str, seed: int, approved: bool, fault: str | None = None):
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(size=(400, len(FEATURE_NAMES)))
+        booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=x[:, 0] > 0.7), 5)
+        packed = pack_model_artifact(
+            booster, list(FEATURE_NAMES), 0.5, version, {}, root / version / "model.tar.gz"
+        )
+        url = upload_artifact(emulator.client("s3"), emulator.settings, packed.path, version, packed.sha256)
+        environment = {"RTINFER_FAULT": fault} if fault else None
+        return register_version(sm, emulator.settings, GROUP, version, url, {}, approved, environment)
+
+    register("v1", 1, True)
+    register("v2", 2, False)
+    register("broken", 3, True, "error_rate=1.0")
+    register("slow", 4, True, "latency_ms=400")
+    clients = Clients(sm, emulator.client("cloudwatch"), emulator.client("s3"))
+    return emulator, clients
+
+
+class Load:
+    """Callers invoking the endpoint continuously while a deployment runs."""
+
+    def __init__(self, emulator, endpoint: str):
+        self.runtime = emulator.client("sagemaker-runtime")
+        self.endpoint = endpoint
+        self.variants: Counter = Counter()
+        self.versions: Counter = Counter()
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                response = self.runtime.invoke_endpoint(
+                    EndpointName=self.endpoint, ContentType="text/csv", Body=ROW
+                )
+                self.versions[json.loads(response["Body"].read())["model_version"]] += 1
+                self.variants[response["InvokedProductionVariant"]] += 1
+            except Exception:  # noqa: BLE001 — every caller-visible failure counts
+                self.failures += 1
+
+    @property
+    def calls(self) -> int:
+        return self.failures + sum(self.variants.values())
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _deploy(clients, emulator, endpoint, version, **policy):
+    # Baking 100 s, termination 10 s: 2 s and 0.2 s at the emulator's 0.02 time scale.
+    policy = {"wait_interval_s": 100, "termination_wait_s": 10, "wait_seconds": 300, **policy}
+    config = DeployConfig(endpoint_name=endpoint, package_group=GROUP, model_version=version, **policy)
+    return run_deploy(clients, emulator.settings, config)
+
+
+def test_unapproved_version_is_refused_until_the_approval_job_runs(world, monkeypatch):
+    emulator, clients = world
+    _deploy(clients, emulator, "gated", "v1", instance_count=1)
+    with pytest.raises(NotApproved, match="PendingManualApproval"):
+        _deploy(clients, emulator, "gated", "v2", instance_count=1)
+
+    monkeypatch.setenv("RTINFER_EMULATOR_PORT", str(emulator.port))
+    result = approve_model_version.execute_in_process(
+        run_config={"ops": {"decide_approval": {"config": {"package_group": GROUP, "model_version": "v2"}}}},
+        resources={"aws": AwsClients()},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.output_for_node("decide_approval")["approval"] == "Approved"
+    assert (
+        _deploy(clients, emulator, "gated", "v2", instance_count=1, strategy="ALL_AT_ONCE").outcome
+        == "deployed"
+    )
+
+
+def test_canary_deployment_under_steady_load_fails_no_call(world):
+    emulator, clients = world
+    _deploy(clients, emulator, "steady", "v1", instance_count=2)
+    with Load(emulator, "steady") as load:
+        result = _deploy(
+            clients, emulator, "steady", "v2", instance_count=2, strategy="CANARY", canary_percent=50
+        )
+    assert result.outcome == "deployed" and result.production_version == "v2"
+    assert load.failures == 0 and load.calls > 50
+    assert set(load.versions) == {"v1", "v2"}  # traffic really moved during the run
+
+
+@pytest.mark.parametrize(("candidate", "alarm"), [("broken", "5xx"), ("slow", "p99-latency")])
+def test_bad_candidate_is_rolled_back_by_its_alarm(world, candidate, alarm):
+    emulator, clients = world
+    endpoint = f"guarded-{candidate}"
+    baseline = _deploy(clients, emulator, endpoint, "v1", instance_count=2)
+    with Load(emulator, endpoint) as load:
+        result = _deploy(
+            clients,
+            emulator,
+            endpoint,
+            candidate,
+            instance_count=2,
+            strategy="CANARY",
+            canary_percent=50,
+            alarm_period_s=10,
+            wait_interval_s=300,
+        )
+    assert result.outcome == "rolled_back", result
+    assert alarm in result.failure_reason or "alarm" in result.failure_reason.lower()
+    described = clients.sagemaker.describe_endpoint(EndpointName=endpoint)
+    assert described["EndpointStatus"] == "InService"
+    assert described["EndpointConfigName"] == baseline.endpoint_config_name
+    if candidate == "broken":
+        assert load.failures > 0  # the canary did take traffic
+        assert load.failures <= 0.5 * load.calls + 5  # ...but never more than its share
+
+
+def test_shadow_sees_traffic_that_callers_never_see(world):
+    emulator, clients = world
+    _deploy(clients, emulator, "shadowed", "v1", instance_count=1)
+    result = run_shadow(
+        clients,
+        emulator.settings,
+        ShadowConfig(endpoint_name="shadowed", package_group=GROUP, model_version="v2"),
+    )
+    assert (result.mode, result.candidate_version) == ("shadow", "v2")
+    with Load(emulator, "shadowed") as load:
+        while load.calls < 40:
+            pass
+    assert set(load.variants) == {"production"} and set(load.versions) == {"v1"}
+    # Captures are buffered and flushed to S3 about once a second, as SageMaker does in batches.
+    deadline = time.monotonic() + 10
+    keys = []
+    while not keys and time.monotonic() < deadline:
+        listing = clients.s3.list_objects_v2(
+            Bucket=emulator.settings.bucket, Prefix="datacapture/shadowed/candidate/"
+        )
+        keys = [entry["Key"] for entry in listing.get("Contents", [])]
+        time.sleep(0.2)
+    assert keys, "shadow predictions are captured for comparison"
+
+
+def test_ab_split_then_rollback_twice(world):
+    emulator, clients = world
+    _deploy(clients, emulator, "split", "v1", instance_count=1)
+    _deploy(clients, emulator, "split", "v2", instance_count=1, strategy="ALL_AT_ONCE")
+    result = run_set_traffic(
+        clients,
+        emulator.settings,
+        ABTrafficConfig(endpoint_name="split", package_group=GROUP, model_version="v1", candidate_weight=0.5),
+    )
+    assert result.mode == "ab"
+    with Load(emulator, "split") as load:
+        while load.calls < 200:
+            pass
+    assert 0.3 < load.variants["candidate"] / load.calls < 0.7
+
+    first = run_rollback(
+        clients, emulator.settings, RollbackConfig(endpoint_name="split", package_group=GROUP)
+    )
+    assert (first.mode, first.production_version) == ("single", "v2")  # the candidate is dropped
+    second = run_rollback(
+        clients, emulator.settings, RollbackConfig(endpoint_name="split", package_group=GROUP)
+    )
+    assert second.production_version == "v1"  # back to the version before
