@@ -21,7 +21,7 @@ from emulator.kinesis.backend import KinesisBackend
 from emulator.lambda_.api import build_lambda_api
 from emulator.lambda_.backend import LambdaBackend
 from emulator.lambda_.debug import debug_routes as lambda_debug_routes
-from emulator.lambda_.event_source_mapping import EventSourceMappings
+from emulator.lambda_.esm.mappings import EventSourceMappings
 from emulator.lambda_.metrics import FunctionMetrics
 from emulator.protocol.errors import AwsError
 from emulator.protocol.json_rpc import JsonDispatcher

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from emulator.lambda_.backend import LATEST, LambdaBackend
-from emulator.lambda_.event_source_mapping import EventSourceMappings
+from emulator.lambda_.esm.mappings import EventSourceMappings
 from emulator.protocol.errors import AwsError
 from emulator.protocol.rest import RestDispatcher
 

@@ -15,7 +15,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from emulator.lambda_.backend import LambdaBackend
-from emulator.lambda_.event_source_mapping import EventSourceMappings
+from emulator.lambda_.esm.mappings import EventSourceMappings
 from emulator.protocol.errors import AwsError
 
 PREFIX = "/_rtinfer/lambda"

@@ -9,12 +9,12 @@ from typing import Protocol
 
 from emulator.kinesis.backend import KinesisBackend
 from emulator.lambda_.backend import LambdaBackend
-from emulator.lambda_.batch_processor import BatchProcessor, NotInvoked, Segment
-from emulator.lambda_.checkpoints import Checkpoints
-from emulator.lambda_.mapping_config import poll_settings
-from emulator.lambda_.mapping_stats import MappingStats
-from emulator.lambda_.on_failure import failure_record
-from emulator.lambda_.shard_poller import ShardPoller
+from emulator.lambda_.esm.batch_processor import BatchProcessor, NotInvoked, Segment
+from emulator.lambda_.esm.checkpoints import Checkpoints
+from emulator.lambda_.esm.config import poll_settings
+from emulator.lambda_.esm.on_failure import failure_record
+from emulator.lambda_.esm.shard_poller import ShardPoller
+from emulator.lambda_.esm.stats import MappingStats
 from emulator.lambda_.workers import Report
 from emulator.protocol.errors import AwsError
 

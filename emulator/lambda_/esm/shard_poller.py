@@ -18,10 +18,10 @@ from collections import deque
 from collections.abc import Callable
 
 from emulator.kinesis.backend import KinesisBackend
-from emulator.lambda_.batch_processor import BatchProcessor
-from emulator.lambda_.kinesis_event import MAX_EVENT_BYTES, EventRecord, event_record, event_size
-from emulator.lambda_.mapping_config import PollSettings
-from emulator.lambda_.mapping_stats import MappingStats
+from emulator.lambda_.esm.batch_processor import BatchProcessor
+from emulator.lambda_.esm.config import PollSettings
+from emulator.lambda_.esm.kinesis_event import MAX_EVENT_BYTES, EventRecord, event_record, event_size
+from emulator.lambda_.esm.stats import MappingStats
 from emulator.protocol.errors import AwsError
 
 log = logging.getLogger(__name__)

@@ -15,12 +15,12 @@ import uuid as uuids
 
 from emulator.kinesis.backend import KinesisBackend
 from emulator.lambda_.backend import ACCOUNT, LambdaBackend
-from emulator.lambda_.checkpoints import Checkpoints
 from emulator.lambda_.errors import conflict, invalid_parameter, not_found
-from emulator.lambda_.mapping_config import check_settings, check_source, merged_update
-from emulator.lambda_.mapping_runner import MappingRunner, QueueSender
-from emulator.lambda_.mapping_stats import MappingStats
-from emulator.lambda_.shard_poller import ShardPoller
+from emulator.lambda_.esm.checkpoints import Checkpoints
+from emulator.lambda_.esm.config import check_settings, check_source, merged_update
+from emulator.lambda_.esm.runner import MappingRunner, QueueSender
+from emulator.lambda_.esm.shard_poller import ShardPoller
+from emulator.lambda_.esm.stats import MappingStats
 from emulator.protocol.errors import AwsError
 from emulator.state import Database
 

@@ -9,11 +9,11 @@ import time
 from collections.abc import Callable
 
 from emulator.kinesis.backend import StreamRecord
-from emulator.lambda_.batch_processor import BatchProcessor, NotInvoked, Segment
-from emulator.lambda_.kinesis_event import event_record
-from emulator.lambda_.mapping_config import PollSettings
-from emulator.lambda_.mapping_stats import MappingStats
-from emulator.lambda_.on_failure import RECORD_AGE_EXCEEDED, RETRIES_EXHAUSTED
+from emulator.lambda_.esm.batch_processor import BatchProcessor, NotInvoked, Segment
+from emulator.lambda_.esm.config import PollSettings
+from emulator.lambda_.esm.kinesis_event import event_record
+from emulator.lambda_.esm.on_failure import RECORD_AGE_EXCEEDED, RETRIES_EXHAUSTED
+from emulator.lambda_.esm.stats import MappingStats
 from emulator.lambda_.runtime_api import Outcome, error_outcome
 from emulator.lambda_.workers import Report
 

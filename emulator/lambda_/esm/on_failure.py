@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from emulator.lambda_.kinesis_event import EventRecord
+from emulator.lambda_.esm.kinesis_event import EventRecord
 
 RETRIES_EXHAUSTED = "RetryAttemptsExhausted"
 RECORD_AGE_EXCEEDED = "RecordAgeExceeded"

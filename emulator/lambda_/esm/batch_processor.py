@@ -22,10 +22,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from emulator.lambda_.kinesis_event import EventRecord, MalformedResponse, event_payload, first_failure
-from emulator.lambda_.mapping_config import PollSettings
-from emulator.lambda_.mapping_stats import MappingStats
-from emulator.lambda_.on_failure import RECORD_AGE_EXCEEDED, RETRIES_EXHAUSTED
+from emulator.lambda_.esm.config import PollSettings
+from emulator.lambda_.esm.kinesis_event import EventRecord, MalformedResponse, event_payload, first_failure
+from emulator.lambda_.esm.on_failure import RECORD_AGE_EXCEEDED, RETRIES_EXHAUSTED
+from emulator.lambda_.esm.stats import MappingStats
 from emulator.lambda_.workers import Report
 
 log = logging.getLogger(__name__)

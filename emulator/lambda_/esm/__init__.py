@@ -1,0 +1,1 @@
+"""The Kinesis event-source mapping: polling shards, batching, invoking, checkpointing, giving up."""
