@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from orchestration.endpoint.rollout import CANDIDATE, PRODUCTION
+from orchestration.endpoint.names import CANDIDATE, PRODUCTION
 from orchestration.monitoring.charts import as_markdown_image, drift_chart, latency_chart, outcomes_chart
 from orchestration.monitoring.drift import DriftConfig, evaluate_drift
 from orchestration.monitoring.drift_window import captured_inputs, scored_reference

@@ -6,7 +6,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from orchestration.endpoint.fleet import upload_artifact
+from orchestration.model.artifact import upload_artifact
 from orchestration.model.build import review_findings
 from orchestration.model.compilation import AGREEMENT_TOLERANCE, compile_with_neo, verify_compiled
 from orchestration.model.registry import register_version

@@ -36,7 +36,9 @@ from bench.harness import free_port
 from emulator import control
 from orchestration.aws import aws_client
 from orchestration.data.simulation import SimulationConfig, simulate
-from orchestration.endpoint.fleet import EndpointSpec, deploy_single_variant, upload_artifact
+from orchestration.endpoint.actions import deploy_artifact
+from orchestration.endpoint.names import ENDPOINT_NAME, PACKAGE_GROUP
+from orchestration.endpoint.strategies import Clients as DeployClients
 from orchestration.model.artifact import pack_model_artifact
 from orchestration.settings import Settings
 from orchestration.stream.accounting import scan_all, wait_until_accounted
@@ -47,7 +49,7 @@ from serving.consumer.scoring import csv_line
 from serving.features import FEATURE_NAMES, InMemoryFeatureState
 from serving.schemas import validate_event
 
-ENDPOINT = "rtinfer-fraud"
+ENDPOINT = ENDPOINT_NAME
 AIM_RATIO = 10.0
 AIM_RECORDS_PER_S = 5000.0
 
@@ -112,10 +114,8 @@ def _deploy_model(settings: Settings, clients, work: Path) -> None:
     y = (x[:, 0] + rng.normal(scale=0.2, size=len(x)) > 0.8).astype(float)
     booster = xgb.train({"objective": "binary:logistic", "max_depth": 4}, xgb.DMatrix(x, label=y), 20)
     packed = pack_model_artifact(booster, list(FEATURE_NAMES), 0.5, "v1", {}, work / "model" / "model.tar.gz")
-    url = upload_artifact(clients("s3"), settings, packed.path, "v1", packed.sha256)
-    deploy_single_variant(
-        clients("sagemaker"), settings, EndpointSpec(endpoint_name=ENDPOINT, instance_count=2), "v1", url
-    )
+    aws = DeployClients(clients("sagemaker"), clients("cloudwatch"), clients("s3"))
+    deploy_artifact(aws, settings, packed, ENDPOINT, PACKAGE_GROUP, instance_count=2)
 
 
 def _stack_spec(name: str, shards: int, parallelization: int) -> StreamStackSpec:

@@ -10,7 +10,7 @@ import dagster as dg
 
 from assets.monitoring import DRIFT_PARTITIONS
 from jobs.lifecycle import train_candidate_job
-from orchestration.endpoint.rollout import PRODUCTION
+from orchestration.endpoint.names import PRODUCTION
 from orchestration.monitoring.drift_window import day_capture_keys
 from orchestration.settings import load_settings
 from orchestration.wiring.resources import AwsClients, MonitoringTargets

@@ -3,7 +3,8 @@
 import dagster as dg
 
 from jobs.endpoint import deploy_model, promote, rollback, set_traffic, shadow_model
-from orchestration.endpoint.rollout import CANDIDATE, PRODUCTION, DeploymentHistory
+from orchestration.endpoint.history import DeploymentHistory
+from orchestration.endpoint.names import CANDIDATE, ENDPOINT_NAME, PRODUCTION
 from orchestration.monitoring.health import HealthLimits, health_breaches, read_health
 from orchestration.settings import load_settings
 from orchestration.wiring.resources import AwsClients, MonitoringTargets
@@ -38,7 +39,7 @@ def endpoint_health_sensor(context: dg.SensorEvaluationContext, aws: AwsClients,
         aws.client("cloudwatch"),
         sqs,
         targets.endpoint_name,
-        [PRODUCTION] if current["mode"] == "single" else [PRODUCTION, CANDIDATE],
+        [PRODUCTION] if current.mode == "single" else [PRODUCTION, CANDIDATE],
         targets.function_name,
         sqs.get_queue_url(QueueName=targets.dead_letter_queue)["QueueUrl"],
     )
@@ -51,7 +52,7 @@ def endpoint_health_sensor(context: dg.SensorEvaluationContext, aws: AwsClients,
     # The latest change is what gets undone; its config name keys the request so it happens once.
     request = _rollback_request(
         targets.endpoint_name,
-        f"health:{targets.endpoint_name}:{current['endpoint_config_name']}",
+        f"health:{targets.endpoint_name}:{current.endpoint_config_name}",
         "; ".join(breaches),
     )
     return dg.SensorResult(run_requests=[request], asset_events=[observation])
@@ -64,7 +65,7 @@ def endpoint_health_sensor(context: dg.SensorEvaluationContext, aws: AwsClients,
     description="A deployment run that failed half-way is rolled back.",
 )
 def failed_deployment_rollback(context: dg.RunFailureSensorContext):
-    endpoint = "rtinfer-fraud"
+    endpoint = ENDPOINT_NAME
     for op_config in (context.dagster_run.run_config.get("ops") or {}).values():
         endpoint = (op_config.get("config") or {}).get("endpoint_name", endpoint)
     return _rollback_request(

@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from orchestration.endpoint.names import ENDPOINT_NAME
 from orchestration.settings import load_settings
 
 console = Console()
@@ -98,7 +99,7 @@ def traffic(rate: float, duration: float, malformed_share: float, start_day: int
 
 
 @main.command()
-@click.option("--endpoint", default="rtinfer-fraud", show_default=True)
+@click.option("--endpoint", default=ENDPOINT_NAME, show_default=True)
 def status(endpoint: str) -> None:
     """Endpoint, registry, stream accounting, health and drift at a glance."""
     from orchestration.app.status import print_status

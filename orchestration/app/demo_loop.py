@@ -16,7 +16,7 @@ from rich.table import Table
 
 from orchestration.app.runs import QUIET_LOGGERS
 from orchestration.aws import aws_client
-from orchestration.endpoint.actions import PACKAGE_GROUP
+from orchestration.endpoint.names import PACKAGE_GROUP
 from orchestration.model.registry import find_version, register_version
 from orchestration.settings import load_settings
 from orchestration.wiring.resources import AwsClients, MonitoringTargets

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestration.aws import aws_client
-from orchestration.endpoint.actions import ENDPOINT_NAME, PACKAGE_GROUP
-from orchestration.endpoint.rollout import CANDIDATE, PRODUCTION, DeploymentHistory
+from orchestration.endpoint.history import DeploymentHistory
+from orchestration.endpoint.names import CANDIDATE, ENDPOINT_NAME, PACKAGE_GROUP, PRODUCTION
 from orchestration.model.registry import versions
 from orchestration.monitoring.health import read_health
 from orchestration.settings import load_settings
@@ -30,17 +30,15 @@ def print_status(console: Console, endpoint: str = ENDPOINT_NAME) -> None:
     settings, spec = load_settings(), StreamStackSpec()
     sm, sqs = aws_client("sagemaker"), aws_client("sqs")
     described = sm.describe_endpoint(EndpointName=endpoint)
-    current = DeploymentHistory(aws_client("s3"), settings, endpoint).current() or {}
+    current = DeploymentHistory(aws_client("s3"), settings, endpoint).current()
     rows = [
         ("status", described["EndpointStatus"]),
         ("config", described["EndpointConfigName"]),
-        ("mode", current.get("mode", "?")),
-        ("production", current.get("production_version", "?")),
+        ("mode", current.mode if current else "?"),
+        ("production", current.production_version if current else "?"),
     ]
-    if current.get("candidate_version"):
-        rows.append(
-            ("candidate", f"{current['candidate_version']} (weight {current.get('candidate_weight')})")
-        )
+    if current and current.candidate_version:
+        rows.append(("candidate", f"{current.candidate_version} (weight {current.candidate_weight})"))
     rows += [
         (f"variant {v['VariantName']}", f"weight {v.get('CurrentWeight')} × {v.get('CurrentInstanceCount')}")
         for v in described.get("ProductionVariants", [])
@@ -67,7 +65,7 @@ def print_status(console: Console, endpoint: str = ENDPOINT_NAME) -> None:
         )
     )
 
-    variants = [PRODUCTION] if current.get("mode", "single") == "single" else [PRODUCTION, CANDIDATE]
+    variants = [PRODUCTION] if current is None or current.mode == "single" else [PRODUCTION, CANDIDATE]
     health = read_health(aws_client("cloudwatch"), sqs, endpoint, variants, spec.function_name, dlq_url)
     console.print(
         _table(

@@ -10,14 +10,22 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestration.endpoint.rollout import DeploymentPolicy, RolloutResult
+from orchestration.endpoint.history import RolloutResult
+from orchestration.endpoint.names import ENDPOINT_NAME, PACKAGE_GROUP, RESOURCE_NAME_PATTERN
+from orchestration.endpoint.rollout import DeploymentPolicy
 from orchestration.endpoint.strategies import Clients, deploy, promote, rollback, set_traffic, start_shadow
-from orchestration.model.registry import APPROVED, RegisteredVersion, find_version, set_approval, versions
+from orchestration.model.artifact import PackedArtifact
+from orchestration.model.registry import (
+    APPROVED,
+    RegisteredVersion,
+    find_version,
+    publish_artifact,
+    set_approval,
+    versions,
+)
 from orchestration.settings import Settings
 
-ENDPOINT_NAME = "rtinfer-fraud"
-PACKAGE_GROUP = "rtinfer-fraud"
-_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+_NAME = RESOURCE_NAME_PATTERN
 
 
 class _Target(BaseModel):
@@ -112,3 +120,29 @@ def run_rollback(clients: Clients, settings: Settings, config: RollbackConfig) -
 def run_approval(sm, config: ApprovalConfig) -> RegisteredVersion:
     version = find_version(sm, config.package_group, config.model_version)
     return set_approval(sm, version.arn, config.decision, config.note)
+
+
+def deploy_artifact(
+    clients: Clients,
+    settings: Settings,
+    packed: PackedArtifact,
+    endpoint_name: str,
+    package_group: str,
+    instance_count: int = 1,
+    environment: dict[str, str] | None = None,
+) -> RolloutResult:
+    """Publish a packed model as an Approved version and deploy it all at once: the product's own path
+    (registry, then the deploy strategy) in one call, for setting up an endpoint from a file."""
+    version = publish_artifact(
+        clients.s3, clients.sagemaker, settings, package_group, packed, environment=environment
+    )
+    config = DeployConfig(
+        endpoint_name=endpoint_name,
+        package_group=package_group,
+        model_version=version.model_version,
+        strategy="ALL_AT_ONCE",
+        alarms=False,
+        instance_count=instance_count,
+        wait_seconds=600,
+    )
+    return run_deploy(clients, settings, config)

@@ -1,11 +1,6 @@
-"""Deployment strategies on one SageMaker endpoint, with boto3: blue/green (all at once, canary,
-linear) guarded by CloudWatch alarms, shadow variants, A/B weights, promote and rollback.
-
-Variants are named by role, not by model: `production` always serves the caller's traffic,
-`candidate` is the model under evaluation (an A/B production variant or a shadow). Sensors and
-guardrails therefore never need to know version names. What each action changed is appended to a
-deployment history kept next to the artifacts (s3://<bucket>/deployments/<endpoint>.json), which is
-how rollback knows the previous production version.
+"""The SageMaker calls behind every endpoint change, with boto3: models from registry packages,
+content-addressed endpoint configs, guardrail alarms, the blue/green policy, and applying a config
+(create or update, then wait until SageMaker settles it: InService on the new config, or rolled back).
 """
 
 from __future__ import annotations
@@ -13,18 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestration.endpoint.fleet import wait_in_service
 from orchestration.model.registry import RegisteredVersion
 from orchestration.settings import Settings
-
-PRODUCTION = "production"
-CANDIDATE = "candidate"
 
 
 class DeploymentPolicy(BaseModel):
@@ -71,26 +61,6 @@ class VariantSpec:
     weight: float
     instance_count: int
     instance_type: str
-
-
-@dataclass(frozen=True)
-class RolloutResult:
-    action: str  # deploy | shadow | set_traffic | promote | rollback
-    endpoint_name: str
-    outcome: str  # deployed | rolled_back | unchanged
-    mode: str  # single | ab | shadow: the layout the endpoint has after this action
-    endpoint_config_name: str
-    previous_config_name: str | None
-    production_version: str
-    production_arn: str
-    candidate_version: str | None = None
-    candidate_arn: str | None = None
-    candidate_weight: float | None = None
-    failure_reason: str | None = None
-    seconds: float = 0.0
-
-    def as_metadata(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 def ensure_model_from_package(sm, settings: Settings, version: RegisteredVersion) -> str:
@@ -187,40 +157,6 @@ def put_guardrail_alarms(cw, endpoint: str, variant: str, policy: DeploymentPoli
     return list(alarms)
 
 
-class DeploymentHistory:
-    """What was deployed where, newest last, kept as one JSON object per endpoint in S3."""
-
-    def __init__(self, s3, settings: Settings, endpoint: str):
-        self.s3, self.bucket, self.key = s3, settings.bucket, f"deployments/{endpoint}.json"
-
-    def entries(self) -> list[dict]:
-        try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
-        except self.s3.exceptions.NoSuchKey:
-            return []
-        return json.loads(body)
-
-    def append(self, result: RolloutResult) -> None:
-        entries = self.entries()
-        entries.append({"at": datetime.now(tz=UTC).isoformat(), **asdict(result)})
-        self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=json.dumps(entries, indent=1).encode())
-
-    def current(self) -> dict | None:
-        """The layout the endpoint has now: the last entry that took effect (rolled-back ones did not)."""
-        for entry in reversed(self.entries()):
-            if entry["outcome"] in ("deployed", "unchanged"):
-                return entry
-        return None
-
-    def production_arns(self) -> list[str]:
-        """Package ARNs of the versions that served production, in the order they took over."""
-        served: list[str] = []
-        for entry in self.entries():
-            if entry["outcome"] == "deployed" and (not served or served[-1] != entry["production_arn"]):
-                served.append(entry["production_arn"])
-        return served
-
-
 def _describe(sm, endpoint: str) -> dict | None:
     try:
         return sm.describe_endpoint(EndpointName=endpoint)
@@ -272,3 +208,23 @@ def apply_config(
         previous,
         final.get("FailureReason") or "the endpoint kept its previous configuration",
     )
+
+
+class EndpointFailed(RuntimeError):
+    """The endpoint did not reach InService; the message carries SageMaker's FailureReason."""
+
+
+def wait_in_service(sm, endpoint_name: str, timeout_seconds: int) -> None:
+    """boto3's endpoint_in_service waiter, with SageMaker's FailureReason surfaced when it gives up."""
+    delay = 1 if timeout_seconds <= 900 else 5
+    try:
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=endpoint_name,
+            WaiterConfig={"Delay": delay, "MaxAttempts": max(1, timeout_seconds // delay)},
+        )
+    except Exception as error:
+        described = sm.describe_endpoint(EndpointName=endpoint_name)
+        reason = described.get("FailureReason") or str(error)
+        raise EndpointFailed(
+            f"endpoint {endpoint_name} is {described['EndpointStatus']}, not InService: {reason}"
+        ) from error

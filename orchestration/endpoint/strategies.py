@@ -9,20 +9,18 @@ version.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from orchestration.endpoint.fleet import wait_in_service
+from orchestration.endpoint.history import DeploymentHistory, RolloutResult
+from orchestration.endpoint.names import CANDIDATE, PRODUCTION
 from orchestration.endpoint.rollout import (
-    CANDIDATE,
-    PRODUCTION,
-    DeploymentHistory,
     DeploymentPolicy,
-    RolloutResult,
     VariantSpec,
     apply_config,
     ensure_endpoint_config,
     ensure_model_from_package,
     put_guardrail_alarms,
+    wait_in_service,
 )
 from orchestration.model.registry import RegisteredVersion, describe_version, require_approved
 from orchestration.settings import Settings
@@ -52,12 +50,10 @@ def _variant(
 
 
 def _finish(history: DeploymentHistory, started: float, **fields) -> RolloutResult:
-    result = RolloutResult(seconds=round(time.monotonic() - started, 2), **fields)
-    history.append(result)
-    return result
+    return history.append(RolloutResult(seconds=round(time.monotonic() - started, 2), **fields))
 
 
-def _current(history: DeploymentHistory, endpoint: str) -> dict:
+def _current(history: DeploymentHistory, endpoint: str) -> RolloutResult:
     current = history.current()
     if current is None:
         raise NothingToDo(f"endpoint {endpoint} has no recorded deployment; run the deploy job first")
@@ -82,15 +78,14 @@ def deploy(
     outcome, previous, reason = apply_config(
         clients.sagemaker, endpoint, config, policy.deployment_config(alarms), policy.wait_seconds
     )
-    if (
-        outcome == "rolled_back"
-    ):  # the endpoint kept its layout; the version is recorded as the failed candidate
+    if outcome == "rolled_back":
+        # The endpoint kept its layout; the version is recorded as the failed candidate.
         current = _current(history, endpoint)
         layout = {
-            "mode": current["mode"],
+            "mode": current.mode,
             "endpoint_config_name": previous,
-            "production_version": current["production_version"],
-            "production_arn": current["production_arn"],
+            "production_version": current.production_version,
+            "production_arn": current.production_arn,
             "candidate_version": version.model_version,
             "candidate_arn": version.arn,
             "failure_reason": reason,
@@ -126,7 +121,7 @@ def _with_candidate(
     started = time.monotonic()
     history = DeploymentHistory(clients.s3, settings, endpoint)
     current = _current(history, endpoint)
-    production = describe_version(clients.sagemaker, current["production_arn"])
+    production = describe_version(clients.sagemaker, current.production_arn)
     candidate = require_approved(clients.sagemaker, package_arn)
     if mode == "shadow":
         variants = [_variant(clients, settings, PRODUCTION, production, 1.0, policy)]
@@ -186,7 +181,7 @@ def set_traffic(
         raise ValueError(f"candidate_weight must be strictly between 0 and 1, got {candidate_weight}")
     history = DeploymentHistory(clients.s3, settings, endpoint)
     current = _current(history, endpoint)
-    if current["mode"] == "ab" and current["candidate_arn"] == package_arn:
+    if current.mode == "ab" and current.candidate_arn == package_arn:
         started = time.monotonic()
         # Same two variants: only the split changes, in place, as SageMaker allows.
         clients.sagemaker.update_endpoint_weights_and_capacities(
@@ -197,15 +192,16 @@ def set_traffic(
             ],
         )
         wait_in_service(clients.sagemaker, endpoint, policy.wait_seconds)
-        kept = {k: v for k, v in current.items() if k not in ("at", "seconds")}
-        kept.update(
+        changed = replace(
+            current,
             action="set_traffic",
             outcome="deployed",
             candidate_weight=candidate_weight,
             failure_reason=None,
-            previous_config_name=current["endpoint_config_name"],
+            previous_config_name=current.endpoint_config_name,
+            seconds=round(time.monotonic() - started, 2),
         )
-        return _finish(history, started, **kept)
+        return history.append(changed)
     return _with_candidate(
         clients, settings, endpoint, package_arn, candidate_weight, policy, "ab", "set_traffic"
     )
@@ -214,17 +210,17 @@ def set_traffic(
 def promote(clients: Clients, settings: Settings, endpoint: str, policy: DeploymentPolicy) -> RolloutResult:
     """The candidate becomes the only production variant (blue/green, guarded by the same alarms)."""
     current = _current(DeploymentHistory(clients.s3, settings, endpoint), endpoint)
-    if not current.get("candidate_arn") or current["mode"] == "single":
-        raise NothingToDo(f"endpoint {endpoint} has no candidate to promote (mode {current['mode']})")
-    return deploy(clients, settings, endpoint, current["candidate_arn"], policy, action="promote")
+    if not current.candidate_arn or current.mode == "single":
+        raise NothingToDo(f"endpoint {endpoint} has no candidate to promote (mode {current.mode})")
+    return deploy(clients, settings, endpoint, current.candidate_arn, policy, action="promote")
 
 
 def rollback(clients: Clients, settings: Settings, endpoint: str, policy: DeploymentPolicy) -> RolloutResult:
     """Drop the candidate if there is one; otherwise go back to the previous production version."""
     history = DeploymentHistory(clients.s3, settings, endpoint)
     current = _current(history, endpoint)
-    if current["mode"] != "single":
-        target = current["production_arn"]
+    if current.mode != "single":
+        target = current.production_arn
     else:
         served = history.production_arns()
         if len(served) < 2:

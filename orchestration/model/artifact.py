@@ -1,7 +1,9 @@
-"""Pack a trained booster into the SageMaker-layout model.tar.gz described in serving.artifact."""
+"""Pack a trained booster into the SageMaker-layout model.tar.gz described in serving.artifact, and
+upload it to the artifact bucket with its sha256 in the object's metadata."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tarfile
 import tempfile
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import xgboost as xgb
 
+from orchestration.settings import Settings
 from serving.artifact import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, sha256_file, write_manifest
 
 
@@ -18,6 +21,7 @@ class PackedArtifact:
     path: Path
     sha256: str  # of the tarball itself
     file_hashes: dict[str, str]
+    model_version: str
 
 
 def pack_model_artifact(
@@ -41,4 +45,18 @@ def pack_model_artifact(
                 tar.add(entry, arcname=entry.name)
     tar_sha = sha256_file(out_path)
     Path(f"{out_path}.sha256").write_text(f"{tar_sha}  {out_path.name}\n")
-    return PackedArtifact(path=out_path, sha256=tar_sha, file_hashes=file_hashes)
+    return PackedArtifact(path=out_path, sha256=tar_sha, file_hashes=file_hashes, model_version=model_version)
+
+
+def _ensure_bucket(s3, bucket: str, region: str) -> None:
+    extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=bucket, **extra)
+
+
+def upload_artifact(s3, settings: Settings, artifact_path: Path, model_version: str, sha256: str) -> str:
+    """The artifact at s3://<bucket>/models/<version>/model.tar.gz; returns that URL."""
+    _ensure_bucket(s3, settings.bucket, settings.region)
+    key = f"models/{model_version}/model.tar.gz"
+    s3.upload_file(str(artifact_path), settings.bucket, key, ExtraArgs={"Metadata": {"sha256": sha256}})
+    return f"s3://{settings.bucket}/{key}"

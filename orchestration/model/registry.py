@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchestration.model.artifact import PackedArtifact, upload_artifact
 from orchestration.settings import Settings
 
 APPROVED = "Approved"
@@ -68,6 +69,24 @@ def register_version(
         CustomerMetadataProperties={"model_version": model_version, **metadata},
     )
     return describe_version(sm, response["ModelPackageArn"])
+
+
+def publish_artifact(
+    s3,
+    sm,
+    settings: Settings,
+    group: str,
+    packed: PackedArtifact,
+    checks_passed: bool = True,
+    environment: dict[str, str] | None = None,
+) -> RegisteredVersion:
+    """Upload a packed artifact and register it as a new version of `group` (the registry assets do the
+    same in two steps, because they may register the compiled artifact instead)."""
+    url = upload_artifact(s3, settings, packed.path, packed.model_version, packed.sha256)
+    metadata = {"artifact_sha256": packed.sha256}
+    return register_version(
+        sm, settings, group, packed.model_version, url, metadata, checks_passed, environment
+    )
 
 
 def describe_version(sm, arn: str) -> RegisteredVersion:

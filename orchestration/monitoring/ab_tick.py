@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from orchestration.endpoint.rollout import CANDIDATE, PRODUCTION, DeploymentHistory
+from orchestration.endpoint.history import DeploymentHistory
+from orchestration.endpoint.names import CANDIDATE, PRODUCTION
 from orchestration.monitoring.ab_test import ABConfig, ABState, Decision, Verdict, evaluate_ab
 from orchestration.monitoring.guardrails import GuardrailConfig, check_guardrails, stats_from_predictions
 from orchestration.monitoring.health import read_variant_health
@@ -55,14 +56,14 @@ def ab_tick(
 ) -> ABTick:
     started = time.monotonic()
     current = DeploymentHistory(s3, settings, endpoint).current()
-    if current is None or current["mode"] != "ab":
-        mode = current["mode"] if current else "none"
+    if current is None or current.mode != "ab":
+        mode = current.mode if current else "none"
         return ABTick(json.dumps(_fresh_cursor(None)), None, f"no A/B test on {endpoint} (mode {mode})")
-    cursor = json.loads(cursor_json) if cursor_json else _fresh_cursor(current["candidate_arn"])
-    if cursor["candidate_arn"] != current["candidate_arn"]:
-        cursor = _fresh_cursor(current["candidate_arn"])  # a new candidate starts a new test
+    cursor = json.loads(cursor_json) if cursor_json else _fresh_cursor(current.candidate_arn)
+    if cursor["candidate_arn"] != current.candidate_arn:
+        cursor = _fresh_cursor(current.candidate_arn)  # a new candidate starts a new test
 
-    started_ms = int(datetime.fromisoformat(current["at"]).timestamp() * 1000)
+    started_ms = int(datetime.fromisoformat(current.at).timestamp() * 1000)
     predictions = read_predictions(dynamodb, predictions_table)
     if not predictions.empty:
         predictions = predictions[predictions["predicted_ms"] >= started_ms]
@@ -71,11 +72,11 @@ def ab_tick(
             json.dumps(cursor),
             Verdict.CONTINUE,
             "no predictions since the test started",
-            current["candidate_version"],
+            current.candidate_version,
             seconds=time.monotonic() - started,
         )
 
-    weight = float(current.get("candidate_weight") or 0.5)
+    weight = float(current.candidate_weight or 0.5)
     now_ms = now_ms or int(time.time() * 1000)
     recent = predictions[predictions["predicted_ms"] >= now_ms - GUARDRAIL_WINDOW_MS]
     guardrails = guardrails or GuardrailConfig(
@@ -106,7 +107,7 @@ def ab_tick(
         cursor=json.dumps(cursor),
         verdict=verdict,
         reason=reason,
-        candidate_version=current["candidate_version"],
+        candidate_version=current.candidate_version,
         statistics=_statistics(decision),
         breaches=[b.message for b in breaches],
         seconds=round(time.monotonic() - started, 3),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestration.endpoint.names import ENDPOINT_NAME
 from orchestration.stream.packaging import HANDLER
 
 
@@ -38,7 +39,7 @@ class StreamStackSpec(BaseModel):
     function_name: str = "rtinfer-consumer"
     function_timeout_s: int = Field(60, ge=1, le=900)
     function_memory_mb: int = Field(512, ge=128, le=10240)
-    endpoint_name: str = "rtinfer-fraud"
+    endpoint_name: str = ENDPOINT_NAME
     batch_size: int = Field(500, ge=1, le=10000)
     batching_window_s: int = Field(1, ge=0, le=300)
     parallelization_factor: int = Field(2, ge=1, le=10)

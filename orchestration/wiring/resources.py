@@ -5,7 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.aws import aws_client
+from orchestration.endpoint.names import ENDPOINT_NAME, PACKAGE_GROUP
 from orchestration.settings import load_settings
+from orchestration.stream.stack import StreamStackSpec
 from orchestration.wiring.io_manager import OpenFormatIOManager
 
 
@@ -29,17 +31,20 @@ class ModelReview(dg.ConfigurableResource):
 
     min_scenario_recall: float = 0.05
     max_alerts_per_fraud: float = 3.0  # the review team's capacity, relative to the fraud there is
-    model_package_group: str = "rtinfer-fraud"
+    model_package_group: str = PACKAGE_GROUP
+
+
+_STACK = StreamStackSpec()  # the stream path's default names
 
 
 class MonitoringTargets(dg.ConfigurableResource):
     """Which endpoint, tables and function the sensors and monitoring assets watch."""
 
-    endpoint_name: str = "rtinfer-fraud"
-    predictions_table: str = "rtinfer-predictions"
-    labels_table: str = "rtinfer-labels"
-    dead_letter_queue: str = "rtinfer-consumer-dlq"
-    function_name: str = "rtinfer-consumer"
+    endpoint_name: str = ENDPOINT_NAME
+    predictions_table: str = _STACK.predictions_table
+    labels_table: str = _STACK.labels_table
+    dead_letter_queue: str = _STACK.dead_letter_queue
+    function_name: str = _STACK.function_name
 
 
 def default_resources() -> dict:

@@ -23,7 +23,8 @@ import xgboost as xgb
 from emulator import control
 from orchestration.aws import aws_client
 from orchestration.data.simulation import SimulationConfig, simulate
-from orchestration.endpoint.fleet import EndpointSpec, deploy_single_variant, upload_artifact
+from orchestration.endpoint.actions import DeployConfig, deploy_artifact, run_deploy
+from orchestration.endpoint.strategies import Clients
 from orchestration.model.artifact import pack_model_artifact
 from orchestration.settings import Settings
 from orchestration.stream.accounting import wait_until_accounted
@@ -33,6 +34,8 @@ from orchestration.stream.stack import StreamStack, StreamStackSpec, deploy_stre
 from serving.features import FEATURE_NAMES
 
 ENDPOINT = "stream-test"  # also StreamWorld.endpoint_name
+GROUP = "stream-tests"
+MODEL_VERSION = "stream-test-v1"
 
 
 @dataclass
@@ -62,20 +65,20 @@ class StreamWorld:
     events: object
     labels: object
     zip_path: Path
-    model_data_url: str
     endpoint_name: str = ENDPOINT
 
     def client(self, service: str):
         return self.emulator.client(service)
 
+    def aws(self) -> Clients:
+        return Clients(self.client("sagemaker"), self.client("cloudwatch"), self.client("s3"))
+
     def deploy_endpoint(self) -> None:
-        deploy_single_variant(
-            self.client("sagemaker"),
-            self.emulator.settings,
-            EndpointSpec(endpoint_name=ENDPOINT, wait_seconds=60),
-            "stream-test-v1",
-            self.model_data_url,
+        """(Re)create the endpoint on the registered version, e.g. after a test deleted it."""
+        config = DeployConfig(
+            endpoint_name=ENDPOINT, package_group=GROUP, model_version=MODEL_VERSION, instance_count=1
         )
+        run_deploy(self.aws(), self.emulator.settings, config)
 
     def new_stack(self, **overrides) -> tuple[StreamStackSpec, StreamStack]:
         spec = StreamStackSpec.named(
@@ -169,14 +172,11 @@ def stream_world(tmp_path_factory) -> StreamWorld:
             {"objective": "binary:logistic", "max_depth": 3}, xgb.DMatrix(x, label=x[:, 0] > 700), 20
         )
         packed = pack_model_artifact(
-            booster, list(FEATURE_NAMES), 0.5, "stream-test-v1", {}, root / "model.tar.gz"
-        )
-        url = upload_artifact(
-            emulator.client("s3"), emulator.settings, packed.path, "stream-test-v1", packed.sha256
+            booster, list(FEATURE_NAMES), 0.5, MODEL_VERSION, {}, root / "model.tar.gz"
         )
         events, labels = simulate(SimulationConfig(n_customers=500, n_terminals=100, n_days=3, seed=4))
-        world = StreamWorld(emulator, events, labels, build_lambda_zip(root / "consumer.zip"), url)
-        world.deploy_endpoint()
+        world = StreamWorld(emulator, events, labels, build_lambda_zip(root / "consumer.zip"))
+        deploy_artifact(world.aws(), emulator.settings, packed, ENDPOINT, GROUP)
         yield world
     finally:
         emulator.stop()

@@ -13,10 +13,9 @@ import pytest
 import xgboost as xgb
 
 from orchestration.endpoint.actions import ABTrafficConfig, DeployConfig, run_deploy, run_set_traffic
-from orchestration.endpoint.fleet import upload_artifact
 from orchestration.endpoint.strategies import Clients
 from orchestration.model.artifact import pack_model_artifact
-from orchestration.model.registry import register_version
+from orchestration.model.registry import publish_artifact
 from orchestration.stream.stack import ensure_queue, ensure_table
 from orchestration.wiring.resources import AwsClients, MonitoringTargets
 from sensors.ab import ab_test_sensor
@@ -39,8 +38,7 @@ def ab_world(fast_emulator, tmp_path_factory):
         packed = pack_model_artifact(
             booster, list(FEATURE_NAMES), 0.5, version, {}, root / version / "m.tar.gz"
         )
-        url = upload_artifact(emulator.client("s3"), emulator.settings, packed.path, version, packed.sha256)
-        register_version(sm, emulator.settings, GROUP, version, url, {}, True)
+        publish_artifact(emulator.client("s3"), sm, emulator.settings, GROUP, packed)
     clients = Clients(sm, emulator.client("cloudwatch"), emulator.client("s3"))
     run_deploy(
         clients,

@@ -23,10 +23,9 @@ from orchestration.endpoint.actions import (
     run_set_traffic,
     run_shadow,
 )
-from orchestration.endpoint.fleet import upload_artifact
 from orchestration.endpoint.strategies import Clients
 from orchestration.model.artifact import pack_model_artifact
-from orchestration.model.registry import NotApproved, register_version
+from orchestration.model.registry import NotApproved, publish_artifact
 from orchestration.wiring.resources import AwsClients
 from serving.features import FEATURE_NAMES
 
@@ -47,9 +46,10 @@ def world(fast_emulator, tmp_path_factory):
         packed = pack_model_artifact(
             booster, list(FEATURE_NAMES), 0.5, version, {}, root / version / "model.tar.gz"
         )
-        url = upload_artifact(emulator.client("s3"), emulator.settings, packed.path, version, packed.sha256)
         environment = {"RTINFER_FAULT": fault} if fault else None
-        return register_version(sm, emulator.settings, GROUP, version, url, {}, approved, environment)
+        return publish_artifact(
+            emulator.client("s3"), sm, emulator.settings, GROUP, packed, approved, environment
+        )
 
     register("v1", 1, True)
     register("v2", 2, False)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from orchestration.endpoint.fleet import EndpointSpec, deploy_single_variant, upload_artifact
+from orchestration.endpoint.actions import deploy_artifact
+from orchestration.endpoint.strategies import Clients as AwsClients
 from orchestration.model.artifact import pack_model_artifact
 from orchestration.stream.stack import StreamStackSpec, ensure_queue, ensure_stream, ensure_table
 from serving.consumer.clients import Clients
@@ -29,12 +30,8 @@ def fraud_endpoint(emulator, tmp_path_factory) -> str:
     booster = xgb.train({"objective": "binary:logistic", "max_depth": 3}, xgb.DMatrix(x, label=y), 20)
     out = tmp_path_factory.mktemp("consumer-model") / "model.tar.gz"
     packed = pack_model_artifact(booster, list(FEATURE_NAMES), 0.5, "consumer-test-v1", {}, out)
-    url = upload_artifact(
-        emulator.client("s3"), emulator.settings, packed.path, "consumer-test-v1", packed.sha256
-    )
-    spec = EndpointSpec(endpoint_name="consumer-test", wait_seconds=60)
-    deploy_single_variant(emulator.client("sagemaker"), emulator.settings, spec, "consumer-test-v1", url)
-    return spec.endpoint_name
+    aws = AwsClients(*(emulator.client(s) for s in ("sagemaker", "cloudwatch", "s3")))
+    return deploy_artifact(aws, emulator.settings, packed, "consumer-test", "consumer-tests").endpoint_name
 
 
 @pytest.fixture

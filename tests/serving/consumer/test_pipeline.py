@@ -56,7 +56,7 @@ def test_every_record_is_accounted_for_exactly_once(clients, consumer_config, re
     stored = _predictions(clients, consumer_config.predictions_table)
     assert set(stored) == {f"req-{i}" for i in range(120)}
     sample = stored["req-5"]
-    assert sample["model_version"]["S"] == "consumer-test-v1" and sample["variant"]["S"] == "primary"
+    assert sample["model_version"]["S"] == "consumer-test-v1" and sample["variant"]["S"] == "production"
     assert sample["fallback"]["BOOL"] is False and sample["decision"]["S"] in ("approve", "decline")
     letters = _dead_letters(clients, consumer_config.dead_letter_queue_url)
     reasons = sorted(letter["reason"].split(":")[0] for letter in letters)

@@ -1,4 +1,5 @@
-"""Deploying a packaged model with the same boto3 calls the product makes on AWS, against the emulator."""
+"""Setting up an endpoint from a packaged model through the product's own path (registry, then the deploy
+strategy), with the same boto3 calls the product makes on AWS, against the emulator."""
 
 import json
 import tarfile
@@ -7,11 +8,14 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from orchestration.endpoint.fleet import EndpointFailed, EndpointSpec, deploy_single_variant, upload_artifact
+from orchestration.endpoint.actions import DeployConfig, deploy_artifact, run_deploy
+from orchestration.endpoint.rollout import EndpointFailed
+from orchestration.endpoint.strategies import Clients
 from orchestration.model.artifact import pack_model_artifact
 from serving.artifact import MODEL_FILE
 
 FEATURES = ["a", "b", "c"]
+GROUP = "actions-tests"
 
 
 def _artifact(tmp_path, version: str, seed: int):
@@ -24,10 +28,8 @@ def _artifact(tmp_path, version: str, seed: int):
     )
 
 
-def _deploy(emulator, tmp_path, version, seed, spec):
-    packed = _artifact(tmp_path, version, seed)
-    url = upload_artifact(emulator.client("s3"), emulator.settings, packed.path, version, packed.sha256)
-    return deploy_single_variant(emulator.client("sagemaker"), emulator.settings, spec, version, url)
+def _clients(emulator) -> Clients:
+    return Clients(emulator.client("sagemaker"), emulator.client("cloudwatch"), emulator.client("s3"))
 
 
 def _served_version(emulator, endpoint_name: str) -> str:
@@ -38,17 +40,23 @@ def _served_version(emulator, endpoint_name: str) -> str:
 
 
 def test_deploy_creates_then_keeps_then_switches(emulator, tmp_path):
-    spec = EndpointSpec(endpoint_name="deploy-flow", wait_seconds=60)
-    first = _deploy(emulator, tmp_path, "v-one", 1, spec)
-    assert (first.action, first.status) == ("created", "InService")
+    clients = _clients(emulator)
+    first = deploy_artifact(clients, emulator.settings, _artifact(tmp_path, "v-one", 1), "deploy-flow", GROUP)
+    assert (first.outcome, first.mode, first.production_version) == ("deployed", "single", "v-one")
+    assert first.previous_config_name is None
     assert _served_version(emulator, "deploy-flow") == "v-one"
 
-    assert _deploy(emulator, tmp_path, "v-one", 1, spec).action == "unchanged"
+    again = DeployConfig(
+        endpoint_name="deploy-flow", package_group=GROUP, model_version="v-one", instance_count=1
+    )
+    assert run_deploy(clients, emulator.settings, again).outcome == "unchanged"
 
-    second = _deploy(emulator, tmp_path, "v-two", 2, spec)
-    assert second.action == "updated"
+    second = deploy_artifact(
+        clients, emulator.settings, _artifact(tmp_path, "v-two", 2), "deploy-flow", GROUP
+    )
+    assert (second.outcome, second.previous_config_name) == ("deployed", first.endpoint_config_name)
     described = emulator.client("sagemaker").describe_endpoint(EndpointName="deploy-flow")
-    assert described["EndpointConfigName"] == "deploy-flow-v-two"
+    assert described["EndpointConfigName"] == second.endpoint_config_name
     assert _served_version(emulator, "deploy-flow") == "v-two"
 
 
@@ -62,14 +70,12 @@ def test_tampered_artifact_fails_the_deployment_with_the_reason(emulator, tmp_pa
     with tarfile.open(packed.path, "w:gz") as tar:
         for entry in sorted(unpacked.iterdir()):
             tar.add(entry, arcname=entry.name)
-    url = upload_artifact(emulator.client("s3"), emulator.settings, packed.path, "v-bad", packed.sha256)
-    spec = EndpointSpec(endpoint_name="deploy-tampered", wait_seconds=60)
     with pytest.raises(EndpointFailed, match="sha256"):
-        deploy_single_variant(emulator.client("sagemaker"), emulator.settings, spec, "v-bad", url)
+        deploy_artifact(_clients(emulator), emulator.settings, packed, "deploy-tampered", GROUP)
 
 
-def test_endpoint_spec_rejects_bad_values():
+def test_deploy_config_rejects_bad_values():
     with pytest.raises(ValueError, match="instance_count"):
-        EndpointSpec(instance_count=0)
+        DeployConfig(instance_count=0)
     with pytest.raises(ValueError, match="endpoint_name"):
-        EndpointSpec(endpoint_name="bad_name!")
+        DeployConfig(endpoint_name="bad_name!")
