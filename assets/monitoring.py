@@ -1,6 +1,5 @@
 """What the live system is doing: per-variant outcomes, shadow vs production, daily input drift."""
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -10,9 +9,10 @@ from orchestration.endpoint.names import CANDIDATE, PRODUCTION
 from orchestration.monitoring.charts import as_markdown_image, drift_chart, latency_chart, outcomes_chart
 from orchestration.monitoring.drift import DriftConfig, evaluate_drift
 from orchestration.monitoring.drift_window import captured_inputs, scored_reference
+from orchestration.monitoring.health import mean_model_latency_ms
 from orchestration.monitoring.outcomes import join_outcomes
 from orchestration.monitoring.reads import capture_keys, read_capture, read_labels, read_predictions
-from orchestration.monitoring.shadow import compare_shadow
+from orchestration.monitoring.shadow import compare_shadow, match_shadow_captures
 from orchestration.settings import load_settings
 from orchestration.wiring.resources import AwsClients, MonitoringTargets
 
@@ -58,20 +58,6 @@ def variant_outcomes(
     )
 
 
-def _model_latency_ms(cw, endpoint: str, variant: str) -> float:
-    end = datetime.now(tz=UTC)
-    points = cw.get_metric_statistics(
-        Namespace="AWS/SageMaker",
-        MetricName="ModelLatency",
-        StartTime=end - timedelta(hours=1),
-        EndTime=end,
-        Period=3600,
-        Statistics=["Average"],
-        Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
-    )["Datapoints"]
-    return points[0]["Average"] / 1000 if points else float("nan")
-
-
 @dg.asset(group_name="monitoring", description="Shadow vs production on the same requests, paired.")
 def shadow_comparison(
     context: dg.AssetExecutionContext, aws: AwsClients, targets: MonitoringTargets
@@ -82,22 +68,17 @@ def shadow_comparison(
         s3, settings.bucket, capture_keys(s3, settings.bucket, targets.endpoint_name, CANDIDATE)
     )
     predictions = read_predictions(dynamodb, targets.predictions_table)
-    if shadow.empty or predictions.empty or "inference_id" not in predictions:
-        return dg.Output({"paired": 0}, metadata={"paired": 0, "note": "no shadow captures to compare yet"})
-    served = predictions.dropna(subset=["inference_id"]).copy()
-    served["inference_row"] = served["inference_row"].astype(int)
-    paired = shadow.merge(
-        served[["request_id", "inference_id", "inference_row"]], on=["inference_id", "inference_row"]
-    )
+    paired = match_shadow_captures(shadow, predictions)
     if paired.empty:
-        note = "no shadow capture matches a prediction"
+        note = "no shadow capture matches a prediction yet"
         return dg.Output({"paired": 0}, metadata={"paired": 0, "note": note})
     # Capture records no latency: both sides get their variant's mean ModelLatency from CloudWatch.
-    paired["latency_ms"] = _model_latency_ms(cw, targets.endpoint_name, CANDIDATE)
-    served["latency_ms"] = _model_latency_ms(cw, targets.endpoint_name, PRODUCTION)
+    paired["latency_ms"] = mean_model_latency_ms(cw, targets.endpoint_name, CANDIDATE)
+    served = predictions[predictions["request_id"].isin(paired["request_id"])].copy()
+    served["latency_ms"] = mean_model_latency_ms(cw, targets.endpoint_name, PRODUCTION)
     labels = read_labels(dynamodb, targets.labels_table)
     comparison = compare_shadow(
-        served[served["request_id"].isin(paired["request_id"])],
+        served,
         paired[["request_id", "score", "latency_ms"]],
         float(paired["threshold"].iloc[0]),
         labels,

@@ -7,8 +7,7 @@ import numpy as np
 import pandas as pd
 
 from orchestration.model.artifact import upload_artifact
-from orchestration.model.build import review_findings
-from orchestration.model.compilation import AGREEMENT_TOLERANCE, compile_with_neo, verify_compiled
+from orchestration.model.compilation import choose_serving_artifact
 from orchestration.model.registry import register_version
 from orchestration.settings import load_settings
 from orchestration.wiring.resources import AwsClients, ModelReview
@@ -27,31 +26,18 @@ def compiled_model(
     uncompiled = upload_artifact(
         s3, settings, Path(fraud_model["artifact_path"]), version, fraud_model["artifact_sha256"]
     )
-    outcome = compile_with_neo(sm, settings, version, uncompiled, len(FEATURE_NAMES))
-    record = {"model_version": version, "uncompiled_model_url": uncompiled, "compilation": outcome.as_dict()}
-    serving_url, reason = uncompiled, outcome.failure_reason
-    if outcome.status == "COMPLETED":
-        rows = transaction_features[list(FEATURE_NAMES)].tail(VERIFY_ROWS).to_numpy(np.float64)
-        check = verify_compiled(s3, uncompiled, outcome.compiled_model_url, rows)
-        record["verification"] = check
-        if check["max_abs_diff"] <= AGREEMENT_TOLERANCE:
-            serving_url = outcome.compiled_model_url
-        else:
-            reason = (
-                f"compiled predictions differ by up to {check['max_abs_diff']:.2e} (> {AGREEMENT_TOLERANCE})"
-            )
-    record.update(
-        serving_model_url=serving_url, compiled=serving_url != uncompiled, not_compiled_because=reason
-    )
+    rows = transaction_features[list(FEATURE_NAMES)].tail(VERIFY_ROWS).to_numpy(np.float64)
+    record = choose_serving_artifact(s3, sm, settings, version, uncompiled, rows)
+    reason, outcome = record["not_compiled_because"], record["compilation"]
     context.log.info(
         f"{version}: serving {'compiled' if record['compiled'] else 'uncompiled'} artifact ({reason or 'ok'})"
     )
     metadata = {
         "model_version": version,
         "compiled": record["compiled"],
-        "serving_model_url": serving_url,
-        "compilation_status": outcome.status,
-        "compilation_seconds": outcome.seconds,
+        "serving_model_url": record["serving_model_url"],
+        "compilation_status": outcome["status"],
+        "compilation_seconds": outcome["seconds"],
         **({"not_compiled_because": reason} if reason else {}),
         **{f"verify_{k}": dg.MetadataValue.float(v) for k, v in record.get("verification", {}).items()},
     }
@@ -69,9 +55,7 @@ def registered_model(
     fraud_model: dict,
     compiled_model: dict,
 ) -> dg.Output[dict]:
-    findings = review_findings(
-        fraud_model["metrics"], model_review.min_scenario_recall, model_review.max_alerts_per_fraud
-    )
+    findings = fraud_model["review_findings"]
     metadata = {
         "artifact_sha256": fraud_model["artifact_sha256"],
         **{f"sha256_{name}": digest for name, digest in fraud_model["file_sha256"].items()},

@@ -3,14 +3,13 @@
 import dagster as dg
 
 from assets import data, deployment, features, model, monitoring, registry, stream, traffic
+from jobs.drift import daily_drift_schedule, drift_check_job
 from jobs.endpoint import ENDPOINT_JOBS
 from jobs.lifecycle import fraud_lifecycle_job, monitoring_refresh_job, simulate_job, train_candidate_job
 from jobs.traffic import replay_traffic_job
 from orchestration.wiring.resources import default_resources
 from sensors.ab import AB_DECISIONS, ab_test_sensor
 from sensors.drift import (
-    daily_drift_schedule,
-    drift_check_job,
     drift_on_new_traffic,
     retrain_on_critical_drift,
 )

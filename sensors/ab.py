@@ -3,6 +3,7 @@
 import dagster as dg
 
 from jobs.endpoint import promote, rollback
+from jobs.ops import PROMOTE_OP, ROLLBACK_OP, op_config
 from orchestration.monitoring.ab_test import Verdict
 from orchestration.monitoring.ab_tick import ab_tick
 from orchestration.settings import load_settings
@@ -48,11 +49,11 @@ def ab_test_sensor(context: dg.SensorEvaluationContext, aws: AwsClients, targets
     job = _JOB_FOR.get(tick.verdict)
     if job is None:
         return dg.SensorResult(asset_events=[observation], skip_reason=f"{tick.verdict.value}: {tick.reason}")
-    config_op = "promote_candidate" if job is promote else "roll_back"
+    config_op = PROMOTE_OP if job is promote else ROLLBACK_OP
     request = dg.RunRequest(
         run_key=f"ab:{targets.endpoint_name}:{tick.candidate_version}:{tick.verdict.value}",
         job_name=job.name,
-        run_config={"ops": {config_op: {"config": {"endpoint_name": targets.endpoint_name}}}},
+        run_config=op_config(config_op, {"endpoint_name": targets.endpoint_name}),
         tags={"rtinfer/reason": tick.reason[:200], "rtinfer/candidate": tick.candidate_version or ""},
     )
     return dg.SensorResult(run_requests=[request], asset_events=[observation])

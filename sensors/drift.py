@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from assets.monitoring import DRIFT_PARTITIONS
+from jobs.drift import drift_check_job
 from jobs.lifecycle import train_candidate_job
 from orchestration.endpoint.names import PRODUCTION
 from orchestration.monitoring.drift_window import day_capture_keys
@@ -16,20 +16,6 @@ from orchestration.settings import load_settings
 from orchestration.wiring.resources import AwsClients, MonitoringTargets
 
 NEW_CAPTURE_FILES_FOR_A_CHECK = 20
-
-drift_check_job = dg.define_asset_job(
-    "drift_check",
-    selection=dg.AssetSelection.assets("drift_report"),
-    partitions_def=DRIFT_PARTITIONS,
-    description="Evidently drift report of one day's captured inference inputs.",
-)
-
-daily_drift_schedule = dg.build_schedule_from_partitioned_job(
-    drift_check_job,
-    hour_of_day=0,
-    minute_of_hour=30,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
 
 
 @dg.sensor(

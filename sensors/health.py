@@ -3,6 +3,7 @@
 import dagster as dg
 
 from jobs.endpoint import deploy_model, promote, rollback, set_traffic, shadow_model
+from jobs.ops import ROLLBACK_OP, op_config
 from orchestration.endpoint.history import DeploymentHistory
 from orchestration.endpoint.names import CANDIDATE, ENDPOINT_NAME, PRODUCTION
 from orchestration.monitoring.health import HealthLimits, health_breaches, read_health
@@ -18,7 +19,7 @@ def _rollback_request(endpoint: str, key: str, reason: str) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=key,
         job_name=rollback.name,
-        run_config={"ops": {"roll_back": {"config": {"endpoint_name": endpoint}}}},
+        run_config=op_config(ROLLBACK_OP, {"endpoint_name": endpoint}),
         tags={"rtinfer/reason": reason[:200]},
     )
 
@@ -66,8 +67,8 @@ def endpoint_health_sensor(context: dg.SensorEvaluationContext, aws: AwsClients,
 )
 def failed_deployment_rollback(context: dg.RunFailureSensorContext):
     endpoint = ENDPOINT_NAME
-    for op_config in (context.dagster_run.run_config.get("ops") or {}).values():
-        endpoint = (op_config.get("config") or {}).get("endpoint_name", endpoint)
+    for op_settings in (context.dagster_run.run_config.get("ops") or {}).values():
+        endpoint = (op_settings.get("config") or {}).get("endpoint_name", endpoint)
     return _rollback_request(
         endpoint, f"failed-run:{context.dagster_run.run_id}", f"run {context.dagster_run.run_id} failed"
     )

@@ -81,7 +81,9 @@ def demo(seed: int, customers: int | None, days: int | None, rate: float, durati
 @click.option("--start-day", default=42, show_default=True, help="Simulated day the replay starts at.")
 def traffic(rate: float, duration: float, malformed_share: float, start_day: int) -> None:
     """Replay simulated transactions into the input stream (after `rtinfer demo` has built the stack)."""
-    from orchestration.app.demo import run_job, stream_table
+    from jobs.ops import REPLAY_OP, op_config
+    from orchestration.app.demo import stream_table
+    from orchestration.app.runs import run_job
 
     _ensure_emulator()
     config = {
@@ -90,12 +92,10 @@ def traffic(rate: float, duration: float, malformed_share: float, start_day: int
         "malformed_share": malformed_share,
         "start_day": start_day,
     }
-    result = run_job(
-        "replay_traffic", _dagster_instance(), console, {"ops": {"traffic_replay": {"config": config}}}
-    )
+    result = run_job("replay_traffic", _dagster_instance(), console, op_config(REPLAY_OP, config))
     if result is None:
         raise SystemExit(1)
-    console.print(stream_table(result.output_for_node("traffic_replay")))
+    console.print(stream_table(result.output_for_node(REPLAY_OP)))
 
 
 @main.command()
@@ -114,10 +114,11 @@ def endpoint() -> None:
 
 
 def _endpoint_job(job: str, op: str, config: dict) -> None:
-    from orchestration.app.demo import run_job
+    from jobs.ops import op_config
+    from orchestration.app.runs import run_job
 
     _ensure_emulator()
-    result = run_job(job, _dagster_instance(), console, {"ops": {op: {"config": config}}})
+    result = run_job(job, _dagster_instance(), console, op_config(op, config))
     if result is None:
         raise SystemExit(1)
     console.print_json(data=result.output_for_node(op))
@@ -137,9 +138,11 @@ def _endpoint_job(job: str, op: str, config: dict) -> None:
 )
 def endpoint_deploy(model_version, strategy, canary_percent, linear_step_percent, wait_interval) -> None:
     """Blue/green deployment with alarm-driven auto-rollback."""
+    from jobs import ops
+
     _endpoint_job(
         "deploy_model",
-        "deploy_version",
+        ops.DEPLOY_OP,
         {
             "model_version": model_version,
             "strategy": strategy,
@@ -155,8 +158,10 @@ def endpoint_deploy(model_version, strategy, canary_percent, linear_step_percent
 @click.option("--sampling-share", default=1.0, show_default=True)
 def endpoint_shadow(model_version, sampling_share) -> None:
     """Run a registered version as a shadow variant."""
+    from jobs import ops
+
     _endpoint_job(
-        "shadow_model", "shadow_version", {"model_version": model_version, "sampling_share": sampling_share}
+        "shadow_model", ops.SHADOW_OP, {"model_version": model_version, "sampling_share": sampling_share}
     )
 
 
@@ -165,8 +170,10 @@ def endpoint_shadow(model_version, sampling_share) -> None:
 @click.option("--candidate-weight", default=0.1, show_default=True)
 def endpoint_split(model_version, candidate_weight) -> None:
     """A/B: serve a registered version beside production with this share of traffic."""
+    from jobs import ops
+
     _endpoint_job(
-        "set_traffic", "split_traffic", {"model_version": model_version, "candidate_weight": candidate_weight}
+        "set_traffic", ops.SPLIT_OP, {"model_version": model_version, "candidate_weight": candidate_weight}
     )
 
 
@@ -176,13 +183,17 @@ def endpoint_split(model_version, candidate_weight) -> None:
 )
 def endpoint_promote(strategy) -> None:
     """Make the current candidate the production variant."""
-    _endpoint_job("promote", "promote_candidate", {"strategy": strategy})
+    from jobs import ops
+
+    _endpoint_job("promote", ops.PROMOTE_OP, {"strategy": strategy})
 
 
 @endpoint.command("rollback")
 def endpoint_rollback() -> None:
     """Drop the candidate, or go back to the previous production version."""
-    _endpoint_job("rollback", "roll_back", {})
+    from jobs import ops
+
+    _endpoint_job("rollback", ops.ROLLBACK_OP, {})
 
 
 @endpoint.command("approve")
@@ -191,10 +202,12 @@ def endpoint_rollback() -> None:
 @click.option("--note", default="reviewed", show_default=True)
 def endpoint_approve(model_version, reject, note) -> None:
     """Approve (or reject) a registered model version."""
+    from jobs import ops
+
     decision = "Rejected" if reject else "Approved"
     _endpoint_job(
         "approve_model_version",
-        "decide_approval",
+        ops.APPROVE_OP,
         {"model_version": model_version, "decision": decision, "note": note},
     )
 

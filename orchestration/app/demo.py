@@ -9,7 +9,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from orchestration.app.runs import run_job_with_progress
+from orchestration.app.runs import run_job
 from orchestration.aws import aws_client
 from orchestration.endpoint.probe import local_scores, probe_endpoint
 from serving.features import FEATURE_NAMES
@@ -69,19 +69,6 @@ def stream_table(summary: dict) -> Table:
     )
     table.add_row("variants", ", ".join(f"{k}: {v:,}" for k, v in summary["variants"].items()) or "-")
     return table
-
-
-def run_job(job_name: str, instance: dg.DagsterInstance, console: Console, run_config: dict):
-    """Run a job of the code location with progress; None (and a pointer to the logs) if it failed."""
-    from orchestration.definitions import defs
-
-    result = run_job_with_progress(defs.resolve_job_def(job_name), instance, run_config, console)
-    if not result.success:
-        console.print(
-            f"[red]run {result.run_id} of {job_name} failed; see `make dev` → Runs for the step logs"
-        )
-        return None
-    return result
 
 
 def run_demo(instance: dg.DagsterInstance, console: Console, simulation: dict, traffic: dict) -> bool:

@@ -1,4 +1,4 @@
-"""Run a Dagster job in process and show its steps as they start and finish (rich progress)."""
+"""Run a job of the code location in process and show its steps as they start and finish (rich progress)."""
 
 from __future__ import annotations
 
@@ -63,3 +63,16 @@ def run_job_with_progress(
     if "error" in outcome:
         raise outcome["error"]
     return outcome["result"]
+
+
+def run_job(job_name: str, instance: dg.DagsterInstance, console: Console, run_config: dict):
+    """Run a job of the code location with progress; None (and a pointer to the logs) if it failed."""
+    from orchestration.definitions import defs
+
+    result = run_job_with_progress(defs.resolve_job_def(job_name), instance, run_config, console)
+    if not result.success:
+        console.print(
+            f"[red]run {result.run_id} of {job_name} failed; see `make dev` → Runs for the step logs"
+        )
+        return None
+    return result

@@ -104,3 +104,30 @@ def verify_compiled(s3, uncompiled_url: str, compiled_url: str, rows: np.ndarray
         "compiled_1row_us": compiled_s * 1e6,
         "speedup_1row": plain_s / compiled_s,
     }
+
+
+def choose_serving_artifact(
+    s3, sm, settings: Settings, model_version: str, uncompiled_url: str, verify_rows: np.ndarray
+) -> dict:
+    """Compile with Neo and serve the compiled artifact only when it scores `verify_rows` like the
+    uncompiled one; otherwise serve the uncompiled artifact and say why."""
+    outcome = compile_with_neo(sm, settings, model_version, uncompiled_url, verify_rows.shape[1])
+    record = {
+        "model_version": model_version,
+        "uncompiled_model_url": uncompiled_url,
+        "compilation": outcome.as_dict(),
+    }
+    serving_url, reason = uncompiled_url, outcome.failure_reason
+    if outcome.status == "COMPLETED":
+        check = verify_compiled(s3, uncompiled_url, outcome.compiled_model_url, verify_rows)
+        record["verification"] = check
+        if check["max_abs_diff"] <= AGREEMENT_TOLERANCE:
+            serving_url = outcome.compiled_model_url
+        else:
+            reason = (
+                f"compiled predictions differ by up to {check['max_abs_diff']:.2e} (> {AGREEMENT_TOLERANCE})"
+            )
+    record.update(
+        serving_model_url=serving_url, compiled=serving_url != uncompiled_url, not_compiled_because=reason
+    )
+    return record

@@ -87,6 +87,21 @@ def read_variant_health(cw, endpoint: str, variants: list[str], window_s: int = 
     return figures
 
 
+def mean_model_latency_ms(cw, endpoint: str, variant: str, window_s: int = 3600) -> float:
+    """A variant's mean ModelLatency over the window (NaN without calls): data capture records none."""
+    end = datetime.now(tz=UTC)
+    points = cw.get_metric_statistics(
+        Namespace="AWS/SageMaker",
+        MetricName="ModelLatency",
+        StartTime=end - timedelta(seconds=window_s),
+        EndTime=end,
+        Period=window_s,
+        Statistics=["Average"],
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+    )["Datapoints"]
+    return points[0]["Average"] / 1000 if points else float("nan")
+
+
 def read_health(
     cw, sqs, endpoint: str, variants: list[str], function_name: str, dlq_url: str, window_s: int = 300
 ) -> HealthReading:

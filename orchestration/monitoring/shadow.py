@@ -73,6 +73,19 @@ def _paired_correctness(paired: pd.DataFrame, labels: pd.DataFrame, as_of_ms: in
     }
 
 
+def match_shadow_captures(shadow: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    """The shadow's captured answers with the request_id of the production prediction they mirror.
+
+    Capture rows carry no request_id: the consumer sends one InferenceId per micro-batch, and a
+    request's row in that batch pairs its capture with its prediction (inference_id, inference_row).
+    """
+    if shadow.empty or predictions.empty or "inference_id" not in predictions:
+        return shadow.iloc[0:0].assign(request_id=pd.Series(dtype=str))
+    served = predictions.dropna(subset=["inference_id"])[["request_id", "inference_id", "inference_row"]]
+    served = served.astype({"inference_row": int})
+    return shadow.merge(served, on=["inference_id", "inference_row"])
+
+
 def compare_shadow(
     production: pd.DataFrame,
     shadow: pd.DataFrame,
