@@ -1,0 +1,90 @@
+"""The house rules of the layout, read from the source: which code may import what.
+
+- Inside orchestration/, only the wiring, the app layer and definitions.py know Dagster: the lifecycle
+  library is plain functions, tested without it.
+- serving/ is zipped into the Lambda package and the model artifact: it imports nothing of ours from
+  outside serving/.
+- Business code never imports the emulator (only the app layer starts it) nor the Dagster definitions.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+OURS = {"orchestration", "serving", "emulator", "assets", "jobs", "sensors", "bench"}
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports, at any depth (function-level imports included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def _top(module: str) -> str:
+    return module.split(".")[0]
+
+
+def _files(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def _relative(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def _dagster_aware(path: Path) -> bool:
+    relative = _relative(path)
+    return relative == "orchestration/definitions.py" or relative.startswith(
+        ("orchestration/wiring/", "orchestration/app/")
+    )
+
+
+def _offenders(folder: str, forbidden, applies=lambda path: True) -> dict[str, list[str]]:
+    """Files of `folder` (where the rule applies) and the forbidden modules each imports."""
+    found = {}
+    for path in _files(folder):
+        if applies(path):
+            bad = sorted(m for m in _imports(path) if forbidden(m))
+            if bad:
+                found[_relative(path)] = bad
+    return found
+
+
+def _is_dagster(module: str) -> bool:
+    return _top(module) == "dagster" or _top(module).startswith("dagster_")
+
+
+def _library(path: Path) -> bool:
+    return not _dagster_aware(path)
+
+
+def test_only_wiring_app_and_definitions_import_dagster():
+    assert _offenders("orchestration", _is_dagster, _library) == {}
+
+
+def test_the_library_does_not_reach_into_the_code_location_or_the_emulator():
+    reach = {"assets", "jobs", "sensors", "emulator", "bench"}
+    assert _offenders("orchestration", lambda m: _top(m) in reach, _library) == {}
+
+
+def test_serving_imports_nothing_of_ours_outside_itself():
+    outside = (OURS - {"serving"}) | {"dagster"}
+    assert _offenders("serving", lambda m: _top(m) in outside) == {}
+
+
+@pytest.mark.parametrize("folder", ["assets", "jobs", "sensors", "serving"])
+def test_business_code_never_imports_the_emulator(folder):
+    assert _offenders(folder, lambda m: _top(m) == "emulator") == {}
+
+
+def test_the_rules_see_imports_at_any_depth(tmp_path):
+    source = tmp_path / "sample.py"
+    source.write_text("def f():\n    from dagster import asset\n    import emulator.control\n")
+    assert _imports(source) == {"dagster", "emulator.control"}
