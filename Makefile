@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RTINFER_HOME ?= $(abspath .rtinfer)
 export DAGSTER_HOME ?= $(RTINFER_HOME)/dagster
 
-.PHONY: install demo test dev bench lint emulator clean
+.PHONY: install demo test dev bench lint lock emulator clean
 
 install: $(STAMP)
 
@@ -22,9 +22,13 @@ $(STAMP): requirements.lock requirements-bootstrap.txt pyproject.toml
 demo: install
 	$(BIN)/rtinfer demo
 
+# Three workers on two cores: most of the suite waits on real servers, not on the CPU.
+# --dist loadfile keeps a file's tests (and its module fixtures) on one worker.
+TEST_WORKERS ?= 3
+
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 dev: install
 	@$(BIN)/python -m orchestration.wiring.instance_config >/dev/null
@@ -40,6 +44,11 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Re-resolve the lock after changing pyproject.toml's dependencies (keeps existing pins where it can).
+lock: install
+	$(BIN)/uv pip compile -q --generate-hashes --extra dev --no-header --python-version 3.11 \
+		pyproject.toml -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
