@@ -33,7 +33,8 @@ from emulator.sagemaker.backend import ACCOUNT, SageMakerBackend
 from emulator.sagemaker.capture import CaptureWriter
 from emulator.sagemaker.compilation import CompilationJobs
 from emulator.sagemaker.registry import ModelRegistry
-from emulator.sagemaker_runtime.api import Invoker, build_runtime_api
+from emulator.sagemaker_runtime.api import build_runtime_api
+from emulator.sagemaker_runtime.backend import RuntimeBackend
 from emulator.sagemaker_runtime.metrics import InvocationMetrics
 from emulator.sqs.api import build_sqs_api
 from emulator.sqs.backend import SqsBackend
@@ -57,7 +58,7 @@ def create_app(home: Path, port: int) -> Starlette:
     sagemaker = SageMakerBackend(db, s3, root / "sagemaker", registry, cloudwatch.alarms.state_of)
     capture = CaptureWriter(s3)
     invocation_metrics = InvocationMetrics(cloudwatch.metrics)
-    invoker = Invoker(sagemaker, capture, invocation_metrics)
+    runtime = RuntimeBackend(sagemaker, capture, invocation_metrics)
     kinesis = KinesisBackend(db)
     dynamodb = DynamoDBBackend(db)
     sqs = SqsBackend(db)
@@ -74,7 +75,7 @@ def create_app(home: Path, port: int) -> Starlette:
     router.register("monitoring", build_cloudwatch_api(cloudwatch))
     # botocore signs SageMaker Runtime as "sagemaker" too: the runtime is the one with a REST path.
     runtime_api, control_api = (
-        build_runtime_api(invoker),
+        build_runtime_api(runtime),
         build_sagemaker_api(sagemaker, registry, compilations),
     )
     router.register(
@@ -105,7 +106,7 @@ def create_app(home: Path, port: int) -> Starlette:
         mappings.shutdown()
         functions.shutdown()
         function_metrics.close()  # after the workers stopped: their last log lines are read
-        await invoker.close()
+        await runtime.close()
         capture.close()
         invocation_metrics.close()
         cloudwatch.close()

@@ -1,4 +1,4 @@
-"""Metric alarms: definitions with CloudWatch's validation, state, and periodic evaluation.
+"""Metric alarms: definitions, state, and periodic evaluation.
 
 Each alarm is evaluated once per `Period` × RTINFER_TIME_SCALE (at least every second) over its last
 EvaluationPeriods windows, ending METRIC_LAG_S in the past because metrics published by the emulator
@@ -8,16 +8,16 @@ as on AWS.
 
 from __future__ import annotations
 
-import copy
-import json
+import dataclasses
 import threading
 import time
+from dataclasses import dataclass
 
-from emulator.cloudwatch.metrics import MetricStore, dimensions_key
-from emulator.cloudwatch.statistics import check_statistic, is_percentile
-from emulator.protocol.errors import AwsError, validation_exception
+from emulator.cloudwatch.metrics import MetricId, MetricStore
+from emulator.protocol.errors import AwsError
 from emulator.state import Database
 from emulator.timescale import scaled
+from emulator.typed_json import from_json, to_json
 
 ACCOUNT = "000000000000"
 METRIC_LAG_S = 1.5
@@ -30,53 +30,38 @@ COMPARISONS = {
     "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
 }
 TREAT_MISSING = ("breaching", "notBreaching", "ignore", "missing")
-_SCHEMA = "CREATE TABLE IF NOT EXISTS cw_alarms (name TEXT PRIMARY KEY, body TEXT NOT NULL);"
+_SCHEMA = "CREATE TABLE IF NOT EXISTS cw_metric_alarms (name TEXT PRIMARY KEY, body TEXT NOT NULL);"
 
 
-def _positive_int(params: dict, field: str) -> int:
-    value = params.get(field)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise validation_exception(f"The value {value!r} for parameter {field} must be an integer >= 1")
-    return value
+@dataclass(frozen=True)
+class AlarmDefinition:
+    name: str
+    metric: MetricId
+    statistic: str  # a standard statistic or a percentile (pNN)
+    period: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    threshold: float
+    comparison: str  # a key of COMPARISONS
+    treat_missing: str  # one of TREAT_MISSING
+    unit: str | None = None
+    description: str | None = None
+    actions_enabled: bool = True
+    ok_actions: tuple[str, ...] = ()
+    alarm_actions: tuple[str, ...] = ()
+    insufficient_data_actions: tuple[str, ...] = ()
 
 
-def check_alarm(params: dict) -> None:
-    for field in ("AlarmName", "MetricName", "Namespace"):
-        if not params.get(field):
-            raise validation_exception(f"The parameter {field} is required (got {params.get(field)!r})")
-    if params.get("Metrics"):
-        raise validation_exception("Metric math alarms (the Metrics parameter) are not emulated")
-    statistic, extended = params.get("Statistic"), params.get("ExtendedStatistic")
-    if (statistic is None) == (extended is None):
-        raise validation_exception("Exactly one of Statistic and ExtendedStatistic must be specified")
-    if statistic is not None and is_percentile(check_statistic(statistic, "Statistic")):
-        raise validation_exception(f"Statistic {statistic!r} is a percentile: pass it as ExtendedStatistic")
-    if extended is not None and not is_percentile(check_statistic(extended, "ExtendedStatistic")):
-        raise validation_exception(f"ExtendedStatistic {extended!r} must be a percentile such as p99")
-    period = _positive_int(params, "Period")
-    if period not in (10, 20, 30) and period % 60:
-        raise validation_exception(
-            f"The value {period} for parameter Period is invalid: use 10, 20, 30 or a multiple of 60"
-        )
-    evaluation_periods = _positive_int(params, "EvaluationPeriods")
-    to_alarm = params.get("DatapointsToAlarm", evaluation_periods)
-    if isinstance(to_alarm, bool) or not isinstance(to_alarm, int) or not 1 <= to_alarm <= evaluation_periods:
-        raise validation_exception(
-            f"DatapointsToAlarm ({to_alarm!r}) must be between 1 and EvaluationPeriods ({evaluation_periods})"
-        )
-    threshold = params.get("Threshold")
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise validation_exception(f"The value {threshold!r} for parameter Threshold must be a number")
-    if params.get("ComparisonOperator") not in COMPARISONS:
-        raise validation_exception(
-            f"The value {params.get('ComparisonOperator')!r} for parameter ComparisonOperator is invalid: "
-            f"use one of {', '.join(COMPARISONS)}"
-        )
-    if params.get("TreatMissingData", "missing") not in TREAT_MISSING:
-        raise validation_exception(
-            f"The value {params.get('TreatMissingData')!r} for parameter TreatMissingData is invalid: "
-            f"use one of {', '.join(TREAT_MISSING)}"
-        )
+@dataclass
+class Alarm:
+    definition: AlarmDefinition
+    arn: str
+    configuration_updated: float
+    state: str
+    state_reason: str
+    state_updated: float
+    state_transitioned: float
+    state_reason_data: str | None = None
 
 
 class Alarms:
@@ -86,62 +71,51 @@ class Alarms:
         self._region = region
         self._lock = threading.Lock()
         db.create_tables(_SCHEMA)
-        self._alarms: dict[str, dict] = {
-            row["name"]: json.loads(row["body"]) for row in db.query("SELECT name, body FROM cw_alarms")
+        self._alarms: dict[str, Alarm] = {
+            row["name"]: from_json(Alarm, row["body"])
+            for row in db.query("SELECT name, body FROM cw_metric_alarms")
         }
         self._next_evaluation: dict[str, float] = {}
 
-    def _save(self, alarm: dict) -> None:
+    def _save(self, alarm: Alarm) -> None:
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO cw_alarms VALUES (?, ?)", (alarm["AlarmName"], json.dumps(alarm))
+                "INSERT OR REPLACE INTO cw_metric_alarms VALUES (?, ?)",
+                (alarm.definition.name, to_json(alarm)),
             )
 
-    def put(self, params: dict) -> None:
-        check_alarm(params)
-        name = params["AlarmName"]
+    def put(self, definition: AlarmDefinition) -> None:
+        """Create or redefine an alarm; a redefined alarm keeps its state until the next evaluation."""
+        name = definition.name
         now = time.time()
         with self._lock:
             previous = self._alarms.get(name)
-            alarm = {key: copy.deepcopy(value) for key, value in params.items() if key != "Tags"}
-            alarm.setdefault("DatapointsToAlarm", alarm["EvaluationPeriods"])
-            alarm.setdefault("TreatMissingData", "missing")
-            alarm.setdefault("ActionsEnabled", True)
-            alarm.setdefault("Dimensions", [])
-            for actions in ("OKActions", "AlarmActions", "InsufficientDataActions"):
-                alarm.setdefault(actions, [])
-            alarm["AlarmArn"] = f"arn:aws:cloudwatch:{self._region}:{ACCOUNT}:alarm:{name}"
-            alarm["AlarmConfigurationUpdatedTimestamp"] = now
-            state = previous or {
-                "StateValue": "INSUFFICIENT_DATA",
-                "StateReason": "Unchecked: Initial alarm creation",
-                "StateUpdatedTimestamp": now,
-                "StateTransitionedTimestamp": now,
-            }
-            for key in ("StateValue", "StateReason", "StateUpdatedTimestamp", "StateTransitionedTimestamp"):
-                alarm[key] = state[key]
+            arn = f"arn:aws:cloudwatch:{self._region}:{ACCOUNT}:alarm:{name}"
+            if previous:
+                alarm = dataclasses.replace(previous, definition=definition, configuration_updated=now)
+            else:
+                alarm = Alarm(
+                    definition, arn, now, "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation", now, now
+                )
             self._alarms[name] = alarm
             self._next_evaluation[name] = now  # evaluate the new definition right away
             self._save(alarm)
 
-    def describe(self, names: list[str] | None, prefix: str | None, state: str | None) -> list[dict]:
-        if state is not None and state not in STATES:
-            raise validation_exception(
-                f"The value {state!r} for parameter StateValue is invalid: use {STATES}"
-            )
+    def describe(self, names: list[str], prefix: str | None, state: str | None) -> list[Alarm]:
+        """Alarms by name order; an empty `names` means every alarm."""
         with self._lock:
-            alarms = [copy.deepcopy(a) for name, a in sorted(self._alarms.items())]
+            alarms = [dataclasses.replace(a) for _, a in sorted(self._alarms.items())]
         return [
             a
             for a in alarms
-            if (not names or a["AlarmName"] in names)
-            and (not prefix or a["AlarmName"].startswith(prefix))
-            and (state is None or a["StateValue"] == state)
+            if (not names or a.definition.name in names)
+            and (not prefix or a.definition.name.startswith(prefix))
+            and (state is None or a.state == state)
         ]
 
     def state_of(self, name: str) -> str | None:
         alarm = self._alarms.get(name)
-        return alarm["StateValue"] if alarm else None
+        return alarm.state if alarm else None
 
     def delete(self, names: list[str]) -> None:
         with self._lock:
@@ -152,26 +126,22 @@ class Alarms:
                 for name in names:
                     del self._alarms[name]
                     self._next_evaluation.pop(name, None)
-                    conn.execute("DELETE FROM cw_alarms WHERE name=?", (name,))
+                    conn.execute("DELETE FROM cw_metric_alarms WHERE name=?", (name,))
 
     def set_state(self, name: str, state: str, reason: str, reason_data: str | None) -> None:
-        if state not in STATES:
-            raise validation_exception(
-                f"The value {state!r} for parameter StateValue is invalid: use {STATES}"
-            )
         with self._lock:
             alarm = self._alarms.get(name)
             if alarm is None:
                 raise AwsError("ResourceNotFound", f"Alarm {name} not found", 404)
             self._transition(alarm, state, reason, reason_data)
 
-    def _transition(self, alarm: dict, state: str, reason: str, reason_data: str | None = None) -> None:
+    def _transition(self, alarm: Alarm, state: str, reason: str, reason_data: str | None = None) -> None:
         now = time.time()
-        if alarm["StateValue"] != state:
-            alarm["StateTransitionedTimestamp"] = now
-        alarm.update(StateValue=state, StateReason=reason, StateUpdatedTimestamp=now)
+        if alarm.state != state:
+            alarm.state_transitioned = now
+        alarm.state, alarm.state_reason, alarm.state_updated = state, reason, now
         if reason_data is not None:
-            alarm["StateReasonData"] = reason_data
+            alarm.state_reason_data = reason_data
         self._save(alarm)
 
     def evaluate_due(self) -> None:
@@ -180,34 +150,27 @@ class Alarms:
         with self._lock:
             due = [a for name, a in self._alarms.items() if self._next_evaluation.get(name, 0) <= now]
         for alarm in due:
-            window = max(MIN_EVALUATION_S, scaled(alarm["Period"]))
+            name = alarm.definition.name
+            window = max(MIN_EVALUATION_S, scaled(alarm.definition.period))
             state, reason = self._evaluate(alarm, now - METRIC_LAG_S, window)
             with self._lock:
-                if self._alarms.get(alarm["AlarmName"]) is not alarm:
+                if self._alarms.get(name) is not alarm:
                     continue  # redefined or deleted meanwhile
-                self._next_evaluation[alarm["AlarmName"]] = now + window
-                if state is not None and (state != alarm["StateValue"] or reason != alarm["StateReason"]):
+                self._next_evaluation[name] = now + window
+                if state is not None and (state != alarm.state or reason != alarm.state_reason):
                     self._transition(alarm, state, reason)
 
-    def _evaluate(self, alarm: dict, end: float, window: float) -> tuple[str | None, str]:
-        periods = alarm["EvaluationPeriods"]
-        statistic = alarm.get("Statistic") or alarm["ExtendedStatistic"]
+    def _evaluate(self, alarm: Alarm, end: float, window: float) -> tuple[str | None, str]:
+        definition = alarm.definition
+        periods = definition.evaluation_periods
         start = end - periods * window
-        buckets = self._metrics.buckets(
-            alarm["Namespace"],
-            alarm["MetricName"],
-            dimensions_key(alarm["Dimensions"]),
-            start,
-            end,
-            window,
-            alarm.get("Unit"),
-        )
+        buckets = self._metrics.buckets(definition.metric, start, end, window, definition.unit)
         values = [
-            buckets[b][0].statistic(statistic) if b in buckets else None
+            buckets[b][0].statistic(definition.statistic) if b in buckets else None
             for b in (start + i * window for i in range(periods))
         ]
-        compare = COMPARISONS[alarm["ComparisonOperator"]]
-        threshold, missing = alarm["Threshold"], alarm["TreatMissingData"]
+        compare = COMPARISONS[definition.comparison]
+        threshold, missing = definition.threshold, definition.treat_missing
         breaches = evaluated = 0
         for value in values:
             if value is None:
@@ -219,14 +182,14 @@ class Alarms:
             evaluated += 1
             breaches += breached
         seen = [v for v in values if v is not None]
-        if breaches >= alarm["DatapointsToAlarm"]:
+        if breaches >= definition.datapoints_to_alarm:
             return "ALARM", (
                 f"Threshold Crossed: {breaches} out of the last {periods} datapoints {seen} "
                 f"crossed the threshold ({threshold})."
             )
         if evaluated == 0:
             if missing == "ignore":
-                return None, alarm["StateReason"]
+                return None, alarm.state_reason
             return "INSUFFICIENT_DATA", f"Insufficient Data: no datapoints in the last {periods} period(s)."
         return "OK", (
             f"Threshold Crossed: {evaluated - breaches} out of the last {periods} datapoints {seen} "

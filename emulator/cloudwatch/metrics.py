@@ -22,16 +22,16 @@ CREATE TABLE IF NOT EXISTS cw_datapoints (
 CREATE INDEX IF NOT EXISTS cw_datapoints_metric ON cw_datapoints (namespace, name, dims, ts);
 """
 
-Dimensions = tuple[tuple[str, str], ...]
+Dimensions = tuple[
+    tuple[str, str], ...
+]  # (name, value) pairs, sorted: order is no part of a metric's identity
 
 
-def dimensions_key(dimensions: Iterable[dict] | None) -> Dimensions:
-    """A metric's identity ignores dimension order, like CloudWatch's."""
-    return tuple(sorted((d["Name"], d["Value"]) for d in dimensions or ()))
-
-
-def dimensions_json(key: Dimensions) -> list[dict]:
-    return [{"Name": name, "Value": value} for name, value in key]
+@dataclass(frozen=True)
+class MetricId:
+    namespace: str
+    name: str
+    dimensions: Dimensions
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,7 @@ class MetricStore:
 
     def buckets(
         self,
-        namespace: str,
-        name: str,
-        dimensions: Dimensions,
+        metric: MetricId,
         start: float,
         end: float,
         period: float,
@@ -92,7 +90,7 @@ class MetricStore:
             "SELECT ts, unit, count, total, minimum, maximum, samples FROM cw_datapoints "
             "WHERE namespace=? AND name=? AND dims=? AND ts>=? AND ts<?"
         )
-        params: tuple = (namespace, name, json.dumps(dimensions), start, end)
+        params: tuple = (metric.namespace, metric.name, json.dumps(metric.dimensions), start, end)
         if unit:
             sql += " AND unit=?"
             params += (unit,)
@@ -104,11 +102,13 @@ class MetricStore:
             aggregate.add(row["count"], row["total"], row["minimum"], row["maximum"], samples)
         return out
 
-    def list_metrics(self, namespace: str | None, name: str | None) -> list[tuple[str, str, Dimensions]]:
+    def list_metrics(self, namespace: str | None, name: str | None) -> list[MetricId]:
         sql, params = "SELECT DISTINCT namespace, name, dims FROM cw_datapoints WHERE 1=1", ()
         if namespace:
             sql, params = sql + " AND namespace=?", params + (namespace,)
         if name:
             sql, params = sql + " AND name=?", params + (name,)
         rows = self._db.query(sql + " ORDER BY namespace, name, dims", params)
-        return [(r["namespace"], r["name"], tuple(tuple(d) for d in json.loads(r["dims"]))) for r in rows]
+        return [
+            MetricId(r["namespace"], r["name"], tuple((n, v) for n, v in json.loads(r["dims"]))) for r in rows
+        ]

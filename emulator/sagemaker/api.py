@@ -5,6 +5,7 @@ from __future__ import annotations
 from emulator.protocol.json_rpc import JsonDispatcher
 from emulator.sagemaker.backend import SageMakerBackend
 from emulator.sagemaker.compilation import CompilationJobs
+from emulator.sagemaker.hosting_api import register_hosting
 from emulator.sagemaker.registry import ModelRegistry
 
 
@@ -12,32 +13,9 @@ def build_sagemaker_api(
     backend: SageMakerBackend, registry: ModelRegistry, compilations: CompilationJobs
 ) -> JsonDispatcher:
     api = JsonDispatcher("SageMaker", json_version="1.1")
+    register_hosting(api, backend)
     _register_registry(api, registry)
     _register_compilation(api, compilations)
-    api.operation("CreateModel")(backend.create_model)
-    api.operation("DescribeModel")(lambda p: backend.describe_model(p["ModelName"]))
-    api.operation("DeleteModel")(lambda p: backend.delete_model(p["ModelName"]) or {})
-    api.operation("CreateEndpointConfig")(backend.create_endpoint_config)
-    api.operation("DescribeEndpointConfig")(
-        lambda p: backend.describe_endpoint_config(p["EndpointConfigName"])
-    )
-    api.operation("DeleteEndpointConfig")(
-        lambda p: backend.delete_endpoint_config(p["EndpointConfigName"]) or {}
-    )
-    api.operation("CreateEndpoint")(
-        lambda p: backend.create_endpoint(p["EndpointName"], p["EndpointConfigName"])
-    )
-    api.operation("DescribeEndpoint")(lambda p: backend.describe_endpoint(p["EndpointName"]))
-    api.operation("ListEndpoints")(backend.list_endpoints)
-    api.operation("DeleteEndpoint")(lambda p: backend.delete_endpoint(p["EndpointName"]) or {})
-    api.operation("UpdateEndpoint")(
-        lambda p: backend.update_endpoint(
-            p["EndpointName"], p["EndpointConfigName"], p.get("DeploymentConfig")
-        )
-    )
-    api.operation("UpdateEndpointWeightsAndCapacities")(
-        lambda p: backend.update_weights_and_capacities(p["EndpointName"], p["DesiredWeightsAndCapacities"])
-    )
     return api
 
 

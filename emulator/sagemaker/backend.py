@@ -1,25 +1,25 @@
 """SageMaker hosting state and semantics, no HTTP: models, endpoint configs, endpoints and their fleets.
 
-Records live in memory (the hot path reads `live` and statuses without I/O) and are written through
-to SQLite on every change. Slow work (starting workers) runs in background threads, like AWS's
-asynchronous Creating/Updating states.
+Records (emulator.sagemaker.resources) live in memory (the hot path reads `live` and statuses
+without I/O) and are written through to SQLite on every change. Slow work (starting workers) runs
+in background threads, like AWS's asynchronous Creating/Updating states.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from emulator.protocol.errors import validation_exception
 from emulator.s3.backend import S3Backend, parse_s3_uri
-from emulator.sagemaker.deploy import policy_for
+from emulator.sagemaker.deploy import AlarmState, policy_for
 from emulator.sagemaker.fleet import (
     CaptureSettings,
     LiveEndpoint,
@@ -30,21 +30,42 @@ from emulator.sagemaker.fleet import (
     stop_fleets,
 )
 from emulator.sagemaker.registry import ModelRegistry
-from emulator.sagemaker.validation import (
-    check_data_capture,
-    check_instance_count,
-    check_variants,
-    check_weight,
+from emulator.sagemaker.resources import (
+    BlueGreenPolicy,
+    Container,
+    DataCapture,
+    DeployedVariant,
+    Deployment,
+    Endpoint,
+    EndpointConfig,
+    EndpointConfigSpec,
+    EndpointSummary,
+    Model,
+    PendingDeployment,
 )
 from emulator.sagemaker.workers import ArtifactStore, DeploymentError, stop_workers
 from emulator.state import Database
+from emulator.typed_json import from_json, to_json
 
 log = logging.getLogger(__name__)
 
 ACCOUNT = "000000000000"
-_SCHEMA = "CREATE TABLE IF NOT EXISTS sagemaker (kind TEXT, name TEXT, body TEXT, PRIMARY KEY (kind, name));"
-_KINDS = {"model": "model", "config": "endpoint-config", "endpoint": "endpoint"}
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS sagemaker_hosting "
+    "(kind TEXT, name TEXT, body TEXT, PRIMARY KEY (kind, name));"
+)
+_TYPES: dict[str, type] = {"model": Model, "config": EndpointConfig, "endpoint": Endpoint}
+_ARN_KINDS = {"model": "model", "config": "endpoint-config", "endpoint": "endpoint"}
 _LABELS = {"model": "model", "config": "endpoint configuration", "endpoint": "endpoint"}
+
+
+@dataclass(frozen=True)
+class VariantChange:
+    """One entry of UpdateEndpointWeightsAndCapacities; None leaves that setting as it is."""
+
+    variant_name: str
+    desired_weight: float | None
+    desired_instance_count: int | None
 
 
 class SageMakerBackend:
@@ -54,7 +75,7 @@ class SageMakerBackend:
         s3: S3Backend,
         root: Path,
         registry: ModelRegistry,
-        alarm_state: Callable[[str], str | None],
+        alarm_state: AlarmState,
         region: str = "us-east-1",
     ) -> None:
         """`alarm_state`: CloudWatch's state of an alarm by name (None if unknown), for auto-rollback."""
@@ -66,23 +87,23 @@ class SageMakerBackend:
         self._log_root = root / "logs"
         self._lock = threading.RLock()
         db.create_tables(_SCHEMA)
-        self._records: dict[str, dict[str, dict]] = {kind: {} for kind in _KINDS}
-        for row in db.query("SELECT kind, name, body FROM sagemaker"):
-            self._records[row["kind"]][row["name"]] = json.loads(row["body"])
+        self._records: dict[str, dict[str, Any]] = {kind: {} for kind in _TYPES}
+        for row in db.query("SELECT kind, name, body FROM sagemaker_hosting"):
+            self._records[row["kind"]][row["name"]] = from_json(_TYPES[row["kind"]], row["body"])
         self.live: dict[str, LiveEndpoint] = {}  # endpoints that can take traffic, read by the hot path
 
     # ---- records -------------------------------------------------------------------------------------
 
     def arn(self, kind: str, name: str) -> str:
-        return f"arn:aws:sagemaker:{self._region}:{ACCOUNT}:{_KINDS[kind]}/{name.lower()}"
+        return f"arn:aws:sagemaker:{self._region}:{ACCOUNT}:{_ARN_KINDS[kind]}/{name.lower()}"
 
-    def _get(self, kind: str, name: str) -> dict:
+    def _get(self, kind: str, name: str) -> Any:
         record = self._records[kind].get(name)
         if record is None:
             raise validation_exception(f'Could not find {_LABELS[kind]} "{self.arn(kind, name)}".')
         return record
 
-    def _create(self, kind: str, name: str, record: dict) -> None:
+    def _create(self, kind: str, name: str, record: Any) -> None:
         if name in self._records[kind]:
             raise validation_exception(
                 f'Cannot create already existing {_LABELS[kind]} "{self.arn(kind, name)}".'
@@ -92,51 +113,42 @@ class SageMakerBackend:
 
     def _save(self, kind: str, name: str) -> None:
         with self._db.transaction() as conn:
-            body = json.dumps(self._records[kind][name])
-            conn.execute("INSERT OR REPLACE INTO sagemaker VALUES (?, ?, ?)", (kind, name, body))
+            body = to_json(self._records[kind][name])
+            conn.execute("INSERT OR REPLACE INTO sagemaker_hosting VALUES (?, ?, ?)", (kind, name, body))
 
-    def _delete(self, kind: str, name: str) -> dict:
-        record = self._get(kind, name)
+    def _delete(self, kind: str, name: str) -> None:
+        self._get(kind, name)
         del self._records[kind][name]
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM sagemaker WHERE kind=? AND name=?", (kind, name))
-        return record
+            conn.execute("DELETE FROM sagemaker_hosting WHERE kind=? AND name=?", (kind, name))
 
     # ---- models --------------------------------------------------------------------------------------
 
-    def create_model(self, params: dict) -> dict:
-        name = params.get("ModelName", "")
-        params = copy.deepcopy(params)
-        containers = params.pop("Containers", None) or []
-        if len(containers) > 1:
-            raise validation_exception(
-                f"Containers has {len(containers)} entries; this emulator serves single-container models"
+    def create_model(self, name: str, container: Container, execution_role_arn: str | None) -> Model:
+        if container.model_package_name:  # as SageMaker does: the package supplies image and data
+            package = self._registry.container_for(container.model_package_name)
+            container = replace(
+                container,
+                image=container.image or package.image,
+                model_data_url=container.model_data_url or package.model_data_url,
+                environment={**package.environment, **container.environment},
             )
-        container = params.setdefault("PrimaryContainer", containers[0] if containers else {})
-        if container.get("ModelPackageName"):  # as SageMaker does: the package supplies image and data
-            package = self._registry.container_for(container["ModelPackageName"])
-            environment = {**package.get("Environment", {}), **container.get("Environment", {})}
-            container.update({**package, **container, "Environment": environment})
-        if not container.get("ModelDataUrl"):
+        if not container.model_data_url:
             raise validation_exception(
                 "PrimaryContainer (or Containers[0]) needs Image and ModelDataUrl, or a ModelPackageName"
             )
         try:
-            parse_s3_uri(container["ModelDataUrl"])
+            parse_s3_uri(container.model_data_url)
         except ValueError as exc:
             raise validation_exception(f"PrimaryContainer.ModelDataUrl: {exc}") from None
+        model = Model(name, self.arn("model", name), container, execution_role_arn, time.time())
         with self._lock:
-            record = {
-                **params,
-                "ModelArn": self.arn("model", name),
-                "CreationTime": time.time(),
-            }
-            self._create("model", name, record)
-        return {"ModelArn": record["ModelArn"]}
+            self._create("model", name, model)
+        return model
 
-    def describe_model(self, name: str) -> dict:
+    def describe_model(self, name: str) -> Model:
         with self._lock:
-            return copy.deepcopy(self._get("model", name))
+            return self._get("model", name)
 
     def delete_model(self, name: str) -> None:
         with self._lock:
@@ -144,183 +156,118 @@ class SageMakerBackend:
 
     # ---- endpoint configs ------------------------------------------------------------------------------
 
-    def create_endpoint_config(self, params: dict) -> dict:
-        name = params.get("EndpointConfigName", "")
-        production = params.get("ProductionVariants") or []
-        shadow = params.get("ShadowProductionVariants") or []
-        check_variants(production, shadow)
-        check_data_capture(params.get("DataCaptureConfig"))
+    def create_endpoint_config(self, name: str, spec: EndpointConfigSpec) -> EndpointConfig:
+        config = EndpointConfig(name, self.arn("config", name), spec, time.time())
         with self._lock:
-            for variant in production + shadow:
-                self._get("model", variant["ModelName"])
-            record = {
-                **copy.deepcopy(params),
-                "EndpointConfigArn": self.arn("config", name),
-                "CreationTime": time.time(),
-            }
-            self._create("config", name, record)
-        return {"EndpointConfigArn": record["EndpointConfigArn"]}
+            for variant in spec.production + spec.shadow:
+                self._get("model", variant.model_name)
+            self._create("config", name, config)
+        return config
 
-    def describe_endpoint_config(self, name: str) -> dict:
+    def describe_endpoint_config(self, name: str) -> EndpointConfig:
         with self._lock:
-            return copy.deepcopy(self._get("config", name))
+            return self._get("config", name)
 
     def delete_endpoint_config(self, name: str) -> None:
         with self._lock:
             self._delete("config", name)
 
+    def production_capacity(self, config_name: str) -> int:
+        """The production instance count of an endpoint config: what blue/green step sizes refer to."""
+        with self._lock:
+            return sum(v.initial_instance_count for v in self._get("config", config_name).spec.production)
+
     # ---- endpoints ------------------------------------------------------------------------------------
 
-    def _snapshot(self, config_name: str) -> dict:
+    def _snapshot(self, config_name: str) -> Deployment:
         """What an endpoint runs, resolved now so later model/config deletions cannot break it."""
-        config = self._get("config", config_name)
+        spec = self._get("config", config_name).spec
 
-        def resolve(variant: dict) -> dict:
-            container = self._get("model", variant["ModelName"])["PrimaryContainer"]
-            weight = float(variant.get("InitialVariantWeight", 1.0))
-            count = variant["InitialInstanceCount"]
-            return {
-                "VariantName": variant["VariantName"],
-                "ModelName": variant["ModelName"],
-                "ModelDataUrl": container["ModelDataUrl"],
-                "Image": container.get("Image", ""),
-                "Environment": container.get("Environment", {}),
-                "InstanceType": variant.get("InstanceType"),
-                "CurrentWeight": weight,
-                "DesiredWeight": weight,
-                "CurrentInstanceCount": count,
-                "DesiredInstanceCount": count,
-            }
+        def resolve(variant) -> DeployedVariant:
+            container = self._get("model", variant.model_name).container
+            weight, count = variant.initial_weight, variant.initial_instance_count
+            return DeployedVariant(
+                variant.name,
+                variant.model_name,
+                container.model_data_url,
+                container.image,
+                dict(container.environment),
+                variant.instance_type,
+                weight,
+                weight,
+                count,
+                count,
+            )
 
-        return {
-            "ProductionVariants": [resolve(v) for v in config["ProductionVariants"]],
-            "ShadowProductionVariants": [resolve(v) for v in config.get("ShadowProductionVariants") or []],
-            "DataCaptureConfig": config.get("DataCaptureConfig"),
-        }
+        return Deployment(
+            tuple(map(resolve, spec.production)), tuple(map(resolve, spec.shadow)), spec.data_capture
+        )
 
-    def create_endpoint(self, name: str, config_name: str) -> dict:
+    def create_endpoint(self, name: str, config_name: str) -> str:
         with self._lock:
             snapshot = self._snapshot(config_name)
             now = time.time()
-            record = {
-                "EndpointName": name,
-                "EndpointArn": self.arn("endpoint", name),
-                "EndpointConfigName": config_name,
-                "EndpointStatus": "Creating",
-                "CreationTime": now,
-                "LastModifiedTime": now,
-                "Deployed": snapshot,
-            }
+            record = Endpoint(name, self.arn("endpoint", name), config_name, "Creating", now, now, snapshot)
             self._create("endpoint", name, record)
-        self._in_background(lambda: self._bring_up(name, record))
-        return {"EndpointArn": record["EndpointArn"]}
+        self._in_background(lambda: self._bring_up(record))
+        return record.arn
 
-    def _bring_up(self, name: str, record: dict) -> None:
+    def _bring_up(self, record: Endpoint) -> None:
         try:
-            fleets = self._launch(name, record["Deployed"])
+            fleets = self._launch(record.name, record.deployed)
         except DeploymentError as exc:
-            self._finish(name, record, "Failed", str(exc))
+            self._finish(record, "Failed", str(exc))
             return
         with self._lock:
-            if self._records["endpoint"].get(name) is not record:  # deleted while we were starting
+            if not self._current(record):  # deleted while we were starting
                 stop_fleets(fleets.values())
                 return
-            self.live[name] = self._live(name, record["Deployed"], fleets)
-            self._finish(name, record, "InService", None)
+            self.live[record.name] = self._live(record.name, record.deployed, fleets)
+            self._finish(record, "InService", None)
 
-    def _launch(self, name: str, snapshot: dict) -> dict[str, VariantFleet]:
-        variants = snapshot["ProductionVariants"] + snapshot["ShadowProductionVariants"]
-        return launch_variants(variants, self._artifacts, self._log_root / name)
+    def _current(self, record: Endpoint) -> bool:
+        return self._records["endpoint"].get(record.name) is record
 
-    def _live(self, name: str, snapshot: dict, fleets: dict[str, VariantFleet]) -> LiveEndpoint:
-        production = {v["VariantName"]: fleets[v["VariantName"]] for v in snapshot["ProductionVariants"]}
-        shadow = [fleets[v["VariantName"]] for v in snapshot["ShadowProductionVariants"]]
-        weights = {v["VariantName"]: v["CurrentWeight"] for v in snapshot["ProductionVariants"]}
+    def _launch(self, name: str, deployment: Deployment) -> dict[str, VariantFleet]:
+        return launch_variants(deployment.variants(), self._artifacts, self._log_root / name)
+
+    def _live(self, name: str, deployment: Deployment, fleets: dict[str, VariantFleet]) -> LiveEndpoint:
+        production = {v.name: fleets[v.name] for v in deployment.production}
+        shadow = [fleets[v.name] for v in deployment.shadow]
+        weights = {v.name: v.current_weight for v in deployment.production}
         return LiveEndpoint(
             name,
             production,
             shadow[0] if shadow else None,
-            _capture_settings(snapshot["DataCaptureConfig"]),
+            _capture_settings(deployment.data_capture),
             **routing_table(weights),
         )
 
-    def _finish(self, name: str, record: dict, status: str, failure: str | None) -> None:
+    def _finish(self, record: Endpoint, status: str, failure: str | None) -> None:
         with self._lock:
-            if self._records["endpoint"].get(name) is not record:
+            if not self._current(record):
                 return
-            record["EndpointStatus"] = status
-            record["LastModifiedTime"] = time.time()
-            if failure:
-                record["FailureReason"] = failure
-            else:
-                record.pop("FailureReason", None)
-            self._save("endpoint", name)
+            record.status = status
+            record.last_modified_time = time.time()
+            record.failure_reason = failure
+            self._save("endpoint", record.name)
 
-    def describe_endpoint(self, name: str) -> dict:
+    def describe_endpoint(self, name: str) -> Endpoint:
         with self._lock:
-            record = copy.deepcopy(self._get("endpoint", name))
-        deployed = record.pop("Deployed")
-        pending = record.pop("Pending", None)
-        green_share = pending["Share"] if pending else 0.0
-        record["ProductionVariants"] = [
-            _variant_summary(v, 1 - green_share) for v in deployed["ProductionVariants"]
-        ]
-        if pending:
-            status = [{"Status": pending["Phase"], "StartTime": pending["StartTime"]}]
-            record["PendingDeploymentSummary"] = {
-                "EndpointConfigName": pending["EndpointConfigName"],
-                "StartTime": pending["StartTime"],
-                "ProductionVariants": [
-                    {**_variant_summary(v, green_share), "VariantStatus": status} for v in pending["Variants"]
-                ],
-            }
-        if deployed["ShadowProductionVariants"]:
-            record["ShadowProductionVariants"] = [
-                _variant_summary(v) for v in deployed["ShadowProductionVariants"]
-            ]
-        capture = deployed["DataCaptureConfig"]
-        if capture:
-            record["DataCaptureConfig"] = {
-                "EnableCapture": capture.get("EnableCapture", True),
-                "CaptureStatus": "Started" if capture.get("EnableCapture", True) else "Stopped",
-                "CurrentSamplingPercentage": capture["InitialSamplingPercentage"],
-                "DestinationS3Uri": capture["DestinationS3Uri"],
-            }
-        return record
+            return copy.deepcopy(self._get("endpoint", name))
 
     def status_of(self, name: str) -> str | None:
         record = self._records["endpoint"].get(name)
-        return record["EndpointStatus"] if record else None
+        return record.status if record else None
 
-    def list_endpoints(self, params: dict) -> dict:
+    def list_endpoints(self, name_contains: str, status: str | None) -> list[EndpointSummary]:
         with self._lock:
             records = list(self._records["endpoint"].values())
-        contains = params.get("NameContains", "")
-        status = params.get("StatusEquals")
-        rows = [
-            {
-                key: r[key]
-                for key in (
-                    "EndpointName",
-                    "EndpointArn",
-                    "CreationTime",
-                    "LastModifiedTime",
-                    "EndpointStatus",
-                )
-            }
+        return [
+            EndpointSummary(r.name, r.arn, r.creation_time, r.last_modified_time, r.status)
             for r in records
-            if contains in r["EndpointName"] and (status is None or r["EndpointStatus"] == status)
+            if name_contains in r.name and status in (None, r.status)
         ]
-        sort_key = "EndpointName" if params.get("SortBy") == "Name" else "CreationTime"
-        rows.sort(
-            key=lambda row: row[sort_key], reverse=params.get("SortOrder", "Descending") == "Descending"
-        )
-        start = int(params.get("NextToken") or 0)
-        limit = int(params.get("MaxResults") or 100)
-        page = {"Endpoints": rows[start : start + limit]}
-        if start + limit < len(rows):
-            page["NextToken"] = str(start + limit)
-        return page
 
     def delete_endpoint(self, name: str) -> None:
         with self._lock:
@@ -329,121 +276,101 @@ class SageMakerBackend:
         if live:
             self._in_background(lambda: stop_fleets(_all_fleets(live)))
 
-    def _require_updatable(self, name: str) -> dict:
+    def _require_updatable(self, name: str) -> Endpoint:
         record = self._get("endpoint", name)
-        if record["EndpointStatus"] != "InService":
-            raise validation_exception(f'Cannot update in-progress endpoint "{record["EndpointArn"]}".')
+        if record.status != "InService":
+            raise validation_exception(f'Cannot update in-progress endpoint "{record.arn}".')
         return record
 
-    def update_endpoint(self, name: str, config_name: str, deployment_config: dict | None) -> dict:
+    def update_endpoint(self, name: str, config_name: str, deployment: BlueGreenPolicy | None) -> str:
         with self._lock:
             snapshot = self._snapshot(config_name)
-        capacity = sum(v["DesiredInstanceCount"] for v in snapshot["ProductionVariants"])
-        policy = policy_for(deployment_config, capacity, self._alarm_state)
+        policy = policy_for(deployment, snapshot.production_capacity(), self._alarm_state)
         with self._lock:
             record = self._require_updatable(name)
-            record["EndpointStatus"] = "Updating"
-            record["LastModifiedTime"] = time.time()
-            if deployment_config:
-                record["LastDeploymentConfig"] = copy.deepcopy(deployment_config)
-            record["Pending"] = {
-                "EndpointConfigName": config_name,
-                "StartTime": time.time(),
-                "Share": 0.0,
-                "Phase": "Creating",
-                "Variants": snapshot["ProductionVariants"],
-            }
+            record.status = "Updating"
+            record.last_modified_time = time.time()
+            if deployment:
+                record.last_deployment_config = deployment
+            record.pending = PendingDeployment(config_name, time.time(), snapshot.production)
             self._save("endpoint", name)
 
         def run() -> None:
             try:
                 fleets = self._launch(name, snapshot)
             except DeploymentError as exc:  # AWS rolls back: the old fleet keeps serving
-                self._end_update(name, record, f"Update to {config_name!r} failed: {exc}")
+                self._end_update(record, f"Update to {config_name!r} failed: {exc}")
                 return
             green = self._live(name, snapshot, fleets)
             with self._lock:
                 blue = self.live.get(name)
-                if self._records["endpoint"].get(name) is not record or blue is None:
+                if not self._current(record) or blue is None:
                     stop_fleets(fleets.values())
                     return
-            reason = policy.shift(blue, green, _Rollout(self, name, record, blue, green))
+            reason = policy.shift(blue, green, _Rollout(self, record, blue, green))
             if reason is None:
                 with self._lock:
-                    record["EndpointConfigName"] = config_name
-                    record["Deployed"] = snapshot
-            self._end_update(name, record, reason and f"Rolled back the update to {config_name!r}: {reason}")
+                    record.config_name = config_name
+                    record.deployed = snapshot
+            self._end_update(record, reason and f"Rolled back the update to {config_name!r}: {reason}")
 
         self._in_background(run)
-        return {"EndpointArn": record["EndpointArn"]}
+        return record.arn
 
-    def _end_update(self, name: str, record: dict, failure: str | None) -> None:
+    def _end_update(self, record: Endpoint, failure: str | None) -> None:
         with self._lock:
-            record.pop("Pending", None)
-        self._finish(name, record, "InService", failure)
+            record.pending = None
+        self._finish(record, "InService", failure)
 
-    def _publish(self, name: str, record: dict, live: LiveEndpoint, green_share: float, phase: str) -> bool:
-        """Route `name`'s traffic through `live` if the endpoint is still `record`; False if it is gone."""
+    def _publish(self, record: Endpoint, live: LiveEndpoint, green_share: float, phase: str) -> bool:
+        """Route the endpoint's traffic through `live` if it is still `record`; False if it is gone."""
         with self._lock:
-            if self._records["endpoint"].get(name) is not record:
+            if not self._current(record):
                 return False
-            self.live[name] = live
-            if "Pending" in record:
-                record["Pending"].update(Share=green_share, Phase=phase)
+            self.live[record.name] = live
+            if record.pending:
+                record.pending.share, record.pending.phase = green_share, phase
             return True
 
-    def update_weights_and_capacities(self, name: str, desired: list[dict]) -> dict:
+    def update_weights_and_capacities(self, name: str, changes: list[VariantChange]) -> str:
         with self._lock:
             record = self._require_updatable(name)
-            variants = {
-                v["VariantName"]: v
-                for v in record["Deployed"]["ProductionVariants"]
-                + record["Deployed"]["ShadowProductionVariants"]
-            }
-            changes: dict[str, dict] = {}
-            for i, item in enumerate(desired, start=1):
-                variant_name = item.get("VariantName")
-                if variant_name not in variants:
+            variants = {v.name: v for v in record.deployed.variants()}
+            for change in changes:
+                if change.variant_name not in variants:
                     raise validation_exception(
-                        f"The variant name {variant_name!r} is not present in endpoint {name!r}; "
+                        f"The variant name {change.variant_name!r} is not present in endpoint {name!r}; "
                         f"variants: {sorted(variants)}"
                     )
-                change = {}
-                if "DesiredWeight" in item:
-                    field = f"desiredWeightsAndCapacities.{i}.member.desiredWeight"
-                    change["DesiredWeight"] = check_weight(item["DesiredWeight"], field)
-                if "DesiredInstanceCount" in item:
-                    field = f"desiredWeightsAndCapacities.{i}.member.desiredInstanceCount"
-                    change["DesiredInstanceCount"] = check_instance_count(item["DesiredInstanceCount"], field)
-                changes[variant_name] = change
-            for variant_name, change in changes.items():
-                variants[variant_name].update(change)
-            record["EndpointStatus"] = "Updating"
+            for change in changes:
+                variant = variants[change.variant_name]
+                if change.desired_weight is not None:
+                    variant.desired_weight = change.desired_weight
+                if change.desired_instance_count is not None:
+                    variant.desired_instance_count = change.desired_instance_count
+            record.status = "Updating"
             self._save("endpoint", name)
-        self._in_background(lambda: self._apply_capacity(name, record))
-        return {"EndpointArn": record["EndpointArn"]}
+        self._in_background(lambda: self._apply_capacity(record))
+        return record.arn
 
-    def _apply_capacity(self, name: str, record: dict) -> None:
-        snapshot = record["Deployed"]
-        live = self.live[name]
-        fleets = {fleet.name: fleet for fleet in live.fleets()}
+    def _apply_capacity(self, record: Endpoint) -> None:
+        deployment = record.deployed
+        fleets = {fleet.name: fleet for fleet in self.live[record.name].fleets()}
         surplus = []
         try:
-            for variant in snapshot["ProductionVariants"] + snapshot["ShadowProductionVariants"]:
-                fleets[variant["VariantName"]], extra = resize(
-                    fleets[variant["VariantName"]], variant["DesiredInstanceCount"]
-                )
+            for variant in deployment.variants():
+                fleets[variant.name], extra = resize(fleets[variant.name], variant.desired_instance_count)
                 surplus += extra
         except DeploymentError as exc:
-            self._finish(name, record, "InService", f"Capacity update failed: {exc}")
+            self._finish(record, "InService", f"Capacity update failed: {exc}")
             return
         with self._lock:
-            for variant in snapshot["ProductionVariants"] + snapshot["ShadowProductionVariants"]:
-                variant["CurrentWeight"] = variant["DesiredWeight"]
-                variant["CurrentInstanceCount"] = len(fleets[variant["VariantName"]].workers)
-            if self._records["endpoint"].get(name) is record:
-                self.live[name] = self._live(name, snapshot, fleets)
-        self._finish(name, record, "InService", None)
+            for variant in deployment.variants():
+                variant.current_weight = variant.desired_weight
+                variant.current_instance_count = len(fleets[variant.name].workers)
+            if self._current(record):
+                self.live[record.name] = self._live(record.name, deployment, fleets)
+        self._finish(record, "InService", None)
         stop_workers(surplus)
 
     # ---- lifecycle ------------------------------------------------------------------------------------
@@ -460,12 +387,12 @@ class SageMakerBackend:
     def restore(self) -> None:
         """After a restart, bring every endpoint that was serving back to InService (in parallel)."""
         with self._lock:
-            records = [r for r in self._records["endpoint"].values() if r["EndpointStatus"] != "Failed"]
+            records = [r for r in self._records["endpoint"].values() if r.status != "Failed"]
         for record in records:  # an interrupted update restarts on the fleet that was serving
-            record["EndpointStatus"] = "Creating"
-            record.pop("Pending", None)
+            record.status = "Creating"
+            record.pending = None
         with ThreadPoolExecutor(max_workers=max(1, len(records))) as pool:
-            list(pool.map(lambda r: self._bring_up(r["EndpointName"], r), records))
+            list(pool.map(self._bring_up, records))
 
     def shutdown(self) -> None:
         with self._lock:
@@ -478,36 +405,20 @@ class _Rollout:
     """The backend side of a deployment policy: what invocations see, what DescribeEndpoint shows."""
 
     def __init__(
-        self, backend: SageMakerBackend, name: str, record: dict, blue: LiveEndpoint, green: LiveEndpoint
+        self, backend: SageMakerBackend, record: Endpoint, blue: LiveEndpoint, green: LiveEndpoint
     ) -> None:
-        self._backend, self._name, self._record = backend, name, record
+        self._backend, self._record = backend, record
         self._blue, self._green = blue, green
 
     def shift_to(self, green_share: float, phase: str) -> bool:
         split = replace(self._blue, candidate=self._green, candidate_share=green_share)
-        return self._backend._publish(self._name, self._record, split, green_share, phase)
+        return self._backend._publish(self._record, split, green_share, phase)
 
     def promote(self) -> bool:
-        return self._backend._publish(self._name, self._record, self._green, 1.0, "Terminating")
+        return self._backend._publish(self._record, self._green, 1.0, "Terminating")
 
     def revert(self) -> None:
-        self._backend._publish(self._name, self._record, self._blue, 0.0, "Deleting")
-
-
-def _variant_summary(variant: dict, weight_factor: float = 1.0) -> dict:
-    summary = {
-        key: variant[key]
-        for key in (
-            "VariantName",
-            "CurrentWeight",
-            "DesiredWeight",
-            "CurrentInstanceCount",
-            "DesiredInstanceCount",
-        )
-    }
-    summary["CurrentWeight"] *= weight_factor
-    summary["DeployedImages"] = [{"SpecifiedImage": variant["Image"], "ResolvedImage": variant["Image"]}]
-    return summary
+        self._backend._publish(self._record, self._blue, 0.0, "Deleting")
 
 
 def _all_fleets(live: LiveEndpoint) -> list[VariantFleet]:
@@ -515,15 +426,14 @@ def _all_fleets(live: LiveEndpoint) -> list[VariantFleet]:
     return live.fleets() + (live.candidate.fleets() if live.candidate else [])
 
 
-def _capture_settings(config: dict | None) -> CaptureSettings | None:
-    if not config or not config.get("EnableCapture", True):
+def _capture_settings(capture: DataCapture | None) -> CaptureSettings | None:
+    if not capture or not capture.enabled:
         return None
-    bucket, _, prefix = config["DestinationS3Uri"][5:].partition("/")
-    modes = {option["CaptureMode"] for option in config["CaptureOptions"]}
+    bucket, _, prefix = capture.destination_s3_uri.removeprefix("s3://").partition("/")
     return CaptureSettings(
-        float(config["InitialSamplingPercentage"]),
+        float(capture.sampling_percentage),
         bucket,
         prefix.strip("/"),
-        "Input" in modes,
-        "Output" in modes,
+        "Input" in capture.modes,
+        "Output" in capture.modes,
     )

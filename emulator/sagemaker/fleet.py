@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from emulator.sagemaker.resources import DeployedVariant
 from emulator.sagemaker.workers import (
     ArtifactStore,
     DeploymentError,
@@ -86,23 +87,22 @@ def routing_table(weights: dict[str, float]) -> dict:
 
 
 def launch_variants(
-    variants: list[dict], artifacts: ArtifactStore, log_root: Path
+    variants: Iterable[DeployedVariant], artifacts: ArtifactStore, log_root: Path
 ) -> dict[str, VariantFleet]:
     """Start every variant's instances and wait until all answer /ping; on any failure stop them all.
 
-    `variants` are deployed-variant snapshots (VariantName, ModelDataUrl, Environment,
-    DesiredInstanceCount). Raises DeploymentError naming the variant that failed.
+    Raises DeploymentError naming the variant that failed.
     """
     fleets: dict[str, VariantFleet] = {}
     try:
         for variant in variants:
-            name = variant["VariantName"]
+            name = variant.name
             try:
-                model_dir = artifacts.materialize(variant["ModelDataUrl"])
+                model_dir = artifacts.materialize(variant.model_data_url)
             except DeploymentError as exc:
                 raise DeploymentError(f"variant {name!r}: {exc}") from None
-            environment = variant.get("Environment", {})
-            workers = start_workers(model_dir, variant["DesiredInstanceCount"], log_root / name, environment)
+            environment = variant.environment
+            workers = start_workers(model_dir, variant.desired_instance_count, log_root / name, environment)
             fleets[name] = VariantFleet(name, tuple(workers), model_dir, log_root / name, environment)
         for fleet in fleets.values():
             try:

@@ -15,6 +15,7 @@ import time
 from emulator.protocol.errors import validation_exception
 from emulator.protocol.pagination import paginate
 from emulator.s3.backend import parse_s3_uri
+from emulator.sagemaker.resources import Container
 from emulator.sagemaker.validation import constraint_error
 from emulator.state import Database
 
@@ -251,12 +252,9 @@ class ModelRegistry:
             del self._packages[package["ModelPackageArn"]]
             self._save("package", package["ModelPackageArn"], None)
 
-    def container_for(self, name_or_arn: str) -> dict:
-        """The inference container (Image, ModelDataUrl, Environment) CreateModel resolves a package to."""
+    def container_for(self, name_or_arn: str) -> Container:
+        """The inference container CreateModel resolves a package to."""
         with self._lock:
-            containers = self.package(name_or_arn)["InferenceSpecification"]["Containers"]
-        return {
-            key: copy.deepcopy(containers[0][key])
-            for key in ("Image", "ModelDataUrl", "Environment")
-            if key in containers[0]
-        }
+            container = self.package(name_or_arn)["InferenceSpecification"]["Containers"][0]
+        environment = dict(container.get("Environment", {}))
+        return Container(container.get("Image", ""), container.get("ModelDataUrl", ""), environment)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import tarfile
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -92,12 +94,34 @@ def variant(name: str, model: str, weight: float = 1.0, count: int = 1) -> dict:
     }
 
 
-@pytest.fixture(scope="session")
-def deploy(clients) -> Callable[..., str]:
-    """Create an endpoint config + endpoint and wait (with the boto3 waiter) until it is InService."""
+WaitFor = Callable[..., Any]
 
-    def run(name: str, wait: bool = True, **config) -> str:
-        sagemaker = clients["sagemaker"]
+
+@pytest.fixture(scope="session")
+def wait_for() -> WaitFor:
+    """`wait_for(condition, timeout=60, what=...)`: poll until `condition()` is truthy and return its value.
+
+    The deadline is generous: these tests share two cores with other work."""
+
+    def run(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} not met within {timeout:.0f}s")
+            time.sleep(0.05)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def deploy_endpoint() -> Callable[..., str]:
+    """`deploy_endpoint(sagemaker, name, wait=True, **config)`: create the endpoint config `{name}-config`
+    and the endpoint `name` with any SageMaker client, then wait (boto3's waiter) until it is InService."""
+
+    def run(sagemaker, name: str, wait: bool = True, **config) -> str:
         sagemaker.create_endpoint_config(EndpointConfigName=f"{name}-config", **config)
         sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
         if wait:
@@ -107,6 +131,12 @@ def deploy(clients) -> Callable[..., str]:
         return name
 
     return run
+
+
+@pytest.fixture(scope="session")
+def deploy(clients, deploy_endpoint) -> Callable[..., str]:
+    """`deploy_endpoint` on the session emulator."""
+    return lambda name, wait=True, **config: deploy_endpoint(clients["sagemaker"], name, wait, **config)
 
 
 @pytest.fixture(scope="session")

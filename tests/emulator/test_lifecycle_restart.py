@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from botocore.exceptions import ClientError
 
 from emulator import control
 
 
-def test_lifecycle_state_survives_a_restart(tmp_path, emulator_factory, artifacts):
+def test_lifecycle_state_survives_a_restart(tmp_path, emulator_factory, artifacts, wait_for):
     first = emulator_factory(tmp_path / "home")
     s3, sagemaker, cloudwatch = (first.client(name) for name in ("s3", "sagemaker", "cloudwatch"))
     s3.create_bucket(Bucket="models")
@@ -32,10 +30,14 @@ def test_lifecycle_state_survives_a_restart(tmp_path, emulator_factory, artifact
         OutputConfig={"S3OutputLocation": "s3://models/compiled", "TargetDevice": "ml_m5"},
         StoppingCondition={"MaxRuntimeInSeconds": 900},
     )
-    while (
-        sagemaker.describe_compilation_job(CompilationJobName="kept")["CompilationJobStatus"] != "COMPLETED"
-    ):
-        time.sleep(0.1)
+    wait_for(
+        lambda: (
+            sagemaker.describe_compilation_job(CompilationJobName="kept")["CompilationJobStatus"]
+            == "COMPLETED"
+        ),
+        timeout=180,
+        what="compilation job COMPLETED",
+    )
     cloudwatch.put_metric_data(Namespace="Kept", MetricData=[{"MetricName": "m", "Value": 3.0}])
     cloudwatch.put_metric_alarm(
         AlarmName="kept", Namespace="Kept", MetricName="m", Statistic="Sum", Period=60,

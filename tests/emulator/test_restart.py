@@ -7,7 +7,7 @@ import json
 from emulator import control
 
 
-def test_state_survives_a_restart(tmp_path, emulator_factory, artifacts):
+def test_state_survives_a_restart(tmp_path, emulator_factory, artifacts, deploy_endpoint):
     home = tmp_path / "home"
     first = emulator_factory(home)
     s3, sagemaker = first.client("s3"), first.client("sagemaker")
@@ -23,9 +23,7 @@ def test_state_survives_a_restart(tmp_path, emulator_factory, artifacts):
         "InitialInstanceCount": 1,
         "InstanceType": "ml.m5.large",
     }
-    sagemaker.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[variant])
-    sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="c")
-    sagemaker.get_waiter("endpoint_in_service").wait(EndpointName="e", WaiterConfig={"Delay": 0.2})
+    deploy_endpoint(sagemaker, "e", ProductionVariants=[variant])
     assert control.status(home, first.port)["running"]
 
     assert control.stop(home)
@@ -48,7 +46,9 @@ def test_state_survives_a_restart(tmp_path, emulator_factory, artifacts):
         == "s3://persist/model.tar.gz"
     )
     assert (
-        sagemaker.describe_endpoint_config(EndpointConfigName="c")["ProductionVariants"][0]["VariantName"]
+        sagemaker.describe_endpoint_config(EndpointConfigName="e-config")["ProductionVariants"][0][
+            "VariantName"
+        ]
         == "only"
     )
     assert sagemaker.describe_endpoint(EndpointName="e")["EndpointStatus"] == "InService"

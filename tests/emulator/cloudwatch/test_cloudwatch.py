@@ -167,19 +167,18 @@ def test_alarm_state_transitions(cloudwatch):
     assert cloudwatch.describe_alarms(AlarmNames=["depth-high"])["MetricAlarms"] == []
 
 
-def test_invocations_publish_per_variant_sagemaker_metrics(fast_clients, fast_models, cloudwatch):
+def test_invocations_publish_per_variant_sagemaker_metrics(
+    fast_clients, fast_models, cloudwatch, deploy_endpoint
+):
     sagemaker, runtime = fast_clients["sagemaker"], fast_clients["sagemaker-runtime"]
-    sagemaker.create_endpoint_config(
-        EndpointConfigName="metered-config",
+    deploy_endpoint(
+        sagemaker,
+        "metered",
         ProductionVariants=[
             {"VariantName": "AllTraffic", "ModelName": fast_models["healthy"], "InitialInstanceCount": 1,
              "InstanceType": "ml.m5.large"}
         ],
     )  # fmt: skip
-    sagemaker.create_endpoint(EndpointName="metered", EndpointConfigName="metered-config")
-    sagemaker.get_waiter("endpoint_in_service").wait(
-        EndpointName="metered", WaiterConfig={"Delay": 0.25, "MaxAttempts": 240}
-    )
     start = time.time() - 1
     for _ in range(5):
         runtime.invoke_endpoint(EndpointName="metered", Body=b"0,0,0,0,0", ContentType="text/csv")

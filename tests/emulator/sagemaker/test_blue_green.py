@@ -7,6 +7,7 @@ period 1.2 s.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 
@@ -27,27 +28,26 @@ def cloudwatch(fast_clients):
     return fast_clients["cloudwatch"]
 
 
+def _variants(model: str) -> list[dict]:
+    return [
+        {
+            "VariantName": "AllTraffic",
+            "ModelName": model,
+            "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large",
+        }
+    ]
+
+
 def _config(sagemaker, name: str, model: str) -> str:
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=name,
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": model,
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-            }
-        ],
-    )
+    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=_variants(model))
     return name
 
 
-def _endpoint(sagemaker, name: str, model: str) -> str:
-    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=_config(sagemaker, f"{name}-blue", model))
-    sagemaker.get_waiter("endpoint_in_service").wait(
-        EndpointName=name, WaiterConfig={"Delay": 0.25, "MaxAttempts": 240}
-    )
-    return name
+@pytest.fixture(scope="module")
+def endpoint(sagemaker, deploy_endpoint):
+    """`endpoint(name, model)`: a blue endpoint serving `model`, InService."""
+    return lambda name, model: deploy_endpoint(sagemaker, name, ProductionVariants=_variants(model))
 
 
 def _alarm(cloudwatch, name: str, endpoint: str, metric: str, threshold: float, **statistic) -> str:
@@ -129,11 +129,13 @@ def _wait_until_settled(sagemaker, name: str, timeout: float = 60) -> tuple[dict
     raise AssertionError(f"endpoint {name} still Updating after {timeout}s")
 
 
-def _canary_under_load(emulator, sagemaker, name: str, green: str, alarm: str, percent: int, wait_s: int):
+def _canary_under_load(
+    emulator, wait_for, sagemaker, name: str, green: str, alarm: str, percent: int, wait_s: int
+):
     """UpdateEndpoint to `green` as a CANARY of `percent` while a steady load runs; returns the load,
     the final and every seen description, and when the update started and settled."""
     with Load(emulator, name) as load:
-        time.sleep(0.5)
+        wait_for(lambda: len(load.results) >= 20, what="20 calls before the update")
         started = time.monotonic()
         sagemaker.update_endpoint(
             EndpointName=name,
@@ -149,17 +151,19 @@ def _canary_under_load(emulator, sagemaker, name: str, green: str, alarm: str, p
         )
         final, seen = _wait_until_settled(sagemaker, name)
         settled = time.monotonic()
-        time.sleep(0.5)
+        wait_for(lambda: len(load.between(settled + 0.1, math.inf)) >= 20, what="20 calls after the update")
     return load, final, seen, started, settled
 
 
 def test_healthy_canary_under_load_switches_without_a_failed_call(
-    fast_emulator, sagemaker, cloudwatch, fast_models
+    fast_emulator, wait_for, sagemaker, cloudwatch, fast_models, endpoint
 ):
-    name = _endpoint(sagemaker, "bg-healthy", fast_models["healthy"])
+    name = endpoint("bg-healthy", fast_models["healthy"])
     alarm = _alarm(cloudwatch, "bg-healthy-5xx", name, "Invocation5XXErrors", 0)
     green = _config(sagemaker, "bg-healthy-green", fast_models["v2"])
-    load, final, seen, _, settled = _canary_under_load(fast_emulator, sagemaker, name, green, alarm, 50, 100)
+    load, final, seen, _, settled = _canary_under_load(
+        fast_emulator, wait_for, sagemaker, name, green, alarm, 50, 100
+    )
     assert [r for r in load.results if not r[1]] == []
     assert final["EndpointStatus"] == "InService"
     assert final["EndpointConfigName"] == green
@@ -173,13 +177,15 @@ def test_healthy_canary_under_load_switches_without_a_failed_call(
     assert {r[2] for r in load.between(settled, settled + 10)} == {"v2"}
 
 
-def test_failing_canary_rolls_back_on_the_error_alarm(fast_emulator, sagemaker, cloudwatch, fast_models):
-    name = _endpoint(sagemaker, "bg-failing", fast_models["healthy"])
+def test_failing_canary_rolls_back_on_the_error_alarm(
+    fast_emulator, wait_for, sagemaker, cloudwatch, fast_models, endpoint
+):
+    name = endpoint("bg-failing", fast_models["healthy"])
     alarm = _alarm(cloudwatch, "bg-failing-5xx", name, "Invocation5XXErrors", 0)
     blue = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
     green = _config(sagemaker, "bg-failing-green", fast_models["failing"])
     load, final, _, started, settled = _canary_under_load(
-        fast_emulator, sagemaker, name, green, alarm, 25, 1800
+        fast_emulator, wait_for, sagemaker, name, green, alarm, 25, 1800
     )
     assert settled - started < 30  # rolled back well before the 36 s (1800 s scaled) bake ended
     assert final["EndpointStatus"] == "InService"
@@ -193,13 +199,15 @@ def test_failing_canary_rolls_back_on_the_error_alarm(fast_emulator, sagemaker, 
     assert all(ok for _, ok, _ in load.between(settled + 0.1, settled + 10))  # blue serves everything again
 
 
-def test_slow_canary_rolls_back_on_the_latency_alarm(fast_emulator, sagemaker, cloudwatch, fast_models):
-    name = _endpoint(sagemaker, "bg-slow", fast_models["healthy"])
+def test_slow_canary_rolls_back_on_the_latency_alarm(
+    fast_emulator, wait_for, sagemaker, cloudwatch, fast_models, endpoint
+):
+    name = endpoint("bg-slow", fast_models["healthy"])
     # ModelLatency is in microseconds: p99 above 100 ms
     alarm = _alarm(cloudwatch, "bg-slow-p99", name, "ModelLatency", 100_000, ExtendedStatistic="p99")
     blue = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
     green = _config(sagemaker, "bg-slow-green", fast_models["slow"])
-    load, final, *_ = _canary_under_load(fast_emulator, sagemaker, name, green, alarm, 50, 1800)
+    load, final, *_ = _canary_under_load(fast_emulator, wait_for, sagemaker, name, green, alarm, 50, 1800)
     assert all(ok for _, ok, _ in load.results)  # slow, not failing
     assert final["EndpointConfigName"] == blue
     assert alarm in final["FailureReason"]
@@ -207,8 +215,8 @@ def test_slow_canary_rolls_back_on_the_latency_alarm(fast_emulator, sagemaker, c
     assert state["ExtendedStatistic"] == "p99"
 
 
-def test_linear_steps_show_in_describe_endpoint(sagemaker, fast_models):
-    name = _endpoint(sagemaker, "bg-linear", fast_models["healthy"])
+def test_linear_steps_show_in_describe_endpoint(sagemaker, fast_models, endpoint):
+    name = endpoint("bg-linear", fast_models["healthy"])
     green = _config(sagemaker, "bg-linear-green", fast_models["v2"])
     sagemaker.update_endpoint(
         EndpointName=name,
@@ -309,8 +317,8 @@ def test_deployment_config_validation(fast_emulator, green_config, deployment_co
     assert expected in raised.value.response["Error"]["Message"]
 
 
-def test_exceeding_the_maximum_execution_time_rolls_back(sagemaker, fast_models):
-    name = _endpoint(sagemaker, "bg-timeout", fast_models["healthy"])
+def test_exceeding_the_maximum_execution_time_rolls_back(sagemaker, fast_models, endpoint):
+    name = endpoint("bg-timeout", fast_models["healthy"])
     blue = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
     green = _config(sagemaker, "bg-timeout-green", fast_models["v2"])
     sagemaker.update_endpoint(

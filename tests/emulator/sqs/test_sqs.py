@@ -57,13 +57,15 @@ def test_send_receive_delete(emulator, sqs, queue):
     ] == {"ApproximateNumberOfMessagesNotVisible": "0"}
 
 
-def test_invisible_messages_reappear_after_the_visibility_timeout(sqs, queue):
+def test_invisible_messages_reappear_after_the_visibility_timeout(sqs, queue, wait_for):
     url = queue(VisibilityTimeout="30")
     sqs.send_message(QueueUrl=url, MessageBody="m")
     first = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1)["Messages"][0]
     assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
-    time.sleep(1.1)
-    second = sqs.receive_message(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])["Messages"][0]
+    second = wait_for(
+        lambda: sqs.receive_message(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"]).get("Messages"),
+        what="the message visible again",
+    )[0]
     assert second["MessageId"] == first["MessageId"]
     assert second["Attributes"]["ApproximateReceiveCount"] == "2"
     sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])  # stale handle: no effect
