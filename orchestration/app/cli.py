@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from orchestration.app.signals import children_start_with_default_sigterm
 from orchestration.settings import load_settings
 
 console = Console()
@@ -48,6 +51,7 @@ def _ensure_emulator() -> None:
 @click.group()
 def main() -> None:
     """rtinfer: real-time inference on Kinesis -> Lambda -> SageMaker, with a Dagster model lifecycle."""
+    children_start_with_default_sigterm()
 
 
 @main.command()
@@ -68,7 +72,27 @@ def demo(seed: int, customers: int | None, days: int | None, rate: float, durati
     traffic = {"rate": rate, "duration_s": duration, "malformed_share": 0.01}
     _ensure_emulator()
     ok = run_demo(_dagster_instance(), console, simulation, traffic)
+    _say_what_keeps_running()
     raise SystemExit(0 if ok else 1)
+
+
+def _say_what_keeps_running() -> None:
+    """The demo leaves the emulator up (the UI and `rtinfer status` read it): say where and how to stop it."""
+    settings = load_settings()
+    if not settings.is_local:
+        return
+    # `emulator stop` finds the emulator by its state folder: name it unless it is the default one here.
+    home = "" if settings.home == Path(".rtinfer").resolve() else f"RTINFER_HOME={settings.home} "
+    console.print(
+        f"The emulator keeps running on 127.0.0.1:{settings.emulator_port}, state in {settings.home}; "
+        f"stop it with `{home}{_rtinfer_command()} emulator stop`."
+    )
+
+
+def _rtinfer_command() -> str:
+    """This console script as the user can type it from here (e.g. `.venv/bin/rtinfer`)."""
+    script = os.path.relpath(sys.argv[0])
+    return script if not script.startswith("..") else sys.argv[0]
 
 
 @main.command()
@@ -207,7 +231,6 @@ def package() -> None:
 @click.option("--out", default="dist/consumer.zip", show_default=True, type=click.Path(dir_okay=False))
 def package_lambda(out: str) -> None:
     """Zip the consumer, the shared features and their pure-Python dependencies."""
-    from pathlib import Path
 
     from orchestration.stream.packaging import HANDLER, build_lambda_zip
 
