@@ -85,7 +85,8 @@ def _say_what_keeps_running() -> None:
     home = "" if settings.home == Path(".rtinfer").resolve() else f"RTINFER_HOME={settings.home} "
     console.print(
         f"The emulator keeps running on 127.0.0.1:{settings.emulator_port}, state in {settings.home}; "
-        f"stop it with `{home}{_rtinfer_command()} emulator stop`."
+        f"stop it with `{home}{_rtinfer_command()} emulator stop`.",
+        soft_wrap=True,  # one line: the command stays copyable
     )
 
 
@@ -104,7 +105,7 @@ def _rtinfer_command() -> str:
 @click.option("--start-day", default=42, show_default=True, help="Simulated day the replay starts at.")
 def traffic(rate: float, duration: float, malformed_share: float, start_day: int) -> None:
     """Replay simulated transactions into the input stream (after `rtinfer demo` has built the stack)."""
-    from orchestration.app.demo import run_job, stream_table
+    from orchestration.app.demo import run_job, stream_figures, stream_table
 
     _ensure_emulator()
     config = {
@@ -118,7 +119,7 @@ def traffic(rate: float, duration: float, malformed_share: float, start_day: int
     )
     if result is None:
         raise SystemExit(1)
-    console.print(stream_table(result.output_for_node("traffic_replay")))
+    console.print(stream_table(stream_figures(result.output_for_node("traffic_replay"))))
 
 
 @main.command()
