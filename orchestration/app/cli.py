@@ -58,8 +58,8 @@ def main() -> None:
 @click.option("--seed", default=7, show_default=True, help="Simulator seed.")
 @click.option("--customers", default=None, type=int, help="Number of simulated customers.")
 @click.option("--days", default=None, type=int, help="Number of simulated days.")
-@click.option("--rate", default=1000.0, show_default=True, help="Records per second streamed.")
-@click.option("--duration", default=15.0, show_default=True, help="Seconds of streamed traffic.")
+@click.option("--rate", default=500.0, show_default=True, help="Records per second streamed.")
+@click.option("--duration", default=6.0, show_default=True, help="Seconds of streamed traffic (per replay).")
 def demo(seed: int, customers: int | None, days: int | None, rate: float, duration: float) -> None:
     """Run the lifecycle end to end on the local default and print a summary."""
     from orchestration.app.demo import run_demo
