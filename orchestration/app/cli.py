@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from orchestration.app.signals import children_start_with_default_sigterm
 from orchestration.endpoint.names import ENDPOINT_NAME
 from orchestration.settings import load_settings
 
@@ -49,14 +52,15 @@ def _ensure_emulator() -> None:
 @click.group()
 def main() -> None:
     """rtinfer: real-time inference on Kinesis -> Lambda -> SageMaker, with a Dagster model lifecycle."""
+    children_start_with_default_sigterm()
 
 
 @main.command()
 @click.option("--seed", default=7, show_default=True, help="Simulator seed.")
 @click.option("--customers", default=None, type=int, help="Number of simulated customers.")
 @click.option("--days", default=None, type=int, help="Number of simulated days.")
-@click.option("--rate", default=1000.0, show_default=True, help="Records per second streamed.")
-@click.option("--duration", default=15.0, show_default=True, help="Seconds of streamed traffic.")
+@click.option("--rate", default=500.0, show_default=True, help="Records per second streamed.")
+@click.option("--duration", default=6.0, show_default=True, help="Seconds of streamed traffic (per replay).")
 def demo(seed: int, customers: int | None, days: int | None, rate: float, duration: float) -> None:
     """Run the lifecycle end to end on the local default and print a summary."""
     from orchestration.app.demo import run_demo
@@ -69,7 +73,28 @@ def demo(seed: int, customers: int | None, days: int | None, rate: float, durati
     traffic = {"rate": rate, "duration_s": duration, "malformed_share": 0.01}
     _ensure_emulator()
     ok = run_demo(_dagster_instance(), console, simulation, traffic)
+    _say_what_keeps_running()
     raise SystemExit(0 if ok else 1)
+
+
+def _say_what_keeps_running() -> None:
+    """The demo leaves the emulator up (the UI and `rtinfer status` read it): say where and how to stop it."""
+    settings = load_settings()
+    if not settings.is_local:
+        return
+    # `emulator stop` finds the emulator by its state folder: name it unless it is the default one here.
+    home = "" if settings.home == Path(".rtinfer").resolve() else f"RTINFER_HOME={settings.home} "
+    console.print(
+        f"The emulator keeps running on 127.0.0.1:{settings.emulator_port}, state in {settings.home}; "
+        f"stop it with `{home}{_rtinfer_command()} emulator stop`.",
+        soft_wrap=True,  # one line: the command stays copyable
+    )
+
+
+def _rtinfer_command() -> str:
+    """This console script as the user can type it from here (e.g. `.venv/bin/rtinfer`)."""
+    script = os.path.relpath(sys.argv[0])
+    return script if not script.startswith("..") else sys.argv[0]
 
 
 @main.command()
@@ -82,7 +107,7 @@ def demo(seed: int, customers: int | None, days: int | None, rate: float, durati
 def traffic(rate: float, duration: float, malformed_share: float, start_day: int) -> None:
     """Replay simulated transactions into the input stream (after `rtinfer demo` has built the stack)."""
     from jobs.ops import REPLAY_OP, op_config
-    from orchestration.app.demo import stream_table
+    from orchestration.app.demo import stream_figures, stream_table
     from orchestration.app.runs import run_job
 
     _ensure_emulator()
@@ -95,7 +120,7 @@ def traffic(rate: float, duration: float, malformed_share: float, start_day: int
     result = run_job("replay_traffic", _dagster_instance(), console, op_config(REPLAY_OP, config))
     if result is None:
         raise SystemExit(1)
-    console.print(stream_table(result.output_for_node(REPLAY_OP)))
+    console.print(stream_table(stream_figures(result.output_for_node(REPLAY_OP))))
 
 
 @main.command()
@@ -221,7 +246,6 @@ def package() -> None:
 @click.option("--out", default="dist/consumer.zip", show_default=True, type=click.Path(dir_okay=False))
 def package_lambda(out: str) -> None:
     """Zip the consumer, the shared features and their pure-Python dependencies."""
-    from pathlib import Path
 
     from orchestration.stream.packaging import HANDLER, build_lambda_zip
 

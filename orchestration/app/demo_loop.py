@@ -4,17 +4,22 @@ A second version is trained and registered, shadowed on live traffic and compare
 canary; then a faulty candidate is A/B tested and the A/B sensor's own logic rolls it back; finally
 drifted traffic is replayed and the drift check catches it. Every step is a Dagster run (visible in
 the UI) or the sensor evaluated exactly as the daemon evaluates it.
+
+Each step is a dict: `step`, `happened` and `why` (the table's columns), the figures behind them,
+and `seconds`.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import dagster as dg
 from rich.console import Console
 from rich.table import Table
 
-from orchestration.app.runs import QUIET_LOGGERS
+from jobs import ops
+from orchestration.app.runs import QUIET_LOGGERS, run_job
 from orchestration.aws import aws_client
 from orchestration.endpoint.names import PACKAGE_GROUP
 from orchestration.model.registry import find_version, register_version
@@ -24,78 +29,96 @@ from orchestration.wiring.resources import AwsClients, MonitoringTargets
 CANDIDATE_TRAINING = {"max_depth": 4, "learning_rate": 0.15, "seed": 1}
 GAME_DAY_FAULT = "error_rate=0.3"
 DRIFT = {"amount_scale": 3.0, "category_shift": {"travel": 8.0, "online_retail": 3.0}}
-
-
-def _ops(op: str, config: dict) -> dict:
-    return {"ops": {op: {"config": config}}}
+WHY_WIDTH = 160  # the table's "why" is cut here; the summary keeps the whole reason
 
 
 def _phase(traffic: dict, n: int) -> dict:
     """Traffic that continues where phase n-1 stopped (phase 0 is the demo's first replay)."""
     sent = int(traffic["rate"] * traffic["duration_s"])
-    return _ops("traffic_replay", {**traffic, "offset": n * sent, "seed_state": False})
+    return ops.op_config(ops.REPLAY_OP, {**traffic, "offset": n * sent, "seed_state": False})
 
 
-def run_lifecycle_loop(instance, console: Console, simulation: dict, traffic: dict, run_job) -> list[tuple]:
-    """Run the loop; return the summary rows (step, what happened, why)."""
-    story: list[tuple[str, str, str]] = []
+def _step(name: str, happened: str, why: str, **figures) -> dict:
+    return {"step": name, "happened": happened, "why": why, **figures}
 
-    trained = run_job("train_candidate", instance, console, _ops("fraud_model", CANDIDATE_TRAINING))
-    if trained is None:
-        return story
-    candidate = trained.output_for_node("registered_model")
+
+def _timed(story: list[dict], step, *args) -> dict | None:
+    """Run one step, append its row with its seconds; None if it produced no row."""
+    started = time.monotonic()
+    row = step(*args)
+    if row is not None:
+        story.append({**row, "seconds": round(time.monotonic() - started, 1)})
+    return row
+
+
+def run_lifecycle_loop(instance, console: Console, simulation: dict, traffic: dict, story: list) -> None:
+    """Run the loop, appending each step's row to `story` as it finishes."""
+    candidate = _timed(story, _train_candidate, instance, console)
+    if candidate is None:
+        return
     version = candidate["model_version"]
-    story.append(
-        (
-            "train candidate",
-            f"{version} registered as {candidate['approval']}",
-            "; ".join(candidate["review_findings"]) or "review clean",
-        )
-    )
     if candidate["approval"] != "Approved":
-        run_job(
-            "approve_model_version",
-            instance,
-            console,
-            _ops("decide_approval", {"model_version": version, "note": "approved in the demo"}),
-        )
-        story.append(("approve", f"{version} approved by the approval job", "a person's decision, recorded"))
+        _timed(story, _approve, instance, console, version)
+    _timed(story, _shadow, instance, console, traffic, version)
+    _timed(story, _canary_deploy, instance, console, version)
+    _timed(story, _faulty_candidate_ab, instance, console, traffic, version)
+    _timed(story, _drift, instance, console, simulation, traffic)
 
-    run_job("shadow_model", instance, console, _ops("shadow_version", {"model_version": version}))
+
+def _train_candidate(instance, console) -> dict | None:
+    trained = run_job("train_candidate", instance, console, ops.op_config(ops.TRAIN_OP, CANDIDATE_TRAINING))
+    if trained is None:
+        return None
+    candidate = trained.output_for_node(ops.REGISTER_OP)
+    findings = candidate["review_findings"]
+    return _step(
+        "train candidate",
+        f"{candidate['model_version']} registered as {candidate['approval']}",
+        "; ".join(findings) or "review clean",
+        model_version=candidate["model_version"],
+        approval=candidate["approval"],
+        review_findings=findings,
+    )
+
+
+def _approve(instance, console, version: str) -> dict:
+    config = ops.op_config(ops.APPROVE_OP, {"model_version": version, "note": "approved in the demo"})
+    approved = run_job("approve_model_version", instance, console, config) is not None
+    happened = f"{version} approved by the approval job" if approved else f"approving {version} failed"
+    return _step("approve", happened, "a person's decision, recorded", approved=approved)
+
+
+def _shadow(instance, console, traffic: dict, version: str) -> dict:
+    run_job("shadow_model", instance, console, ops.op_config(ops.SHADOW_OP, {"model_version": version}))
     run_job("replay_traffic", instance, console, _phase(traffic, 1))
     compared = run_job("monitoring_refresh", instance, console, {})
-    shadow = compared.output_for_node("shadow_comparison") if compared else {}
-    story.append(
-        (
-            "shadow",
-            f"{version} saw {shadow.get('paired', 0):,} mirrored requests",
-            f"decision agreement {shadow.get('decision_agreement', float('nan')):.3f}, rank correlation "
-            f"{shadow.get('score_spearman', float('nan')):.3f}",
-        )
+    shadow = compared.output_for_node(ops.SHADOW_COMPARISON_OP) if compared else {}
+    agreement, spearman = shadow.get("agreement_rate", float("nan")), shadow.get("spearman", float("nan"))
+    return _step(
+        "shadow",
+        f"{version} saw {shadow.get('paired', 0):,} mirrored requests",
+        f"decision agreement {agreement:.3f}, rank correlation {spearman:.3f}",
+        paired=shadow.get("paired", 0),
+        agreement_rate=agreement,
+        spearman=spearman,
     )
 
-    deployed = run_job(
-        "deploy_model",
-        instance,
-        console,
-        _ops("deploy_version", {"model_version": version, "strategy": "CANARY"}),
-    )
-    outcome = deployed.output_for_node("deploy_version") if deployed else {"outcome": "failed"}
-    story.append(
-        (
-            "canary deploy",
-            f"{version}: {outcome['outcome']}",
-            outcome.get("failure_reason") or "alarms stayed OK while the canary baked",
-        )
+
+def _canary_deploy(instance, console, version: str) -> dict:
+    config = ops.op_config(ops.DEPLOY_OP, {"model_version": version, "strategy": "CANARY"})
+    deployed = run_job("deploy_model", instance, console, config)
+    outcome = deployed.output_for_node(ops.DEPLOY_OP) if deployed else {"outcome": "failed"}
+    return _step(
+        "canary deploy",
+        f"{version}: {outcome['outcome']}",
+        outcome.get("failure_reason") or "alarms stayed OK while the canary baked",
+        outcome=outcome["outcome"],
+        failure_reason=outcome.get("failure_reason"),
     )
 
-    story.append(_faulty_candidate_ab(instance, console, traffic, version, run_job))
-    story.append(_drift(instance, console, simulation, traffic, run_job))
-    return story
 
-
-def _faulty_candidate_ab(instance, console, traffic, version, run_job) -> tuple[str, str, str]:
-    """Game day: the same artifact with a fault injected, A/B tested; the A/B sensor must roll it back."""
+def _register_faulty(version: str) -> str:
+    """The same artifact as `version`, registered with a fault injected into its model server."""
     settings, sm = load_settings(), aws_client("sagemaker")
     base = find_version(sm, PACKAGE_GROUP, version)
     faulty = f"{version}-gameday"
@@ -109,35 +132,52 @@ def _faulty_candidate_ab(instance, console, traffic, version, run_job) -> tuple[
         True,
         {"RTINFER_FAULT": GAME_DAY_FAULT},
     )
-    run_job(
-        "set_traffic",
-        instance,
-        console,
-        _ops("split_traffic", {"model_version": faulty, "candidate_weight": 0.5}),
-    )
-    run_job("replay_traffic", instance, console, _ops("traffic_replay", traffic))
+    return faulty
 
+
+def _evaluate_ab_sensor(instance) -> dg.SensorResult | dg.SkipReason:
+    """One tick of the A/B sensor, evaluated as the daemon evaluates it."""
     from orchestration.definitions import defs
     from sensors.ab import ab_test_sensor
 
     context = dg.build_sensor_context(
         instance=instance, resources={"aws": AwsClients(), "targets": MonitoringTargets()}, definitions=defs
     )
-    result = ab_test_sensor(context)
+    return ab_test_sensor(context)
+
+
+def _faulty_candidate_ab(instance, console, traffic: dict, version: str) -> dict:
+    """Game day: the same artifact with a fault injected, A/B tested; the A/B sensor must roll it back."""
+    faulty = _register_faulty(version)
+    config = ops.op_config(ops.SPLIT_OP, {"model_version": faulty, "candidate_weight": 0.5})
+    run_job("set_traffic", instance, console, config)
+    run_job("replay_traffic", instance, console, ops.op_config(ops.REPLAY_OP, traffic))
+    result = _evaluate_ab_sensor(instance)
     requests = getattr(result, "run_requests", None) or []
     observation = result.asset_events[0].metadata if getattr(result, "asset_events", None) else {}
-    verdict = observation.get("verdict").value if observation.get("verdict") else "SKIPPED"
-    reason = observation.get("reason").value if observation.get("reason") else str(result)
+    verdict = observation["verdict"].value if "verdict" in observation else "SKIPPED"
+    reason = observation["reason"].value if "reason" in observation else str(result)
+    ran = []  # the jobs the sensor asked for that ran to success
     for request in requests:
-        run_job(request.job_name, instance, console, request.run_config)
-    action = f"sensor verdict {verdict}" + (f" → ran {requests[0].job_name}" if requests else "")
-    return ("A/B game day", f"{faulty} vs {version}: {action}", reason[:160])
+        if run_job(request.job_name, instance, console, request.run_config) is not None:
+            ran.append(request.job_name)
+    action = f"sensor verdict {verdict}" + (f" → ran {', '.join(ran)}" if ran else "")
+    return _step(
+        "A/B game day",
+        f"{faulty} vs {version}: {action}",
+        reason[:WHY_WIDTH],
+        candidate=faulty,
+        production=version,
+        verdict=verdict,
+        reason=reason,
+        ran=ran,
+    )
 
 
-def _drift(instance, console, simulation, traffic, run_job) -> tuple[str, str, str]:
+def _drift(instance, console, simulation: dict, traffic: dict) -> dict:
     """Replay traffic from a drifted world; today's drift check must catch it."""
-    run_job("simulate", instance, console, _ops("simulated_transactions", {**simulation, **DRIFT}))
-    run_job("replay_traffic", instance, console, _ops("traffic_replay", traffic))
+    run_job("simulate", instance, console, ops.op_config(ops.SIMULATE_OP, {**simulation, **DRIFT}))
+    run_job("replay_traffic", instance, console, ops.op_config(ops.REPLAY_OP, traffic))
     today = datetime.now(tz=UTC).date().isoformat()
     from orchestration.definitions import defs
 
@@ -145,24 +185,30 @@ def _drift(instance, console, simulation, traffic, run_job) -> tuple[str, str, s
         run_config=QUIET_LOGGERS, instance=instance, partition_key=today, raise_on_error=False
     )
     if not result.success:
-        return ("drift check", "failed", f"run {result.run_id}: see the UI for its logs")
-    report = result.output_for_node("drift_report")
+        return _step("drift check", "failed", f"run {result.run_id}: see the UI for its logs", level="FAILED")
+    report = result.output_for_node(ops.DRIFT_REPORT_OP)
+    drifted = report.get("drifted_features", [])
     retrain = (
         "CRITICAL: retrain_on_critical_drift requests train_candidate"
         if report["level"] == "CRITICAL"
         else ""
     )
-    return (
+    return _step(
         "drift check",
         f"{today}: {report['level']} ({report['rows']:,} rows)",
-        f"drifted: {', '.join(report['drifted_features'][:6]) or 'none'}. {retrain}".strip(),
+        f"drifted: {', '.join(drifted[:6]) or 'none'}. {retrain}".strip(),
+        partition=today,
+        level=report["level"],
+        rows=report["rows"],
+        drifted_features=drifted,
+        drifted_share=report.get("drifted_share"),
     )
 
 
-def story_table(story: list[tuple[str, str, str]]) -> Table:
+def story_table(story: list[dict]) -> Table:
     table = Table(title="What the lifecycle did, and why", min_width=64)
     for column in ("step", "what happened", "why"):
         table.add_column(column)
     for row in story:
-        table.add_row(*row)
+        table.add_row(row["step"], row["happened"], row["why"])
     return table
