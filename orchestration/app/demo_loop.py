@@ -151,7 +151,7 @@ def _faulty_candidate_ab(instance, console, traffic: dict, version: str) -> dict
     faulty = _register_faulty(version)
     config = ops.op_config(ops.SPLIT_OP, {"model_version": faulty, "candidate_weight": 0.5})
     run_job("set_traffic", instance, console, config)
-    run_job("replay_traffic", instance, console, ops.op_config(ops.REPLAY_OP, traffic))
+    run_job("replay_traffic", instance, console, _phase(traffic, 2))  # the stream goes on: no reseeding
     result = _evaluate_ab_sensor(instance)
     requests = getattr(result, "run_requests", None) or []
     observation = result.asset_events[0].metadata if getattr(result, "asset_events", None) else {}
