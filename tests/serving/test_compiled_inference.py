@@ -76,18 +76,18 @@ def test_the_manifest_covers_the_compiled_library(compiled_dir, tmp_path):
 
 def test_model_server_loads_a_compiled_model_without_sklearn_or_pandas(compiled_dir):
     script = (
-        "import sys, time; started = time.perf_counter()\n"
+        "import sys\n"
         "import serving.model_server\n"
         "from serving.inference import model_fn\n"
         f"model = model_fn({str(compiled_dir)!r})\n"
-        "print(model.predictor.kind, sys.modules.get('sklearn'), sys.modules.get('pandas'),"
-        " round(time.perf_counter() - started, 2))\n"
+        "print(model.predictor.kind, sys.modules.get('sklearn'), sys.modules.get('pandas'))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert out[:3] == ["tl2cgen", "None", "None"]
-    assert float(out[3]) < 5  # seconds: import and load stay quick
+    # What keeps a model server's start quick is what it does not import (a speed target would be a
+    # bench's job, not a test's: on a loaded machine any number of seconds can pass).
+    assert out == ["tl2cgen", "None", "None"]
 
 
 def test_fault_spec_parsing():
