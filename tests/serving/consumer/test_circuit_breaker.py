@@ -1,27 +1,7 @@
 """serving.consumer.circuit_breaker: open after N consecutive failures, half-open after the cool-down, one
 probe decides. Time is an injected clock, so no test waits for a cool-down."""
 
-import pytest
-
 from serving.consumer.circuit_breaker import CircuitBreaker
-
-
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def test_opens_after_threshold_consecutive_failures(clock):
