@@ -5,7 +5,7 @@ import threading
 
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from serving.consumer.retrying import resend_in_chunks, resend_until_done
+from serving.consumer.retrying import chunked, resend_in_chunks, resend_until_done
 
 
 class FlakyBatchApi:
@@ -99,3 +99,11 @@ def test_no_entries_no_calls():
     api = FlakyBatchApi([])
     assert resend_in_chunks(api, [], chunk_size=25) == []
     assert api.calls == []
+
+
+def test_chunks_stay_within_a_byte_limit_as_well_as_a_count():
+    sizes = [100, 100, 100, 250, 10, 10, 400, 5]
+    chunks = chunked(sizes, chunk_size=3, max_bytes=300, size_of=lambda size: size)
+    assert chunks == [[100, 100, 100], [250, 10, 10], [400], [5]]  # one entry over the limit goes alone
+    assert chunked(list(range(7)), chunk_size=3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert chunked([], chunk_size=3) == []
