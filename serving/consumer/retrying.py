@@ -55,9 +55,35 @@ def resend_until_done(send: Callable[[list], list], entries: list, max_attempts:
 _CHUNK_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chunk")
 
 
-def resend_in_chunks(send: Callable[[list], list], entries: list, chunk_size: int) -> list:
-    """resend_until_done over chunks of at most chunk_size (a batch API's limit), sent concurrently."""
-    chunks = [entries[start : start + chunk_size] for start in range(0, len(entries), chunk_size)]
+def chunked(
+    entries: list, chunk_size: int, max_bytes: int | None = None, size_of: Callable[[object], int] = len
+) -> list[list]:
+    """Consecutive chunks of at most chunk_size entries and, given max_bytes, at most that many bytes
+    (by size_of) each; an entry bigger than max_bytes on its own goes alone, for the service to refuse."""
+    chunks: list[list] = []
+    chunk: list = []
+    total = 0
+    for entry in entries:
+        size = size_of(entry) if max_bytes is not None else 0
+        if chunk and (len(chunk) >= chunk_size or (max_bytes is not None and total + size > max_bytes)):
+            chunks.append(chunk)
+            chunk, total = [], 0
+        chunk.append(entry)
+        total += size
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
+def resend_in_chunks(
+    send: Callable[[list], list],
+    entries: list,
+    chunk_size: int,
+    max_bytes: int | None = None,
+    size_of: Callable[[object], int] = len,
+) -> list:
+    """resend_until_done over chunks within a batch API's limits (see chunked), sent concurrently."""
+    chunks = chunked(entries, chunk_size, max_bytes, size_of)
     if len(chunks) <= 1:
         return resend_until_done(send, chunks[0]) if chunks else []
     return [

@@ -15,6 +15,7 @@ from serving.consumer.retrying import resend_in_chunks
 _DYNAMO_CHUNK = 25
 _KINESIS_CHUNK = 500
 _SQS_CHUNK = 10
+_SQS_BATCH_BYTES = 262_144  # SendMessageBatch's limit on the sum of its messages' sizes
 
 
 # What the output stream carries: the decision and what it was made from. The audit fields (stream
@@ -94,10 +95,17 @@ def publish_predictions(kinesis, stream: str, predictions: list[dict]) -> set[st
 
 def send_dead_letters(sqs, queue_url: str, letters: list[dict]) -> set[str]:
     """Send each dead letter (a JSON-able dict with a `sequence_number`); return those not sent."""
-    entries = [
-        {"Id": str(i), "MessageBody": json.dumps(letter), "_seq": letter["sequence_number"]}
-        for i, letter in enumerate(letters)
-    ]
+    entries = []
+    for i, letter in enumerate(letters):
+        body = json.dumps(letter)
+        entries.append(
+            {
+                "Id": str(i),
+                "MessageBody": body,
+                "_seq": letter["sequence_number"],
+                "_bytes": len(body.encode()),
+            }
+        )
 
     def send(chunk: list[dict]) -> list[dict]:
         response = sqs.send_message_batch(
@@ -106,4 +114,7 @@ def send_dead_letters(sqs, queue_url: str, letters: list[dict]) -> set[str]:
         failed_ids = {entry["Id"] for entry in response.get("Failed", [])}
         return [entry for entry in chunk if entry["Id"] in failed_ids]
 
-    return {entry["_seq"] for entry in resend_in_chunks(send, entries, _SQS_CHUNK)}
+    # Ten letters of a few dozen KB each exceed the batch's byte limit: chunk by size as well as count,
+    # or the whole batch is refused on every redelivery.
+    never = resend_in_chunks(send, entries, _SQS_CHUNK, _SQS_BATCH_BYTES, lambda entry: entry["_bytes"])
+    return {entry["_seq"] for entry in never}

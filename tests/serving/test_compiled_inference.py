@@ -1,5 +1,5 @@
 """Compiled artifacts: served through TL2cgen with XGBoost's scores, covered by the manifest, fast to load;
-and the RTINFER_FAULT knob of the model server."""
+and the RTINFER_FAULT knob of the model server (its parsing: test_faults.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from emulator.sagemaker.neo import compile_artifact
 from orchestration.model.artifact import pack_model_artifact
 from serving.artifact import COMPILED_LIB, ArtifactIntegrityError
-from serving.faults import Fault, FaultSpecError, parse_fault
+from serving.faults import Fault
 from serving.inference import input_fn, model_fn, predict_fn
 from serving.model_server import build_app
 
@@ -88,17 +88,6 @@ def test_model_server_loads_a_compiled_model_without_sklearn_or_pandas(compiled_
     # What keeps a model server's start quick is what it does not import (a speed target would be a
     # bench's job, not a test's: on a loaded machine any number of seconds can pass).
     assert out == ["tl2cgen", "None", "None"]
-
-
-def test_fault_spec_parsing():
-    assert parse_fault("") == Fault()
-    assert parse_fault("error_rate=0.5, latency_ms=20") == Fault(0.5, 0.02)
-    with pytest.raises(FaultSpecError, match="error_rate=2.0 must be between 0 and 1"):
-        parse_fault("error_rate=2")
-    with pytest.raises(FaultSpecError, match="'crash=1' is not error_rate=R or latency_ms=N"):
-        parse_fault("crash=1")
-    with pytest.raises(FaultSpecError, match="latency_ms value 'slow' is not a number"):
-        parse_fault("latency_ms=slow")
 
 
 def test_faults_make_the_server_fail_or_slow(compiled_dir):

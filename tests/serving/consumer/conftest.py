@@ -13,8 +13,10 @@ from orchestration.endpoint.actions import deploy_artifact
 from orchestration.endpoint.strategies import Clients as AwsClients
 from orchestration.model.artifact import pack_model_artifact
 from orchestration.stream.stack import StreamStackSpec, ensure_queue, ensure_stream, ensure_table
+from serving.consumer.circuit_breaker import CircuitBreaker
 from serving.consumer.clients import Clients
 from serving.consumer.config import ConsumerConfig
+from serving.consumer.scoring import EndpointScorer
 from serving.features import FEATURE_NAMES
 
 _SEQUENCE = count(10**20)
@@ -110,3 +112,67 @@ class RecordFactory:
 @pytest.fixture
 def records() -> RecordFactory:
     return RecordFactory()
+
+
+@pytest.fixture
+def make_scorer(clients, consumer_config):
+    """`make_scorer(endpoint_name=None, breaker=None, runtime=None, **limits)`: an EndpointScorer as the
+    handler builds one, on the test stack's settings unless told otherwise."""
+
+    def make(endpoint_name=None, breaker=None, runtime=None, time_left_s=lambda: 60.0, **limits):
+        return EndpointScorer(
+            runtime or clients.runtime,
+            endpoint_name or consumer_config.endpoint_name,
+            breaker
+            or CircuitBreaker(consumer_config.circuit_failure_threshold, consumer_config.circuit_cooldown_s),
+            limits.get("max_rows", consumer_config.max_rows_per_invoke),
+            limits.get("max_bytes", consumer_config.max_invoke_bytes),
+            limits.get("attempts", consumer_config.invoke_attempts),
+            time_left_s=time_left_s,
+        )
+
+    return make
+
+
+@pytest.fixture
+def stored_predictions(clients):
+    """`stored_predictions(table)`: the predictions table's items by request id."""
+
+    def read(table: str) -> dict[str, dict]:
+        items = clients.dynamodb.scan(TableName=table)["Items"]
+        return {item["request_id"]["S"]: item for item in items}
+
+    return read
+
+
+@pytest.fixture
+def dead_letters(clients):
+    """`dead_letters(queue_url)`: every letter on the queue, decoded (and received, so hidden after)."""
+
+    def read(queue_url: str) -> list[dict]:
+        letters = []
+        while True:
+            batch = clients.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+            if not batch.get("Messages"):
+                return letters
+            letters += [json.loads(message["Body"]) for message in batch["Messages"]]
+
+    return read
+
+
+class Clock:
+    """A monotonic clock the test moves by hand, for the circuit breaker's cool-down."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()

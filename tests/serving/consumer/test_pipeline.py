@@ -1,50 +1,22 @@
 """The consumer's batch work against real services (the emulator), called as the handler calls it."""
 
 import json
-import time
-
-import pytest
 
 from serving.consumer.circuit_breaker import CircuitBreaker
+from serving.consumer.fallback import FALLBACK_MODEL_VERSION
 from serving.consumer.pipeline import process_batch
-from serving.consumer.scoring import EndpointScorer, Scored, Unscored
 from serving.consumer.sinks import OUTPUT_FIELDS
 from serving.consumer.state_store import customer_key
-from serving.features import FEATURE_NAMES
 
 
-def _scorer(clients, config, endpoint_name=None, breaker=None):
-    return EndpointScorer(
-        clients.runtime,
-        endpoint_name or config.endpoint_name,
-        breaker or CircuitBreaker(config.circuit_failure_threshold, config.circuit_cooldown_s),
-        config.max_rows_per_invoke,
-        config.max_invoke_bytes,
-        config.invoke_attempts,
-        time_left_s=lambda: 60.0,
-    )
-
-
-def _predictions(clients, table) -> dict[str, dict]:
-    items = clients.dynamodb.scan(TableName=table)["Items"]
-    return {item["request_id"]["S"]: item for item in items}
-
-
-def _dead_letters(clients, queue_url) -> list[dict]:
-    letters = []
-    while True:
-        batch = clients.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        if not batch:
-            return letters
-        letters += [json.loads(message["Body"]) for message in batch]
-
-
-def test_every_record_is_accounted_for_exactly_once(clients, consumer_config, records):
+def test_every_record_is_accounted_for_exactly_once(
+    clients, consumer_config, records, make_scorer, stored_predictions, dead_letters
+):
     batch = [records.event(i, customer=f"C{i % 7}") for i in range(120)]
     batch.insert(10, records.raw(b"{not json"))
     batch.insert(50, records.raw(json.dumps({**records.payload(999), "amount": "lots"}).encode()))
     batch.insert(80, records.raw(b"\xff\xfe binary"))
-    outcome = process_batch(batch, consumer_config, clients, _scorer(clients, consumer_config))
+    outcome = process_batch(batch, consumer_config, clients, make_scorer())
 
     assert outcome.failed_sequences == set()
     assert (outcome.records_in, outcome.predictions, outcome.fallbacks, outcome.dead_lettered) == (
@@ -53,12 +25,12 @@ def test_every_record_is_accounted_for_exactly_once(clients, consumer_config, re
         0,
         3,
     )
-    stored = _predictions(clients, consumer_config.predictions_table)
+    stored = stored_predictions(consumer_config.predictions_table)
     assert set(stored) == {f"req-{i}" for i in range(120)}
     sample = stored["req-5"]
     assert sample["model_version"]["S"] == "consumer-test-v1" and sample["variant"]["S"] == "production"
     assert sample["fallback"]["BOOL"] is False and sample["decision"]["S"] in ("approve", "decline")
-    letters = _dead_letters(clients, consumer_config.dead_letter_queue_url)
+    letters = dead_letters(consumer_config.dead_letter_queue_url)
     reasons = sorted(letter["reason"].split(":")[0] for letter in letters)
     assert reasons == ["data is not UTF-8 text", "not JSON", "schema"]
     schema_letter = next(letter for letter in letters if letter["reason"].startswith("schema"))
@@ -69,34 +41,36 @@ def test_every_record_is_accounted_for_exactly_once(clients, consumer_config, re
     assert all(letter["shard_id"] == "shardId-000000000000" for letter in letters)
 
 
-def test_a_replayed_batch_adds_no_duplicates_and_does_not_recount_state(clients, consumer_config, records):
+def test_a_replayed_batch_adds_no_duplicates_and_does_not_recount_state(
+    clients, consumer_config, records, make_scorer, stored_predictions
+):
     batch = [records.event(i, customer="C-replay") for i in range(20)]
-    process_batch(batch, consumer_config, clients, _scorer(clients, consumer_config))
+    process_batch(batch, consumer_config, clients, make_scorer())
     state_before = clients.dynamodb.get_item(
         TableName=consumer_config.feature_state_table, Key=customer_key("C-replay")
     )
-    process_batch(batch, consumer_config, clients, _scorer(clients, consumer_config))
+    process_batch(batch, consumer_config, clients, make_scorer())
     state_after = clients.dynamodb.get_item(
         TableName=consumer_config.feature_state_table, Key=customer_key("C-replay")
     )
 
-    assert len(_predictions(clients, consumer_config.predictions_table)) == 20
+    assert len(stored_predictions(consumer_config.predictions_table)) == 20
     assert state_after["Item"]["state"] == state_before["Item"]["state"]
     assert len(json.loads(state_after["Item"]["state"]["S"])["times_ms"]) == 20
 
 
-def test_online_state_carries_across_batches(clients, consumer_config, records):
+def test_online_state_carries_across_batches(clients, consumer_config, records, make_scorer):
     process_batch(
         [records.event(i, customer="C-hist", minute=1) for i in range(5)],
         consumer_config,
         clients,
-        _scorer(clients, consumer_config),
+        make_scorer(),
     )
     process_batch(
         [records.event(100, customer="C-hist", minute=2)],
         consumer_config,
         clients,
-        _scorer(clients, consumer_config),
+        make_scorer(),
     )
     item = clients.dynamodb.get_item(
         TableName=consumer_config.feature_state_table, Key=customer_key("C-hist")
@@ -108,53 +82,40 @@ def test_online_state_carries_across_batches(clients, consumer_config, records):
     assert sum(int(v["N"]) for k, v in terminal["Item"].items() if k.startswith("n_")) >= 2
 
 
-def test_endpoint_down_gives_flagged_fallbacks_then_recovers(clients, consumer_config, records):
-    breaker = CircuitBreaker(2, 0.5)
-    down = _scorer(clients, consumer_config, endpoint_name="no-such-endpoint", breaker=breaker)
+def test_endpoint_down_gives_flagged_fallbacks_then_recovers(
+    clients, consumer_config, records, make_scorer, stored_predictions, clock
+):
+    breaker = CircuitBreaker(1, 0.5, clock)  # the batch is one request: its failure opens the circuit
+    down = make_scorer("no-such-endpoint", breaker)
     batch = [records.event(i, customer=f"D{i}", amount=900.0 if i == 0 else 20.0) for i in range(10)]
     outcome = process_batch(batch, consumer_config, clients, down)
     assert (outcome.predictions, outcome.fallbacks, outcome.failed_sequences) == (0, 10, set())
-    stored = _predictions(clients, consumer_config.predictions_table)
+    stored = stored_predictions(consumer_config.predictions_table)
     assert all(item["fallback"]["BOOL"] for item in stored.values())
+    assert all(item["model_version"]["S"] == FALLBACK_MODEL_VERSION for item in stored.values())
     assert "no-such-endpoint" in stored["req-3"]["fallback_reason"]["S"]
     assert stored["req-0"]["decision"]["S"] == "review"  # the rule sends large amounts to review
     assert stored["req-1"]["decision"]["S"] == "approve"
 
-    for _ in range(2):
-        down.score([[0.0] * len(FEATURE_NAMES)])
-    assert breaker.state == "OPEN"
-    assert isinstance(down.score([[0.0] * len(FEATURE_NAMES)])[0], Unscored)
+    outcome = process_batch([records.event(100, customer="D-open")], consumer_config, clients, down)
+    assert breaker.state == "OPEN" and outcome.fallbacks == 1
+    assert (
+        "circuit open"
+        in stored_predictions(consumer_config.predictions_table)["req-100"]["fallback_reason"]["S"]
+    )
 
-    time.sleep(0.6)  # cool-down passes; the next call is a probe against a healthy endpoint
-    healthy = _scorer(clients, consumer_config, breaker=breaker)
+    clock.advance(0.5)  # the cool-down passes; the next call is a probe against a healthy endpoint
+    healthy = make_scorer(breaker=breaker)
     outcome = process_batch([records.event(200, customer="D-after")], consumer_config, clients, healthy)
     assert (outcome.predictions, outcome.fallbacks) == (1, 0)
     assert breaker.state == "CLOSED"
 
 
-def test_model_error_is_bisected_to_the_bad_row(clients, consumer_config):
-    rows = [[1.0] * len(FEATURE_NAMES) for _ in range(16)]
-    rows[11][3] = float("inf")
-    results = _scorer(clients, consumer_config).score(rows)
-    bad = [i for i, result in enumerate(results) if isinstance(result, Unscored)]
-    assert bad == [11]
-    assert results[11].kind == "model_error" and "not a finite number" in results[11].reason
-    assert all(isinstance(results[i], Scored) for i in range(16) if i != 11)
-
-
-def test_sink_failure_reports_the_records_for_redelivery(clients, consumer_config, records):
+def test_sink_failure_reports_the_records_for_redelivery(clients, consumer_config, records, make_scorer):
     broken = consumer_config.__class__(**{**consumer_config.__dict__, "output_stream": "no-such-stream"})
     batch = [records.event(i, customer="C-sink") for i in range(5)]
-    outcome = process_batch(batch, broken, clients, _scorer(clients, broken))
+    outcome = process_batch(batch, broken, clients, make_scorer())
     assert outcome.failed_sequences == {record["kinesis"]["sequenceNumber"] for record in batch}
-
-
-@pytest.mark.parametrize("rows", [1, 120])
-def test_micro_batches_respect_the_row_limit(clients, consumer_config, rows):
-    scorer = _scorer(clients, consumer_config)
-    assert [len(chunk) for chunk in scorer._chunks(["1"] * rows)] == (
-        [50] * (rows // 50) + ([rows % 50] if rows % 50 else [])
-    )
 
 
 def _output_records(clients, stream: str) -> list[dict]:
@@ -169,14 +130,16 @@ def _output_records(clients, stream: str) -> list[dict]:
     return records
 
 
-def test_the_output_stream_carries_each_decision_as_the_audit_table_has_it(clients, consumer_config, records):
+def test_the_output_stream_carries_each_decision_as_the_audit_table_has_it(
+    clients, consumer_config, records, make_scorer, stored_predictions
+):
     batch = [records.event(i, customer=f"C{i % 3}") for i in range(30)]
-    process_batch(batch, consumer_config, clients, _scorer(clients, consumer_config))
+    process_batch(batch, consumer_config, clients, make_scorer())
 
     published = _output_records(clients, consumer_config.output_stream)
     assert sorted(p["request_id"] for p in published) == sorted(f"req-{i}" for i in range(30))
     assert all(set(p) == set(OUTPUT_FIELDS) for p in published)  # audit-only fields stay in the table
-    stored = _predictions(clients, consumer_config.predictions_table)
+    stored = stored_predictions(consumer_config.predictions_table)
     for message in published:
         item = stored[message["request_id"]]
         assert message["score"] == float(item["score"]["N"])
