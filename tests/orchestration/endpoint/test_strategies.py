@@ -31,6 +31,7 @@ from serving.features import FEATURE_NAMES
 
 GROUP = "strategy-tests"
 ROW = ",".join(["0.5"] * len(FEATURE_NAMES))
+CONDITION_DEADLINE_S = 60  # generous: a loaded 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +86,13 @@ class Load:
     @property
     def calls(self) -> int:
         return self.failures + sum(self.variants.values())
+
+    def wait_for_calls(self, n: int, timeout_s: float = CONDITION_DEADLINE_S) -> None:
+        """Block (without spinning a core) until `n` calls were made; fail after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while self.calls < n:
+            assert time.monotonic() < deadline, f"only {self.calls} of {n} calls in {timeout_s} s"
+            self._stop.wait(0.05)
 
     def __enter__(self):
         self._thread.start()
@@ -170,11 +178,10 @@ def test_shadow_sees_traffic_that_callers_never_see(world):
     )
     assert (result.mode, result.candidate_version) == ("shadow", "v2")
     with Load(emulator, "shadowed") as load:
-        while load.calls < 40:
-            pass
+        load.wait_for_calls(40)
     assert set(load.variants) == {"production"} and set(load.versions) == {"v1"}
     # Captures are buffered and flushed to S3 about once a second, as SageMaker does in batches.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + CONDITION_DEADLINE_S
     keys = []
     while not keys and time.monotonic() < deadline:
         listing = clients.s3.list_objects_v2(
@@ -196,8 +203,7 @@ def test_ab_split_then_rollback_twice(world):
     )
     assert result.mode == "ab"
     with Load(emulator, "split") as load:
-        while load.calls < 200:
-            pass
+        load.wait_for_calls(200)
     assert 0.3 < load.variants["candidate"] / load.calls < 0.7
 
     first = run_rollback(

@@ -5,46 +5,16 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from orchestration.data.offline_features import compute_offline_features
-from orchestration.data.simulation import SimulationConfig, simulate
 from orchestration.model.build import build_model, quality_failures
-from orchestration.model.training import TrainingConfig, temporal_split, training_dataset
+from orchestration.model.training import TrainingConfig
 from serving.artifact import MANIFEST_FILE, MODEL_FILE, ArtifactIntegrityError, read_schema, verify_manifest
-from serving.features import FEATURE_NAMES, MS_PER_DAY
-
-
-@pytest.fixture(scope="module")
-def history():
-    events, labels = simulate(SimulationConfig(n_customers=1500, n_terminals=400, n_days=56, seed=5))
-    return compute_offline_features(events, labels), events, labels
+from serving.features import FEATURE_NAMES
 
 
 @pytest.fixture(scope="module")
 def record(history, tmp_path_factory):
     features, events, labels = history
     return build_model(features, events, labels, TrainingConfig(), tmp_path_factory.mktemp("artifacts"))
-
-
-def test_split_is_temporal_and_uses_only_known_labels(history):
-    features, events, labels = history
-    config = TrainingConfig()
-    split = temporal_split(training_dataset(features, events, labels), config)
-    assert split.train["timestamp_ms"].max() < split.validation["timestamp_ms"].min()
-    gap = split.test["timestamp_ms"].min() - split.validation["timestamp_ms"].max()
-    assert gap >= config.gap_days * MS_PER_DAY - MS_PER_DAY
-    assert split.test["timestamp_ms"].min() >= split.label_cutoff_ms
-    trained_on = split.train[split.train["is_fraud"]]
-    assert (trained_on["label_available_ms"] <= split.label_cutoff_ms).all()
-    # Some frauds of the training weeks are charged back only after the cut-off: they count as legit.
-    late = split.validation[(split.validation["label_available_ms"] > split.label_cutoff_ms)]
-    assert late.merge(labels, on="request_id")["is_fraud_y"].any()
-    assert not late["is_fraud"].any()
-
-
-def test_split_refuses_data_that_is_too_short(history):
-    features, events, labels = history
-    with pytest.raises(ValueError, match="split needs 63 days of data"):
-        temporal_split(training_dataset(features, events, labels), TrainingConfig(warmup_days=28))
 
 
 def test_model_reaches_published_range(record):

@@ -1,0 +1,52 @@
+"""The stream path's resources against the emulator: created in dependency order, and a second call
+converges on the same stack instead of duplicating anything."""
+
+import pytest
+from pydantic import ValidationError
+
+from orchestration.stream.packaging import HANDLER, build_lambda_zip
+from orchestration.stream.stack import StreamStackSpec, deploy_stream_stack
+
+
+@pytest.fixture(scope="module")
+def deployed(emulator, tmp_path_factory):
+    spec = StreamStackSpec.named("stack-test", endpoint_name="stack-ep", input_shards=1)
+    package = build_lambda_zip(tmp_path_factory.mktemp("stack") / "consumer.zip")
+    first = deploy_stream_stack(emulator.client, spec, package, emulator.settings.sagemaker_role_arn)
+    return spec, package, first
+
+
+def test_the_stack_is_wired_together(emulator, deployed):
+    spec, _, stack = deployed
+    function = emulator.client("lambda").get_function(FunctionName="stack-test-consumer")["Configuration"]
+    assert function["Handler"] == HANDLER
+    variables = function["Environment"]["Variables"]
+    assert variables["ENDPOINT_NAME"] == "stack-ep"
+    assert variables["DEAD_LETTER_QUEUE_URL"] == stack.dead_letter_queue_url
+    assert variables["PREDICTIONS_TABLE"] == "stack-test-predictions"
+    mapping = emulator.client("lambda").get_event_source_mapping(UUID=stack.mapping_uuid)
+    assert mapping["EventSourceArn"] == stack.input_stream_arn and mapping["State"] == "Enabled"
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == stack.batch_failure_queue_arn
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    shards = emulator.client("kinesis").describe_stream_summary(StreamName="stack-test-predictions")
+    assert shards["StreamDescriptionSummary"]["OpenShardCount"] == 1  # output follows the input's shards
+
+
+def test_a_second_call_converges_on_the_same_stack(emulator, deployed):
+    spec, package, first = deployed
+    changed = spec.model_copy(update={"batch_size": 50})
+    second = deploy_stream_stack(emulator.client, changed, package, emulator.settings.sagemaker_role_arn)
+    assert second == first
+    lam = emulator.client("lambda")
+    mappings = lam.list_event_source_mappings(FunctionName="stack-test-consumer")["EventSourceMappings"]
+    assert [m["UUID"] for m in mappings] == [first.mapping_uuid]
+    assert lam.get_event_source_mapping(UUID=first.mapping_uuid)["BatchSize"] == 50  # settings converge too
+    tables = emulator.client("dynamodb").list_tables()["TableNames"]
+    assert {"stack-test-predictions", "stack-test-feature-state", "stack-test-labels"} <= set(tables)
+
+
+def test_a_bad_spec_names_the_field():
+    with pytest.raises(ValidationError, match="input_shards"):
+        StreamStackSpec(input_shards=0)
+    with pytest.raises(ValidationError, match="batch_size"):
+        StreamStackSpec.named("x", batch_size=0)
