@@ -155,8 +155,11 @@ def test_bad_candidate_is_rolled_back_by_its_alarm(world, candidate, alarm):
             instance_count=2,
             strategy="CANARY",
             canary_percent=50,
-            alarm_period_s=10,
-            wait_interval_s=300,
+            # At the emulator's 0.02 time scale: a 1.2 s alarm period (the emulator's metrics land once
+            # a second, so a shorter period can see no datapoint and stay OK) within an 18 s bake; the
+            # alarm ends the bake early when it fires, so the long bake costs a passing run nothing.
+            alarm_period_s=60,
+            wait_interval_s=900,
         )
     assert result.outcome == "rolled_back", result
     assert alarm in result.failure_reason or "alarm" in result.failure_reason.lower()
