@@ -88,3 +88,62 @@ def test_the_rules_see_imports_at_any_depth(tmp_path):
     source = tmp_path / "sample.py"
     source.write_text("def f():\n    from dagster import asset\n    import emulator.control\n")
     assert _imports(source) == {"dagster", "emulator.control"}
+
+
+MIRRORED = ("orchestration", "assets", "jobs", "sensors", "serving")
+# Modules with no logic of their own: names and asset-job selections.
+THIN = {
+    "orchestration/definitions.py",  # the code location: tests/orchestration/test_definitions.py
+    "orchestration/endpoint/names.py",
+    "jobs/lifecycle.py",
+    "jobs/traffic.py",
+    "jobs/drift.py",
+    "assets/features.py",
+    "serving/consumer/clients.py",
+}
+
+
+# Modules whose behaviour is what an end-to-end or integration test runs, and the test that holds it.
+COVERED_BY = {
+    "orchestration/app/cli.py": "tests/e2e/test_demo.py",
+    "orchestration/app/demo.py": "tests/e2e/test_demo.py",
+    "orchestration/app/demo_loop.py": "tests/e2e/test_demo.py",
+    "orchestration/app/runs.py": "tests/e2e/test_demo.py",
+    "orchestration/app/signals.py": "tests/e2e/test_demo.py",  # the demo runs with SIGTERM ignored
+    "orchestration/app/status.py": "tests/e2e/test_demo.py",
+    "orchestration/data/offline_features.py": "tests/serving/test_features.py",  # online/offline parity
+    "orchestration/model/artifact.py": "tests/serving/test_artifact.py",
+    "orchestration/wiring/resources.py": "tests/orchestration/test_definitions.py",
+    "assets/data.py": "tests/orchestration/test_definitions.py",
+    "assets/deployment.py": "tests/orchestration/test_definitions.py",
+    "assets/registry.py": "tests/orchestration/test_definitions.py",
+    "assets/stream.py": "tests/orchestration/test_definitions.py",
+    "assets/monitoring.py": "tests/e2e/test_demo.py",
+    "assets/traffic.py": "tests/e2e/test_demo.py",
+    "jobs/endpoint.py": "tests/orchestration/endpoint/test_strategies.py",
+}
+
+
+def _has_logic(path: Path) -> bool:
+    tree = ast.parse(path.read_text())
+    return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for node in tree.body)
+
+
+def _mirror_gaps() -> list[str]:
+    gaps = []
+    for folder in MIRRORED:
+        for path in _files(folder):
+            relative = _relative(path)
+            if path.name == "__init__.py" or relative in THIN or not _has_logic(path):
+                continue
+            if relative in COVERED_BY:
+                assert (ROOT / COVERED_BY[relative]).exists(), f"{relative}: {COVERED_BY[relative]} is gone"
+                continue
+            tests = ROOT / "tests" / path.parent.relative_to(ROOT)
+            if not list(tests.glob(f"test_{path.stem}.py")) + list(tests.glob(f"test_{path.stem}_*.py")):
+                gaps.append(relative)
+    return gaps
+
+
+def test_every_module_with_logic_has_a_mirrored_test_file():
+    assert _mirror_gaps() == []
