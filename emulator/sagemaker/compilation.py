@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 TABLE = "sagemaker_compilation_jobs"
 ACTIVE = ("STARTING", "INPROGRESS", "STOPPING")
-_SCHEMA = f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT PRIMARY KEY, body TEXT NOT NULL);"
+SCHEMA = f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT PRIMARY KEY, body TEXT NOT NULL);"
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class CompilationJobs:
         self._prefix = f"arn:aws:sagemaker:{region}:{account}:compilation-job"
         self._lock = threading.RLock()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="neo")
-        db.create_tables(_SCHEMA)
+        db.create_tables(SCHEMA)
         self._jobs: dict[str, CompilationJob] = {}
         for row in db.query(f"SELECT name, body FROM {TABLE}"):
             job = from_json(CompilationJob, row["body"])

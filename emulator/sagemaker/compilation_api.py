@@ -69,7 +69,7 @@ def _output_config(wire: Params) -> OutputConfig:
     return OutputConfig(location, device, target_platform, wire.get("CompilerOptions"), wire.get("KmsKeyId"))
 
 
-def _job_spec(params: Params) -> JobSpec:
+def parse_job_spec(params: Params) -> JobSpec:
     name = params.get("CompilationJobName")
     if not name:
         raise constraint_error(name, "compilationJobName", "Member must not be null")
@@ -155,7 +155,7 @@ def _job(job: CompilationJob) -> Params:
 def register_compilation(api: JsonDispatcher, jobs: CompilationJobs) -> None:
     @api.operation("CreateCompilationJob")
     def create(params: Params) -> Params:
-        return {"CompilationJobArn": jobs.create(_job_spec(params)).arn}
+        return {"CompilationJobArn": jobs.create(parse_job_spec(params)).arn}
 
     @api.operation("DescribeCompilationJob")
     def describe(params: Params) -> Params:

@@ -19,7 +19,7 @@ from emulator.state import Database
 from emulator.typed_json import from_json, to_json
 
 TABLE = "sagemaker_model_registry"
-_SCHEMA = f"CREATE TABLE IF NOT EXISTS {TABLE} (kind TEXT, name TEXT, body TEXT, PRIMARY KEY (kind, name));"
+SCHEMA = f"CREATE TABLE IF NOT EXISTS {TABLE} (kind TEXT, name TEXT, body TEXT, PRIMARY KEY (kind, name));"
 
 
 @dataclass
@@ -108,7 +108,7 @@ class ModelRegistry:
         self._db = db
         self._prefix = f"arn:aws:sagemaker:{region}:{account}"
         self._lock = threading.RLock()
-        db.create_tables(_SCHEMA)
+        db.create_tables(SCHEMA)
         self._groups: dict[str, PackageGroup] = {}
         self._packages: dict[str, ModelPackage] = {}  # by ARN
         for row in db.query(f"SELECT kind, name, body FROM {TABLE}"):

@@ -72,7 +72,7 @@ def _inference(wire: Params | None) -> InferenceSpecification:
     return InferenceSpecification(parsed, {k: v for k, v in (wire or {}).items() if k != "Containers"})
 
 
-def _package_spec(params: Params) -> PackageSpec:
+def parse_package_spec(params: Params) -> PackageSpec:
     group_name = params.get("ModelPackageGroupName")
     if not group_name:
         raise validation_exception(
@@ -204,7 +204,7 @@ def register_registry(api: JsonDispatcher, registry: ModelRegistry) -> None:
 
     @api.operation("CreateModelPackage")
     def create_package(params: Params) -> Params:
-        return {"ModelPackageArn": registry.create_package(_package_spec(params)).arn}
+        return {"ModelPackageArn": registry.create_package(parse_package_spec(params)).arn}
 
     @api.operation("DescribeModelPackage")
     def describe_package(params: Params) -> Params:
