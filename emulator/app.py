@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from emulator.cloudwatch.api import build_cloudwatch_api
 from emulator.cloudwatch.backend import CloudWatchBackend
+from emulator.cloudwatch.legacy import migrate_alarms
 from emulator.dynamodb.api import build_dynamodb_api
 from emulator.dynamodb.backend import DynamoDBBackend
 from emulator.kinesis.api import build_kinesis_api
@@ -32,6 +33,7 @@ from emulator.sagemaker.api import build_sagemaker_api
 from emulator.sagemaker.backend import ACCOUNT, SageMakerBackend
 from emulator.sagemaker.capture import CaptureWriter
 from emulator.sagemaker.compilation import CompilationJobs
+from emulator.sagemaker.legacy import migrate_sagemaker_state
 from emulator.sagemaker.registry import ModelRegistry
 from emulator.sagemaker_runtime.api import build_runtime_api
 from emulator.sagemaker_runtime.backend import RuntimeBackend
@@ -51,6 +53,9 @@ def create_app(home: Path, port: int) -> Starlette:
     """`port` is where this app will listen: Lambda workers call back into the emulator there."""
     root = state_dir(home)
     db = Database(root / "state.db")
+    # state from the release before the typed backends, before the backends load theirs
+    migrate_alarms(db)
+    migrate_sagemaker_state(db)
     s3 = S3Backend(db, root / "s3")
     cloudwatch = CloudWatchBackend(db)
     registry = ModelRegistry(db, "us-east-1", ACCOUNT)

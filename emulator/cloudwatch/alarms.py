@@ -30,7 +30,8 @@ COMPARISONS = {
     "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
 }
 TREAT_MISSING = ("breaching", "notBreaching", "ignore", "missing")
-_SCHEMA = "CREATE TABLE IF NOT EXISTS cw_metric_alarms (name TEXT PRIMARY KEY, body TEXT NOT NULL);"
+TABLE = "cw_metric_alarms"
+SCHEMA = f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT PRIMARY KEY, body TEXT NOT NULL);"
 
 
 @dataclass(frozen=True)
@@ -70,17 +71,16 @@ class Alarms:
         self._metrics = metrics
         self._region = region
         self._lock = threading.Lock()
-        db.create_tables(_SCHEMA)
+        db.create_tables(SCHEMA)
         self._alarms: dict[str, Alarm] = {
-            row["name"]: from_json(Alarm, row["body"])
-            for row in db.query("SELECT name, body FROM cw_metric_alarms")
+            row["name"]: from_json(Alarm, row["body"]) for row in db.query(f"SELECT name, body FROM {TABLE}")
         }
         self._next_evaluation: dict[str, float] = {}
 
     def _save(self, alarm: Alarm) -> None:
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO cw_metric_alarms VALUES (?, ?)",
+                f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?)",
                 (alarm.definition.name, to_json(alarm)),
             )
 
@@ -126,7 +126,7 @@ class Alarms:
                 for name in names:
                     del self._alarms[name]
                     self._next_evaluation.pop(name, None)
-                    conn.execute("DELETE FROM cw_metric_alarms WHERE name=?", (name,))
+                    conn.execute(f"DELETE FROM {TABLE} WHERE name=?", (name,))
 
     def set_state(self, name: str, state: str, reason: str, reason_data: str | None) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ from typing import Any
 from emulator.kinesis.backend import KinesisBackend, PutEntry, StreamRecord
 from emulator.protocol.errors import AwsError
 from emulator.protocol.json_rpc import JsonDispatcher
+from emulator.protocol.pagination import paginate
 
 Params = dict[str, Any]
 
@@ -93,11 +94,8 @@ def build_kinesis_api(backend: KinesisBackend) -> JsonDispatcher:
     def list_shards(params: Params) -> Params:
         shards = [shard.describe() for shard in backend.list_shards(_stream(params))]
         start = params.get("NextToken") or params.get("ExclusiveStartShardId")
-        if start:
-            shards = [shard for shard in shards if shard["ShardId"] > start]
         limit = params.get("MaxResults", 1000)
-        page = shards[:limit]
-        return {"Shards": page, **({"NextToken": page[-1]["ShardId"]} if len(shards) > limit else {})}
+        return paginate(shards, "Shards", start, limit, name_of=lambda shard: shard["ShardId"])
 
     @api.operation("IncreaseStreamRetentionPeriod")
     def increase_retention(params: Params) -> Params:

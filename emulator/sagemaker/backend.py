@@ -50,10 +50,8 @@ from emulator.typed_json import from_json, to_json
 log = logging.getLogger(__name__)
 
 ACCOUNT = "000000000000"
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS sagemaker_hosting "
-    "(kind TEXT, name TEXT, body TEXT, PRIMARY KEY (kind, name));"
-)
+TABLE = "sagemaker_hosting"
+SCHEMA = f"CREATE TABLE IF NOT EXISTS {TABLE} (kind TEXT, name TEXT, body TEXT, PRIMARY KEY (kind, name));"
 _TYPES: dict[str, type] = {"model": Model, "config": EndpointConfig, "endpoint": Endpoint}
 _ARN_KINDS = {"model": "model", "config": "endpoint-config", "endpoint": "endpoint"}
 _LABELS = {"model": "model", "config": "endpoint configuration", "endpoint": "endpoint"}
@@ -86,9 +84,9 @@ class SageMakerBackend:
         self._artifacts = ArtifactStore(s3, root / "models")
         self._log_root = root / "logs"
         self._lock = threading.RLock()
-        db.create_tables(_SCHEMA)
+        db.create_tables(SCHEMA)
         self._records: dict[str, dict[str, Any]] = {kind: {} for kind in _TYPES}
-        for row in db.query("SELECT kind, name, body FROM sagemaker_hosting"):
+        for row in db.query(f"SELECT kind, name, body FROM {TABLE}"):
             self._records[row["kind"]][row["name"]] = from_json(_TYPES[row["kind"]], row["body"])
         self.live: dict[str, LiveEndpoint] = {}  # endpoints that can take traffic, read by the hot path
 
@@ -114,13 +112,13 @@ class SageMakerBackend:
     def _save(self, kind: str, name: str) -> None:
         with self._db.transaction() as conn:
             body = to_json(self._records[kind][name])
-            conn.execute("INSERT OR REPLACE INTO sagemaker_hosting VALUES (?, ?, ?)", (kind, name, body))
+            conn.execute(f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?)", (kind, name, body))
 
     def _delete(self, kind: str, name: str) -> None:
         self._get(kind, name)
         del self._records[kind][name]
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM sagemaker_hosting WHERE kind=? AND name=?", (kind, name))
+            conn.execute(f"DELETE FROM {TABLE} WHERE kind=? AND name=?", (kind, name))
 
     # ---- models --------------------------------------------------------------------------------------
 

@@ -1,43 +1,96 @@
-"""SageMaker Neo compilation jobs: Create/Describe/List/Stop, run in the background.
+"""SageMaker Neo compilation jobs: created, described, listed and stopped; run in the background.
 
 A job reads the model.tar.gz from the emulator's S3, compiles it (emulator.sagemaker.neo) and writes
 `{S3OutputLocation}/{input name}-{target}.tar.gz`, going STARTING -> INPROGRESS -> COMPLETED, or FAILED
 with a FailureReason, or STOPPED. Only Framework XGBOOST is compiled; the other frameworks Neo knows
-fail the job with a reason. Jobs are kept in memory and written through to SQLite; a job cut short by
-a restart is marked FAILED.
+fail the job with a reason. Jobs live in memory and are written through to SQLite (table
+sagemaker_compilation_jobs) through emulator.typed_json; a job cut short by a restart is marked FAILED.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import logging
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from emulator.protocol.errors import AwsError
-from emulator.protocol.pagination import paginate
 from emulator.s3.backend import S3Backend, parse_s3_uri
 from emulator.sagemaker.neo import CompilationError, compile_artifact
-from emulator.sagemaker.validation import constraint_error
 from emulator.state import Database
+from emulator.typed_json import from_json, to_json
 
 log = logging.getLogger(__name__)
 
-FRAMEWORKS = ("TENSORFLOW", "KERAS", "MXNET", "ONNX", "PYTORCH", "XGBOOST", "TFLITE", "DARKNET", "SKLEARN")
-TARGET_DEVICES = (
-    "ml_m4", "ml_m5", "ml_m6g", "ml_c4", "ml_c5", "ml_c6g", "ml_p2", "ml_p3", "ml_g4dn", "ml_inf1",
-    "ml_inf2", "ml_trn1", "ml_eia2", "jetson_nano", "rasp3b", "x86_win64", "coreml",
-)  # fmt: skip
+TABLE = "sagemaker_compilation_jobs"
 ACTIVE = ("STARTING", "INPROGRESS", "STOPPING")
-SORT_KEYS = {"Name": "CompilationJobName", "CreationTime": "CreationTime", "Status": "CompilationJobStatus"}
-_SCHEMA = "CREATE TABLE IF NOT EXISTS sagemaker_compilation (name TEXT PRIMARY KEY, body TEXT NOT NULL);"
-_SUMMARY = ("CompilationJobName", "CompilationJobArn", "CreationTime", "CompilationStartTime",
-            "CompilationEndTime", "LastModifiedTime", "CompilationJobStatus")  # fmt: skip
+SCHEMA = f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT PRIMARY KEY, body TEXT NOT NULL);"
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    s3_uri: str
+    framework: str
+    data_input_config: str | None = None
+    framework_version: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetPlatform:
+    os: str
+    arch: str
+    accelerator: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    s3_output_location: str
+    target_device: str | None = None  # exactly one of target_device and target_platform
+    target_platform: TargetPlatform | None = None
+    compiler_options: str | None = None
+    kms_key_id: str | None = None
+
+    def target(self) -> str:
+        """The target as Neo names it in the output file."""
+        platform = self.target_platform
+        return self.target_device or f"{platform.os}_{platform.arch}".lower()  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What CreateCompilationJob asks for."""
+
+    name: str
+    role_arn: str
+    input: InputConfig
+    output: OutputConfig
+    stopping_condition: dict[str, int]
+    vpc_config: dict[str, Any] | None = None  # kept for Describe: jobs here run without a network
+
+    def output_uri(self) -> str:
+        """Neo's naming: `{S3OutputLocation}/{input file without .tar.gz}-{target}.tar.gz`."""
+        base = self.input.s3_uri.rstrip("/").rsplit("/", 1)[-1].removesuffix(".tar.gz")
+        return f"{self.output.s3_output_location.rstrip('/')}/{base}-{self.output.target()}.tar.gz"
+
+
+@dataclass
+class CompilationJob:
+    spec: JobSpec
+    arn: str
+    artifact_uri: str
+    creation_time: float
+    last_modified_time: float
+    status: str = "STARTING"
+    start_time: float | None = None
+    end_time: float | None = None
+    failure_reason: str | None = None
+    artifact_digest: str | None = None  # sha256 of the compiled tarball
 
 
 class _Stopped(Exception):
@@ -48,50 +101,6 @@ def _not_found(name: str) -> AwsError:
     return AwsError("ResourceNotFound", f"Could not find compilation job {name!r}.")
 
 
-def _check_request(params: dict) -> None:
-    name = params.get("CompilationJobName")
-    if not name:
-        raise constraint_error(name, "compilationJobName", "Member must not be null")
-    if not params.get("RoleArn"):
-        raise constraint_error(params.get("RoleArn"), "roleArn", "Member must not be null")
-    inputs = params.get("InputConfig") or {}
-    try:
-        parse_s3_uri(inputs.get("S3Uri") or "")
-    except ValueError as exc:
-        raise constraint_error(inputs.get("S3Uri"), "inputConfig.s3Uri", str(exc)) from None
-    if inputs.get("Framework") not in FRAMEWORKS:
-        raise constraint_error(
-            inputs.get("Framework"),
-            "inputConfig.framework",
-            f"Member must satisfy enum value set: {list(FRAMEWORKS)}",
-        )
-    output = params.get("OutputConfig") or {}
-    if not (output.get("S3OutputLocation") or "").startswith("s3://"):
-        raise constraint_error(
-            output.get("S3OutputLocation"), "outputConfig.s3OutputLocation", "Member must be an s3:// URI"
-        )
-    device, platform = output.get("TargetDevice"), output.get("TargetPlatform")
-    if (device is None) == (platform is None):
-        raise AwsError(
-            "ValidationException", "OutputConfig needs exactly one of TargetDevice and TargetPlatform"
-        )
-    if device is not None and device not in TARGET_DEVICES:
-        raise constraint_error(
-            device, "outputConfig.targetDevice", f"Member must satisfy enum value set: {list(TARGET_DEVICES)}"
-        )
-    if platform is not None and not (platform.get("Os") and platform.get("Arch")):
-        raise constraint_error(platform, "outputConfig.targetPlatform", "Member must have Os and Arch")
-
-
-def _output_uri(params: dict) -> str:
-    """Neo's naming: `{S3OutputLocation}/{input file without .tar.gz}-{target}.tar.gz`."""
-    output = params["OutputConfig"]
-    platform = output.get("TargetPlatform")
-    target = output.get("TargetDevice") or f"{platform['Os']}_{platform['Arch']}".lower()
-    base = params["InputConfig"]["S3Uri"].rstrip("/").rsplit("/", 1)[-1].removesuffix(".tar.gz")
-    return f"{output['S3OutputLocation'].rstrip('/')}/{base}-{target}.tar.gz"
-
-
 class CompilationJobs:
     def __init__(self, db: Database, s3: S3Backend, region: str, account: str) -> None:
         self._db = db
@@ -99,118 +108,87 @@ class CompilationJobs:
         self._prefix = f"arn:aws:sagemaker:{region}:{account}:compilation-job"
         self._lock = threading.RLock()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="neo")
-        db.create_tables(_SCHEMA)
-        self._jobs: dict[str, dict] = {}
-        for row in db.query("SELECT name, body FROM sagemaker_compilation"):
-            job = json.loads(row["body"])
-            if job["CompilationJobStatus"] in ACTIVE:
-                job.update(
-                    CompilationJobStatus="FAILED", FailureReason="The emulator restarted during the job."
-                )
+        db.create_tables(SCHEMA)
+        self._jobs: dict[str, CompilationJob] = {}
+        for row in db.query(f"SELECT name, body FROM {TABLE}"):
+            job = from_json(CompilationJob, row["body"])
+            if job.status in ACTIVE:
+                job.status, job.failure_reason = "FAILED", "The emulator restarted during the job."
+                self._save(job)
             self._jobs[row["name"]] = job
-            self._save(job)
 
-    def _save(self, job: dict) -> None:
+    def _save(self, job: CompilationJob) -> None:
         with self._db.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO sagemaker_compilation VALUES (?, ?)",
-                (job["CompilationJobName"], json.dumps(job)),
-            )
+            conn.execute(f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?)", (job.spec.name, to_json(job)))
 
-    def _update(self, job: dict, **fields: object) -> None:
+    def _update(self, job: CompilationJob, **fields: object) -> None:
         with self._lock:
-            job.update(fields, LastModifiedTime=time.time())
+            for name, value in fields.items():
+                setattr(job, name, value)
+            job.last_modified_time = time.time()
             self._save(job)
 
-    def create(self, params: dict) -> dict:
-        _check_request(params)
-        name = params["CompilationJobName"]
+    def _get(self, name: str) -> CompilationJob:
+        job = self._jobs.get(name)
+        if job is None:
+            raise _not_found(name)
+        return job
+
+    def create(self, spec: JobSpec) -> CompilationJob:
         now = time.time()
         with self._lock:
-            if name in self._jobs:
-                raise AwsError("ResourceInUse", f"Compilation job {name!r} already exists.")
-            job = {
-                key: copy.deepcopy(params[key])
-                for key in ("CompilationJobName", "RoleArn", "InputConfig", "OutputConfig", "VpcConfig")
-                if key in params
-            }
-            job.update(
-                CompilationJobArn=f"{self._prefix}/{name.lower()}",
-                CompilationJobStatus="STARTING",
-                StoppingCondition=params.get("StoppingCondition") or {"MaxRuntimeInSeconds": 900},
-                CreationTime=now,
-                LastModifiedTime=now,
-                ModelArtifacts={"S3ModelArtifacts": _output_uri(params)},
-            )
-            self._jobs[name] = job
+            if spec.name in self._jobs:
+                raise AwsError("ResourceInUse", f"Compilation job {spec.name!r} already exists.")
+            job = CompilationJob(spec, f"{self._prefix}/{spec.name.lower()}", spec.output_uri(), now, now)
+            self._jobs[spec.name] = job
             self._save(job)
         self._pool.submit(self._run, job)
-        return {"CompilationJobArn": job["CompilationJobArn"]}
+        return job
 
-    def describe(self, name: str) -> dict:
+    def describe(self, name: str) -> CompilationJob:
         with self._lock:
-            job = self._jobs.get(name)
-            if job is None:
-                raise _not_found(name)
-            return copy.deepcopy(job)
+            return copy.deepcopy(self._get(name))
 
-    def list(self, params: dict) -> dict:
-        contains, status = params.get("NameContains", ""), params.get("StatusEquals")
+    def list(self, name_contains: str, status: str | None) -> list[CompilationJob]:
         with self._lock:
-            rows = [
-                {key: job[key] for key in _SUMMARY if key in job}
-                | {"CompilationTargetDevice": job["OutputConfig"].get("TargetDevice")}
+            return [
+                copy.deepcopy(job)
                 for job in self._jobs.values()
-                if contains in job["CompilationJobName"] and status in (None, job["CompilationJobStatus"])
+                if name_contains in job.spec.name and status in (None, job.status)
             ]
-        rows = [{k: v for k, v in row.items() if v is not None} for row in rows]
-        rows.sort(
-            key=lambda r: r[SORT_KEYS.get(params.get("SortBy", "CreationTime"), "CreationTime")],
-            reverse=params.get("SortOrder", "Ascending") == "Descending",
-        )
-        return paginate(
-            rows, "CompilationJobSummaries", params.get("NextToken"), int(params.get("MaxResults") or 100)
-        )
 
-    def stop(self, name: str) -> dict:
+    def stop(self, name: str) -> None:
         with self._lock:
-            job = self._jobs.get(name)
-            if job is None:
-                raise _not_found(name)
-            if job["CompilationJobStatus"] in ("STARTING", "INPROGRESS"):
-                self._update(job, CompilationJobStatus="STOPPING")
-        return {}
+            job = self._get(name)
+            if job.status in ("STARTING", "INPROGRESS"):
+                self._update(job, status="STOPPING")
 
-    def _check_stop(self, job: dict) -> None:
-        if job["CompilationJobStatus"] == "STOPPING":
+    def _check_stop(self, job: CompilationJob) -> None:
+        if job.status == "STOPPING":
             raise _Stopped
 
-    def _run(self, job: dict) -> None:
+    def _run(self, job: CompilationJob) -> None:
         try:
             self._check_stop(job)
-            self._update(job, CompilationJobStatus="INPROGRESS", CompilationStartTime=time.time())
+            self._update(job, status="INPROGRESS", start_time=time.time())
             self._compile(job)
-            self._update(job, CompilationJobStatus="COMPLETED", CompilationEndTime=time.time())
+            self._update(job, status="COMPLETED", end_time=time.time())
         except _Stopped:
-            self._update(job, CompilationJobStatus="STOPPED", CompilationEndTime=time.time())
+            self._update(job, status="STOPPED", end_time=time.time())
         except CompilationError as exc:
-            self._update(
-                job, CompilationJobStatus="FAILED", FailureReason=str(exc), CompilationEndTime=time.time()
-            )
+            self._update(job, status="FAILED", failure_reason=str(exc), end_time=time.time())
         except Exception as exc:  # an emulator bug: fail the job loudly rather than leave it running
-            log.exception("compilation job %s failed", job["CompilationJobName"])
+            log.exception("compilation job %s failed", job.spec.name)
             reason = f"InternalError: {type(exc).__name__}: {exc}"
-            self._update(
-                job, CompilationJobStatus="FAILED", FailureReason=reason, CompilationEndTime=time.time()
-            )
+            self._update(job, status="FAILED", failure_reason=reason, end_time=time.time())
 
-    def _compile(self, job: dict) -> None:
-        framework = job["InputConfig"]["Framework"]
+    def _compile(self, job: CompilationJob) -> None:
+        framework = job.spec.input.framework
         if framework != "XGBOOST":
             raise CompilationError(
                 f"Framework {framework} is not supported by this emulator; only XGBOOST is"
             )
-        source_uri = job["InputConfig"]["S3Uri"]
+        source_uri = job.spec.input.s3_uri
         try:
             info = self._s3.head_object(*parse_s3_uri(source_uri))
         except AwsError as exc:
@@ -221,16 +199,15 @@ class CompilationJobs:
             output = Path(tmp) / "model.tar.gz"
             compile_artifact(info.path, output)
             self._check_stop(job)
-            destination = job["ModelArtifacts"]["S3ModelArtifacts"]
             body = output.read_bytes()
             try:
-                self._s3.put_object(*parse_s3_uri(destination), body, "application/x-gzip")
+                self._s3.put_object(*parse_s3_uri(job.artifact_uri), body, "application/x-gzip")
             except AwsError as exc:
                 raise CompilationError(
-                    f"ClientError: OutputConfiguration: Unable to write to {destination}: {exc.message}"
+                    f"ClientError: OutputConfiguration: Unable to write to {job.artifact_uri}: {exc.message}"
                 ) from None
         with self._lock:
-            job["ModelDigests"] = {"ArtifactDigest": hashlib.sha256(body).hexdigest()}
+            job.artifact_digest = hashlib.sha256(body).hexdigest()
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

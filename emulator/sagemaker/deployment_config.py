@@ -28,7 +28,7 @@ def _integer(value: object, field: str, low: int, high: int) -> int:
     return value
 
 
-def _step(size: dict | None, field: str, capacity: int, low_percent: float) -> StepSize:
+def _step(size: dict | None, field: str, capacity: int | None, low_percent: float) -> StepSize:
     """A CanarySize/LinearStepSize whose share of green's capacity is within [low_percent, 50%]."""
     if not size:
         raise constraint_error(size, field, "Member must not be null")
@@ -38,6 +38,8 @@ def _step(size: dict | None, field: str, capacity: int, low_percent: float) -> S
             kind, f"{field}.type", f"Member must satisfy enum value set: {list(SIZE_TYPES)}"
         )
     step = StepSize(kind, _integer(size.get("Value"), f"{field}.value", 1, 1_000_000))
+    if capacity is None:
+        return step
     share = step.share(capacity)
     if not low_percent / 100 <= share <= 0.5:
         raise validation_exception(
@@ -47,8 +49,10 @@ def _step(size: dict | None, field: str, capacity: int, low_percent: float) -> S
     return step
 
 
-def parse_deployment_config(config: dict, capacity: int) -> BlueGreenPolicy:
-    """`capacity`: the new config's production instance count, which canary and linear sizes refer to."""
+def parse_deployment_config(config: dict, capacity: int | None) -> BlueGreenPolicy:
+    """`capacity`: the new config's production instance count, which canary and linear sizes refer to;
+    None for a config accepted earlier (state written by a previous release), whose sizes were checked
+    then against a fleet that may no longer be known."""
     if "RollingUpdatePolicy" in config:
         raise validation_exception(
             "DeploymentConfig.RollingUpdatePolicy is not supported by this emulator; "

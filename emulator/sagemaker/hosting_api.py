@@ -31,7 +31,7 @@ from emulator.sagemaker.validation import (
 Params = dict[str, Any]
 
 
-def _container(params: Params) -> Container:
+def parse_container(params: Params) -> Container:
     containers = params.get("Containers") or []
     if len(containers) > 1:
         raise validation_exception(
@@ -74,7 +74,7 @@ def _variant_spec(wire: Params) -> VariantSpec:
     )
 
 
-def _data_capture(wire: Params | None) -> DataCapture | None:
+def parse_data_capture(wire: Params | None) -> DataCapture | None:
     if not wire:
         return None
     header = wire.get("CaptureContentTypeHeader") or {}
@@ -88,7 +88,7 @@ def _data_capture(wire: Params | None) -> DataCapture | None:
     )
 
 
-def _config_spec(params: Params) -> EndpointConfigSpec:
+def parse_config_spec(params: Params) -> EndpointConfigSpec:
     production = params.get("ProductionVariants") or []
     shadow = params.get("ShadowProductionVariants") or []
     check_variants(production, shadow)
@@ -96,7 +96,7 @@ def _config_spec(params: Params) -> EndpointConfigSpec:
     return EndpointConfigSpec(
         tuple(map(_variant_spec, production)),
         tuple(map(_variant_spec, shadow)),
-        _data_capture(params.get("DataCaptureConfig")),
+        parse_data_capture(params.get("DataCaptureConfig")),
     )
 
 
@@ -209,7 +209,7 @@ def register_hosting(api: JsonDispatcher, backend: SageMakerBackend) -> None:
     @api.operation("CreateModel")
     def create_model(params: Params) -> Params:
         model = backend.create_model(
-            params.get("ModelName", ""), _container(params), params.get("ExecutionRoleArn")
+            params.get("ModelName", ""), parse_container(params), params.get("ExecutionRoleArn")
         )
         return {"ModelArn": model.arn}
 
@@ -224,7 +224,9 @@ def register_hosting(api: JsonDispatcher, backend: SageMakerBackend) -> None:
 
     @api.operation("CreateEndpointConfig")
     def create_endpoint_config(params: Params) -> Params:
-        config = backend.create_endpoint_config(params.get("EndpointConfigName", ""), _config_spec(params))
+        config = backend.create_endpoint_config(
+            params.get("EndpointConfigName", ""), parse_config_spec(params)
+        )
         return {"EndpointConfigArn": config.arn}
 
     @api.operation("DescribeEndpointConfig")

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from emulator.protocol.errors import AwsError
 from emulator.protocol.json_rpc import JsonDispatcher
+from emulator.protocol.pagination import paginate
 from emulator.sqs.backend import ACCOUNT, MAX_RECEIVE, ReceivedMessage, SqsBackend
 from emulator.sqs.messages import (
     MAX_MESSAGE_BYTES,
@@ -152,15 +153,10 @@ def build_sqs_api(backend: SqsBackend) -> SqsDispatcher:
     @api.operation("ListQueues")
     def list_queues(params: Params) -> Params:
         names = backend.list_queues(params.get("QueueNamePrefix", ""))
-        start = params.get("NextToken")
-        if start:
-            names = [name for name in names if name > start]
-        limit = params.get("MaxResults", 1000)
-        page = names[:limit]
-        result: Params = {"QueueUrls": [queue_url(name) for name in page]}
-        if len(names) > limit:
-            result["NextToken"] = page[-1]
-        return result
+        page = paginate(
+            names, "QueueUrls", params.get("NextToken"), params.get("MaxResults", 1000), name_of=str
+        )
+        return {**page, "QueueUrls": [queue_url(name) for name in page["QueueUrls"]]}
 
     @api.operation("DeleteQueue")
     def delete_queue(params: Params) -> Params:

@@ -101,16 +101,20 @@ WaitFor = Callable[..., Any]
 def wait_for() -> WaitFor:
     """`wait_for(condition, timeout=60, what=...)`: poll until `condition()` is truthy and return its value.
 
-    The deadline is generous: these tests share two cores with other work."""
+    `what` names the condition in the timeout's message; a callable is asked at the timeout, so the
+    message can show the last state seen. The deadline is generous: these tests share two cores with
+    other work."""
 
-    def run(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    def run(
+        condition: Callable[[], Any], timeout: float = 60.0, what: str | Callable[[], str] = "condition"
+    ) -> Any:
         deadline = time.monotonic() + timeout
         while True:
             value = condition()
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"{what} not met within {timeout:.0f}s")
+                raise AssertionError(f"{what() if callable(what) else what} not met within {timeout:.0f}s")
             time.sleep(0.05)
 
     return run

@@ -113,21 +113,22 @@ def test_metric_validation(cloudwatch):
     assert "StartTime must be less than" in message
 
 
-def _wait_for_state(cloudwatch, name: str, state: str, feed=None, timeout: float = 15) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if feed:
-            feed()
-        alarm = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
-        if alarm["StateValue"] == state:
-            return alarm
-        time.sleep(0.2)
-    raise AssertionError(
-        f"alarm {name} never reached {state}; last: {alarm['StateValue']} {alarm['StateReason']}"
-    )
+def _wait_for_state(cloudwatch, wait_for, name: str, state: str, feed) -> dict:
+    """Feed the metric and describe the alarm until it is in `state`."""
+    seen: list[dict] = []
+
+    def reached() -> dict | None:
+        feed()
+        seen.append(cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0])
+        return seen[-1] if seen[-1]["StateValue"] == state else None
+
+    def last() -> str:
+        return f"alarm {name} in {state} (last: {seen[-1]['StateValue']} {seen[-1]['StateReason']})"
+
+    return wait_for(reached, what=last)
 
 
-def test_alarm_state_transitions(cloudwatch):
+def test_alarm_state_transitions(cloudwatch, wait_for):
     dims = [{"Name": "Queue", "Value": "q1"}]
     cloudwatch.put_metric_alarm(
         AlarmName="depth-high",
@@ -149,17 +150,18 @@ def test_alarm_state_transitions(cloudwatch):
             Namespace=NAMESPACE, MetricData=[{"MetricName": "Depth", "Dimensions": dims, "Value": value}]
         )
 
-    alarm = _wait_for_state(cloudwatch, "depth-high", "ALARM", put(9))
+    alarm = _wait_for_state(cloudwatch, wait_for, "depth-high", "ALARM", put(9))
     assert alarm["StateReason"].startswith("Threshold Crossed: 1 out of the last 1 datapoints")
     assert [a["AlarmName"] for a in cloudwatch.describe_alarms(StateValue="ALARM")["MetricAlarms"]] == [
         "depth-high"
     ]
-    _wait_for_state(cloudwatch, "depth-high", "OK", put(1))
+    _wait_for_state(cloudwatch, wait_for, "depth-high", "OK", put(1))
 
     cloudwatch.set_alarm_state(AlarmName="depth-high", StateValue="ALARM", StateReason="testing the pager")
     alarm = cloudwatch.describe_alarms(AlarmNames=["depth-high"])["MetricAlarms"][0]
     assert (alarm["StateValue"], alarm["StateReason"]) == ("ALARM", "testing the pager")
-    _wait_for_state(cloudwatch, "depth-high", "OK", put(1))  # the next evaluation restores the truth
+    # the next evaluation restores the truth
+    _wait_for_state(cloudwatch, wait_for, "depth-high", "OK", put(1))
 
     code, _ = _error(lambda: cloudwatch.set_alarm_state(AlarmName="nope", StateValue="OK", StateReason="x"))
     assert code == "ResourceNotFound"
@@ -168,7 +170,7 @@ def test_alarm_state_transitions(cloudwatch):
 
 
 def test_invocations_publish_per_variant_sagemaker_metrics(
-    fast_clients, fast_models, cloudwatch, deploy_endpoint
+    fast_clients, fast_models, cloudwatch, deploy_endpoint, wait_for
 ):
     sagemaker, runtime = fast_clients["sagemaker"], fast_clients["sagemaker-runtime"]
     deploy_endpoint(
@@ -193,9 +195,8 @@ def test_invocations_publish_per_variant_sagemaker_metrics(
         )["Datapoints"]  # fmt: skip
         return sum(p[statistic] for p in points)
 
-    deadline = time.monotonic() + 10
-    while total("Invocations") < 6 and time.monotonic() < deadline:
-        time.sleep(0.3)  # aggregated per second, flushed once a second
+    # aggregated per second, flushed once a second
+    wait_for(lambda: total("Invocations") >= 6, what="6 Invocations")
     assert total("Invocations") == 6
     assert total("Invocation4XXErrors") == 1
     assert total("InvocationModelErrors") == 1

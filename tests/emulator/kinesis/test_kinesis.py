@@ -174,6 +174,21 @@ def test_per_call_limits(emulator, stream):
         raw.put_records(StreamName=name, Records=[{"Data": b"x" * 1_000_000, "PartitionKey": "k"}] * 6)
 
 
+def test_list_shards_pages_by_shard_id(kinesis, stream):
+    name = stream(5)
+
+    def ids(**params) -> tuple[list[str], str | None]:
+        listed = kinesis.list_shards(StreamName=name, **params)
+        return [shard["ShardId"] for shard in listed["Shards"]], listed.get("NextToken")
+
+    first, token = ids(MaxResults=2)
+    assert first == ["shardId-000000000000", "shardId-000000000001"]
+    second, token = ids(MaxResults=2, NextToken=token)
+    assert second == ["shardId-000000000002", "shardId-000000000003"]
+    assert ids(MaxResults=2, NextToken=token) == (["shardId-000000000004"], None)
+    assert ids(ExclusiveStartShardId="shardId-000000000003") == (["shardId-000000000004"], None)
+
+
 def test_stream_errors(kinesis, stream):
     name = stream(1)
     with pytest.raises(kinesis.exceptions.ResourceInUseException):

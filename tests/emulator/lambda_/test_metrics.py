@@ -94,15 +94,7 @@ def statistics(cloudwatch, namespace: str, metric: str, dimensions: dict[str, st
     return points[0] if points else {}
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.2)
-
-
-def test_invocations_errors_and_durations_per_function(aws, cloudwatch, make_function):
+def test_invocations_errors_and_durations_per_function(aws, cloudwatch, make_function, wait_for):
     name = make_function("work", Timeout=1)
     events = [{"sleep": 0.05}] * 5 + [{"fail": True}] * 2 + [{"sleep": 3}]  # the last one times out
     for event in events:
@@ -136,7 +128,7 @@ def test_invocations_errors_and_durations_per_function(aws, cloudwatch, make_fun
     }
 
 
-def test_emf_lines_become_metrics_in_their_namespace(emulator, aws, cloudwatch, make_function):
+def test_emf_lines_become_metrics_in_their_namespace(emulator, aws, cloudwatch, make_function, wait_for):
     namespace = f"rtinfer-test-{uuid.uuid4().hex[:6]}"
     variables = {"POWERTOOLS_METRICS_NAMESPACE": namespace, "POWERTOOLS_SERVICE_NAME": "fraud-consumer"}
     name = make_function("measured", Timeout=10, Environment={"Variables": variables})
@@ -170,7 +162,7 @@ def test_emf_lines_become_metrics_in_their_namespace(emulator, aws, cloudwatch, 
     assert "Timestamp" in log_stats()["emf_last_error"] or "JSON" in log_stats()["emf_last_error"]
 
 
-def test_event_source_mapping_reports_iterator_age(emulator, aws, cloudwatch, make_function):
+def test_event_source_mapping_reports_iterator_age(emulator, aws, cloudwatch, make_function, wait_for):
     kinesis = emulator.client("kinesis")
     name = make_function("consume", Timeout=10)
     kinesis.create_stream(StreamName=name, ShardCount=1)

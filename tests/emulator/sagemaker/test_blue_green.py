@@ -116,17 +116,15 @@ class Load:
         return [r for r in self.results if start <= r[0] <= end]
 
 
-def _wait_until_settled(sagemaker, name: str, timeout: float = 60) -> tuple[dict, list[dict]]:
-    """Poll DescribeEndpoint until the update ends; return the final description and every one seen."""
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = sagemaker.describe_endpoint(EndpointName=name)
-        seen.append(described)
-        if described["EndpointStatus"] != "Updating":
-            return described, seen
-        time.sleep(0.1)
-    raise AssertionError(f"endpoint {name} still Updating after {timeout}s")
+def _wait_until_settled(sagemaker, wait_for, name: str) -> tuple[dict, list[dict]]:
+    """Describe the endpoint until the update ends; return the final description and every one seen."""
+    seen: list[dict] = []
+
+    def settled() -> dict | None:
+        seen.append(sagemaker.describe_endpoint(EndpointName=name))
+        return seen[-1] if seen[-1]["EndpointStatus"] != "Updating" else None
+
+    return wait_for(settled, what=f"endpoint {name} no longer Updating"), seen
 
 
 def _canary_under_load(
@@ -149,7 +147,7 @@ def _canary_under_load(
                 (alarm,),
             ),
         )
-        final, seen = _wait_until_settled(sagemaker, name)
+        final, seen = _wait_until_settled(sagemaker, wait_for, name)
         settled = time.monotonic()
         wait_for(lambda: len(load.between(settled + 0.1, math.inf)) >= 20, what="20 calls after the update")
     return load, final, seen, started, settled
@@ -215,7 +213,7 @@ def test_slow_canary_rolls_back_on_the_latency_alarm(
     assert state["ExtendedStatistic"] == "p99"
 
 
-def test_linear_steps_show_in_describe_endpoint(sagemaker, fast_models, endpoint):
+def test_linear_steps_show_in_describe_endpoint(sagemaker, fast_models, endpoint, wait_for):
     name = endpoint("bg-linear", fast_models["healthy"])
     green = _config(sagemaker, "bg-linear-green", fast_models["v2"])
     sagemaker.update_endpoint(
@@ -229,7 +227,7 @@ def test_linear_steps_show_in_describe_endpoint(sagemaker, fast_models, endpoint
             }
         ),
     )
-    final, seen = _wait_until_settled(sagemaker, name)
+    final, seen = _wait_until_settled(sagemaker, wait_for, name)
     shares = []
     for described in seen:
         if "PendingDeploymentSummary" in described:
@@ -317,7 +315,7 @@ def test_deployment_config_validation(fast_emulator, green_config, deployment_co
     assert expected in raised.value.response["Error"]["Message"]
 
 
-def test_exceeding_the_maximum_execution_time_rolls_back(sagemaker, fast_models, endpoint):
+def test_exceeding_the_maximum_execution_time_rolls_back(sagemaker, fast_models, endpoint, wait_for):
     name = endpoint("bg-timeout", fast_models["healthy"])
     blue = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
     green = _config(sagemaker, "bg-timeout-green", fast_models["v2"])
@@ -329,6 +327,6 @@ def test_exceeding_the_maximum_execution_time_rolls_back(sagemaker, fast_models,
             MaximumExecutionTimeoutInSeconds=600,
         ),
     )
-    final, _ = _wait_until_settled(sagemaker, name)
+    final, _ = _wait_until_settled(sagemaker, wait_for, name)
     assert final["EndpointConfigName"] == blue
     assert "MaximumExecutionTimeoutInSeconds (600) exceeded" in final["FailureReason"]

@@ -6,7 +6,6 @@ import io
 import json
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,23 +34,24 @@ def _create(sagemaker, name: str, s3_uri: str, framework: str = "XGBOOST") -> No
     )
 
 
-def _wait(sagemaker, name: str, timeout: float = 120) -> tuple[dict, list[str]]:
+def _wait(sagemaker, wait_for, name: str) -> tuple[dict, list[str]]:
+    """Describe the job until it is done; its final description and every status seen on the way."""
     statuses: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def done() -> dict | None:
         job = sagemaker.describe_compilation_job(CompilationJobName=name)
         if not statuses or statuses[-1] != job["CompilationJobStatus"]:
             statuses.append(job["CompilationJobStatus"])
-        if job["CompilationJobStatus"] in DONE:
-            return job, statuses
-        time.sleep(0.1)
-    raise AssertionError(f"compilation job {name} still {statuses[-1]} after {timeout}s")
+        return job if job["CompilationJobStatus"] in DONE else None
+
+    job = wait_for(done, timeout=120, what=lambda: f"compilation job {name} done (still {statuses[-1]})")
+    return job, statuses
 
 
 @pytest.fixture(scope="module")
-def compiled(sagemaker, uploaded) -> dict:
+def compiled(sagemaker, uploaded, wait_for) -> dict:
     _create(sagemaker, "neo-v1", uploaded["v1"])
-    job, statuses = _wait(sagemaker, "neo-v1")
+    job, statuses = _wait(sagemaker, wait_for, "neo-v1")
     return {"job": job, "statuses": statuses}
 
 
@@ -121,11 +121,11 @@ def not_a_model(clients) -> str:
     ],
 )
 def test_bad_input_fails_the_job_with_a_reason(
-    sagemaker, uploaded, not_a_model, name, source, framework, reason
+    sagemaker, uploaded, not_a_model, wait_for, name, source, framework, reason
 ):
     uri = {"v1": uploaded["v1"], "notes": not_a_model}.get(source, source)
     _create(sagemaker, name, uri, framework)
-    job, _ = _wait(sagemaker, name)
+    job, _ = _wait(sagemaker, wait_for, name)
     assert job["CompilationJobStatus"] == "FAILED"
     assert reason in job["FailureReason"]
 
@@ -143,9 +143,9 @@ def test_request_errors(sagemaker, uploaded, compiled):
     assert "inputConfig.framework" in raised.value.response["Error"]["Message"]
 
 
-def test_stop_compilation_job(sagemaker, uploaded):
+def test_stop_compilation_job(sagemaker, uploaded, wait_for):
     _create(sagemaker, "neo-stopped", uploaded["v2"])
     sagemaker.stop_compilation_job(CompilationJobName="neo-stopped")
-    job, statuses = _wait(sagemaker, "neo-stopped")
+    job, statuses = _wait(sagemaker, wait_for, "neo-stopped")
     assert job["CompilationJobStatus"] == "STOPPED"
     assert "COMPLETED" not in statuses

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, WaiterError
@@ -180,16 +178,16 @@ def test_tampered_artifact_fails_the_endpoint_with_a_sha256_reason(sagemaker, de
     assert "ArtifactIntegrityError" in described["FailureReason"]
 
 
-def test_missing_model_data_fails_the_endpoint(sagemaker, deploy):
+def test_missing_model_data_fails_the_endpoint(sagemaker, deploy, wait_for):
     sagemaker.create_model(
         ModelName="model-missing",
         PrimaryContainer={"Image": "x", "ModelDataUrl": "s3://models/absent/model.tar.gz"},
     )
     deploy("missing-data", wait=False, ProductionVariants=[_variant("A", "model-missing")])
-    deadline = time.monotonic() + 10
-    while sagemaker.describe_endpoint(EndpointName="missing-data")["EndpointStatus"] == "Creating":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_for(
+        lambda: sagemaker.describe_endpoint(EndpointName="missing-data")["EndpointStatus"] != "Creating",
+        what="endpoint missing-data no longer Creating",
+    )
     described = sagemaker.describe_endpoint(EndpointName="missing-data")
     assert described["EndpointStatus"] == "Failed"
     assert "s3://models/absent/model.tar.gz" in described["FailureReason"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 import uuid
 
 import pytest
@@ -115,12 +114,10 @@ def test_instance_count_update_adds_workers(clients, runtime, ab_endpoint):
     sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=ab_endpoint, WaiterConfig={"Delay": 0.2})
 
 
-def _capture_lines(
-    s3, bucket: str, prefix: str, expected: int, timeout: float = 10.0
-) -> list[tuple[str, dict]]:
+def _capture_lines(s3, wait_for, bucket: str, prefix: str, expected: int) -> list[tuple[str, dict]]:
     """(key, record) for every captured line under `prefix`, waiting for the 1 s flush."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def captured() -> list[tuple[str, dict]] | None:
         keys = [
             o["Key"]
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -131,12 +128,14 @@ def _capture_lines(
             for key in keys
             for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
         ]
-        if len(lines) >= expected or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.3)
+        return lines if len(lines) >= expected else None
+
+    return wait_for(captured, what=f"{expected} captured lines under {prefix}")
 
 
-def test_shadow_gets_a_copy_and_everything_is_captured(clients, runtime, shadow_endpoint, capture_bucket):
+def test_shadow_gets_a_copy_and_everything_is_captured(
+    clients, runtime, shadow_endpoint, capture_bucket, wait_for
+):
     inference_ids = [str(uuid.uuid4()) for _ in range(5)]
     for inference_id in inference_ids:
         answer = runtime.invoke_endpoint(
@@ -146,8 +145,8 @@ def test_shadow_gets_a_copy_and_everything_is_captured(clients, runtime, shadow_
         assert json.loads(answer["Body"].read())["model_version"] == "v1"  # never the shadow's answer
 
     s3 = clients["s3"]
-    prod = _capture_lines(s3, capture_bucket, f"datacapture/{shadow_endpoint}/prod/", 5)
-    shadow = _capture_lines(s3, capture_bucket, f"datacapture/{shadow_endpoint}/shadow/", 5)
+    prod = _capture_lines(s3, wait_for, capture_bucket, f"datacapture/{shadow_endpoint}/prod/", 5)
+    shadow = _capture_lines(s3, wait_for, capture_bucket, f"datacapture/{shadow_endpoint}/shadow/", 5)
     assert sorted(r["eventMetadata"]["inferenceId"] for _, r in prod) == sorted(inference_ids)
     assert sorted(r["eventMetadata"]["inferenceId"] for _, r in shadow) == sorted(inference_ids)
     layout = re.compile(rf"datacapture/{shadow_endpoint}/(prod|shadow)/\d{{4}}/\d\d/\d\d/\d\d/[\w-]+\.jsonl")

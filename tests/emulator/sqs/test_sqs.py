@@ -146,6 +146,18 @@ def test_redrive_to_dead_letter_queue_and_errors(sqs, queue):
         sqs.get_queue_url(QueueName=dlq.rsplit("/", 1)[1])
 
 
+def test_list_queues_pages_by_name_and_a_deletion_between_pages_skips_nothing(sqs):
+    prefix = f"page-{uuid.uuid4().hex[:6]}-"
+    urls = [sqs.create_queue(QueueName=f"{prefix}{i}")["QueueUrl"] for i in range(5)]
+    first = sqs.list_queues(QueueNamePrefix=prefix, MaxResults=2)
+    assert first["QueueUrls"] == urls[:2]
+    sqs.delete_queue(QueueUrl=urls[0])  # an offset token would now skip urls[2]
+    second = sqs.list_queues(QueueNamePrefix=prefix, MaxResults=2, NextToken=first["NextToken"])
+    assert second["QueueUrls"] == urls[2:4]
+    last = sqs.list_queues(QueueNamePrefix=prefix, MaxResults=2, NextToken=second["NextToken"])
+    assert last["QueueUrls"] == urls[4:] and "NextToken" not in last
+
+
 def test_backend_send_message_for_other_services(tmp_path):
     db = Database(tmp_path / "state.db")
     backend = SqsBackend(db)

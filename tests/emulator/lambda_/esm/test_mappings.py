@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -85,8 +86,9 @@ def package(lambda_zip) -> bytes:
 class Pipeline:
     """A stream, a function writing what it receives to `out`, and the clients to drive them."""
 
-    def __init__(self, emulator, package: bytes, out: Path) -> None:
+    def __init__(self, emulator, package: bytes, out: Path, wait_for: Callable[..., Any]) -> None:
         self.emulator = emulator
+        self.wait_for = wait_for
         self.aws = emulator.client("lambda")
         self.kinesis = emulator.client("kinesis")
         self.sqs = emulator.client("sqs")
@@ -124,10 +126,11 @@ class Pipeline:
         mapping = self.aws.create_event_source_mapping(
             EventSourceArn=self.stream_arn, FunctionName=self.name, **settings
         )
-        wait_for(
+        self.wait_for(
             lambda: (
                 self.aws.get_event_source_mapping(UUID=mapping["UUID"])["State"] in ("Enabled", "Disabled")
-            )
+            ),
+            what="mapping enabled or disabled",
         )
         return mapping["UUID"]
 
@@ -153,29 +156,24 @@ class Pipeline:
 
     def destination_messages(self, count: int) -> list[dict]:
         messages: list[dict] = []
-        deadline = time.monotonic() + 30
-        while len(messages) < count and time.monotonic() < deadline:
+
+        def received() -> bool:
             answer = self.sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
             )
-            messages += [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+            messages.extend(json.loads(m["Body"]) for m in answer.get("Messages", []))
+            return len(messages) >= count
+
+        self.wait_for(received, what=f"{count} message(s) on the OnFailure queue")
         return messages
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.1)
-
-
 @pytest.fixture
-def pipeline(emulator, package, tmp_path) -> Pipeline:
-    return Pipeline(emulator, package, tmp_path / "calls.jsonl")
+def pipeline(emulator, package, tmp_path, wait_for) -> Pipeline:
+    return Pipeline(emulator, package, tmp_path / "calls.jsonl", wait_for)
 
 
-def test_parallel_batches_keep_per_key_order(pipeline):
+def test_parallel_batches_keep_per_key_order(pipeline, wait_for):
     pipeline.create("collect", env={"DELAY": "0.05"})
     mapping = pipeline.map(BatchSize=5, ParallelizationFactor=4)
     keys = [f"key-{k}" for k in range(8)]
@@ -198,7 +196,7 @@ def test_parallel_batches_keep_per_key_order(pipeline):
     assert stats["iterator_age_ms"] >= 0 and stats["last_processing_result"] == "OK"
 
 
-def test_partial_failure_checkpoints_at_the_lowest_failed_record(pipeline):
+def test_partial_failure_checkpoints_at_the_lowest_failed_record(pipeline, wait_for):
     pipeline.create("partial")
     sequences = pipeline.put([("k", f"r{i}") for i in range(6)])
     pipeline.map(
@@ -212,7 +210,7 @@ def test_partial_failure_checkpoints_at_the_lowest_failed_record(pipeline):
     assert len(pipeline.calls()) == 2
 
 
-def test_malformed_item_failures_fail_the_whole_batch(pipeline):
+def test_malformed_item_failures_fail_the_whole_batch(pipeline, wait_for):
     pipeline.create("malformed")
     pipeline.put([("k", f"m{i}") for i in range(3)])
     pipeline.map(
@@ -224,7 +222,7 @@ def test_malformed_item_failures_fail_the_whole_batch(pipeline):
     assert [r[2] for r in second["records"]] == ["m0", "m1", "m2"]
 
 
-def test_bisect_isolates_the_poison_record(pipeline):
+def test_bisect_isolates_the_poison_record(pipeline, wait_for):
     pipeline.create("poison")
     queue_arn = pipeline.queue()
     data = ["a", "b", "c", "d", "e", "poison", "g", "h"]
@@ -248,7 +246,7 @@ def test_bisect_isolates_the_poison_record(pipeline):
     assert pipeline.delivered() == [d for d in data if d != "poison"]  # in order, each once
 
 
-def test_exhausted_retries_send_the_batch_to_the_on_failure_queue(pipeline):
+def test_exhausted_retries_send_the_batch_to_the_on_failure_queue(pipeline, wait_for):
     pipeline.create("poison")
     queue_arn = pipeline.queue()
     sequences = pipeline.put([("k", "x"), ("k", "poison"), ("k", "y")])
@@ -286,7 +284,7 @@ def test_exhausted_retries_send_the_batch_to_the_on_failure_queue(pipeline):
     assert stats["failed_invocations"] == 3
 
 
-def test_disabled_mapping_stops_and_latest_skips_older_records(pipeline):
+def test_disabled_mapping_stops_and_latest_skips_older_records(pipeline, wait_for):
     pipeline.create("collect")
     pipeline.put([("k", "before")])
     mapping = pipeline.map(StartingPosition="LATEST")
@@ -307,7 +305,7 @@ def test_disabled_mapping_stops_and_latest_skips_older_records(pipeline):
     wait_for(lambda: _missing(pipeline.aws, mapping))
 
 
-def test_at_timestamp_starts_at_the_first_record_arrived_since(pipeline):
+def test_at_timestamp_starts_at_the_first_record_arrived_since(pipeline, wait_for):
     pipeline.create("collect")
     pipeline.put([("k", "old-1"), ("k", "old-2")])
     time.sleep(0.3)
@@ -353,12 +351,12 @@ def test_mapping_validation_errors(pipeline):
         assert field in invalid.value.response["Error"]["Message"]
 
 
-def test_checkpoint_survives_a_restart(tmp_path, emulator_factory, package):
+def test_checkpoint_survives_a_restart(tmp_path, emulator_factory, package, wait_for):
     from emulator import control
 
     home = tmp_path / "home"
     first = emulator_factory(home)
-    pipeline = Pipeline(first, package, tmp_path / "calls.jsonl")
+    pipeline = Pipeline(first, package, tmp_path / "calls.jsonl", wait_for)
     pipeline.create("collect")
     mapping = pipeline.map(BatchSize=2)
     pipeline.put([("k", f"a{i}") for i in range(5)])
@@ -367,7 +365,7 @@ def test_checkpoint_survives_a_restart(tmp_path, emulator_factory, package):
 
     assert control.stop(home)
     second = emulator_factory(home, first.port)
-    restarted = Pipeline(second, package, pipeline.out)
+    restarted = Pipeline(second, package, pipeline.out, wait_for)
     restarted.name, restarted.stream_arn = pipeline.name, pipeline.stream_arn
     assert restarted.aws.get_event_source_mapping(UUID=mapping)["State"] in (
         "Creating",
