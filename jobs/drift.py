@@ -3,12 +3,9 @@
 
 import dagster as dg
 
-from assets.monitoring import DRIFT_PARTITIONS
-
 drift_check_job = dg.define_asset_job(
     "drift_check",
     selection=dg.AssetSelection.assets("drift_report"),
-    partitions_def=DRIFT_PARTITIONS,
     description="Evidently drift report of one day's captured inference inputs.",
 )
 

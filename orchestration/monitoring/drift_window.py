@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from orchestration.endpoint.probe import local_scores
-from orchestration.monitoring.drift import ReferenceSample, reference_sample
+from orchestration.monitoring.drift import ReferenceSample, reference_sample, sample_sha256
 from orchestration.monitoring.reads import capture_keys, read_capture
 from serving.features import FEATURE_NAMES
 
@@ -29,4 +29,5 @@ def scored_reference(features: pd.DataFrame, artifact_path: Path, n: int, seed: 
     sample = reference_sample(features[list(FEATURE_NAMES)], n, seed)
     frame = sample.frame.copy()
     frame["score"] = local_scores(artifact_path, frame[list(FEATURE_NAMES)].to_numpy(np.float64))
-    return reference_sample(frame, len(frame), seed)
+    # Hashed again with its scores, but the rows still came from the whole training set.
+    return ReferenceSample(frame, sample_sha256(frame), seed, sample.source_rows)

@@ -103,6 +103,7 @@ def test_scored_reference_samples_features_with_the_packaged_models_scores(model
     # the sampled rows really come from the features
     merged = reference.frame.merge(features, on=list(FEATURE_NAMES))
     assert len(merged) == 100
+    assert reference.source_rows == len(features)  # the whole training set it was drawn from
 
 
 def test_scored_reference_is_reproducible_per_seed(model):
