@@ -140,8 +140,11 @@ def deploy_artifact(
         endpoint_name=endpoint_name,
         package_group=package_group,
         model_version=version.model_version,
+        # Setting an endpoint up from a file: no baking, the old fleet (if any) goes at once.
         strategy="ALL_AT_ONCE",
         alarms=False,
+        wait_interval_s=0,
+        termination_wait_s=0,
         instance_count=instance_count,
         wait_seconds=600,
     )
