@@ -74,3 +74,37 @@ def emulator_factory() -> Iterator[Callable[..., RunningEmulator]]:
     yield start
     for home in homes:
         control.stop(home)
+
+
+LIFECYCLE_SIMULATION = {"n_customers": 1200, "n_terminals": 300, "seed": 2}
+
+
+@pytest.fixture
+def run_lifecycle(emulator, tmp_path, monkeypatch):
+    """Run the fraud_lifecycle job as Dagster runs it, small, on its own endpoint and stream stack."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from orchestration.wiring.resources import default_resources
+
+    monkeypatch.setenv("RTINFER_HOME", str(tmp_path))
+    monkeypatch.setenv("RTINFER_EMULATOR_PORT", str(emulator.port))
+
+    def run(floors, endpoint_name: str) -> dg.ExecuteInProcessResult:
+        run_config = {
+            "ops": {
+                "simulated_transactions": {"config": LIFECYCLE_SIMULATION},
+                "fraud_endpoint": {"config": {"endpoint_name": endpoint_name, "instance_count": 1}},
+                "stream_stack": {
+                    "config": {"input_stream": f"{endpoint_name}-in", "function_name": f"{endpoint_name}-fn"}
+                },
+            }
+        }
+        resources = {**default_resources(), "quality_floors": floors}
+        job = dg.Definitions(
+            assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=resources
+        ).resolve_job_def("fraud_lifecycle")
+        with dg.instance_for_test() as instance:
+            return job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
+
+    return run

@@ -5,13 +5,7 @@ import dagster as dg
 import pytest
 
 from orchestration.definitions import defs
-from orchestration.wiring.resources import ModelQualityFloors, default_resources
-
-SMALL_RUN = {
-    "ops": {
-        "simulated_transactions": {"config": {"n_customers": 1200, "n_terminals": 300, "seed": 2}},
-    }
-}
+from orchestration.wiring.resources import ModelQualityFloors
 
 
 def test_every_job_resolves():
@@ -38,28 +32,8 @@ def test_assets_and_check_are_registered():
     assert {"fraud_model_meets_floors", "fraud_model_review"} <= checks
 
 
-def _run(emulator, tmp_path, monkeypatch, floors: ModelQualityFloors, endpoint_name: str):
-    monkeypatch.setenv("RTINFER_HOME", str(tmp_path))
-    monkeypatch.setenv("RTINFER_EMULATOR_PORT", str(emulator.port))
-    run_config = {
-        "ops": {
-            **SMALL_RUN["ops"],
-            "fraud_endpoint": {"config": {"endpoint_name": endpoint_name, "instance_count": 1}},
-            "stream_stack": {
-                "config": {"input_stream": f"{endpoint_name}-in", "function_name": f"{endpoint_name}-fn"}
-            },
-        }
-    }
-    resources = {**default_resources(), "quality_floors": floors}
-    job = dg.Definitions(
-        assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=resources
-    ).resolve_job_def("fraud_lifecycle")
-    with dg.instance_for_test() as instance:
-        return job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
-
-
-def test_lifecycle_job_trains_checks_and_deploys(emulator, tmp_path, monkeypatch):
-    result = _run(emulator, tmp_path, monkeypatch, ModelQualityFloors(), "lifecycle-ok")
+def test_lifecycle_job_trains_checks_and_deploys(run_lifecycle, emulator, tmp_path):
+    result = run_lifecycle(ModelQualityFloors(), "lifecycle-ok")
     assert result.success
     record = result.output_for_node("fraud_model")
     assert (tmp_path / "artifacts" / record["model_version"] / "model.tar.gz").exists()
