@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from orchestration.stream.accounting import wait_until_accounted
+from orchestration.stream.accounting import ReplayScope, take_baseline, wait_until_accounted
 from orchestration.stream.replay import TrafficTargets, run_traffic
 from orchestration.wiring.resources import AwsClients
 from orchestration.wiring.run_config import TrafficRunConfig
@@ -27,15 +27,19 @@ def traffic_replay(
     targets = TrafficTargets(
         stream_stack["input_stream"], stream_stack["feature_state_table"], stream_stack["labels_table"]
     )
+    dynamodb, sqs = aws.client("dynamodb"), aws.client("sqs")
+    predictions_table, dlq_url = stream_stack["predictions_table"], stream_stack["dead_letter_queue_url"]
+    before = take_baseline(dynamodb, sqs, predictions_table, dlq_url)  # earlier replays' records
     report = run_traffic(aws.client, targets, transactions, transaction_labels, config.to_library())
     context.log.info(f"sent {report.sent:,} records ({report.malformed} malformed) at {report.rate:,.0f}/s")
     account = wait_until_accounted(
-        aws.client("dynamodb"),
-        aws.client("sqs"),
-        stream_stack["predictions_table"],
-        stream_stack["dead_letter_queue_url"],
+        dynamodb,
+        sqs,
+        predictions_table,
+        dlq_url,
         report.sent,
         timeout_s=ACCOUNTING_TIMEOUT_S,
+        scope=ReplayScope(before, frozenset(report.request_ids)),
     )
     summary = {
         "sent": report.sent,

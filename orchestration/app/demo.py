@@ -183,4 +183,4 @@ def _run_steps(instance, console: Console, simulation: dict, traffic: dict, summ
     _timed(summary, "lifecycle_loop", run_lifecycle_loop, instance, console, simulation, traffic, story)
     console.print(story_table(story))
     checks_passed = all(check["passed"] for check in summary["model"]["checks"])
-    return checks_passed and len(story) >= EXPECTED_STEPS
+    return checks_passed and len(story) >= EXPECTED_STEPS and all(row["ok"] for row in story)

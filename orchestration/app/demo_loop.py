@@ -6,7 +6,7 @@ drifted traffic is replayed and the drift check catches it. Every step is a Dags
 the UI) or the sensor evaluated exactly as the daemon evaluates it.
 
 Each step is a dict: `step`, `happened` and `why` (the table's columns), the figures behind them,
-and `seconds`.
+`ok` (False when a run the step needed failed; the loop stops there) and `seconds`.
 """
 
 from __future__ import annotations
@@ -42,33 +42,50 @@ def _step(name: str, happened: str, why: str, **figures) -> dict:
     return {"step": name, "happened": happened, "why": why, **figures}
 
 
-def _timed(story: list[dict], step, *args) -> dict | None:
-    """Run one step, append its row with its seconds; None if it produced no row."""
+class StepFailed(Exception):
+    """A run a step needs failed: the step cannot say what happened, and the loop stops there."""
+
+
+def _required_run(job_name: str, instance, console: Console, run_config: dict) -> dg.ExecuteInProcessResult:
+    result = run_job(job_name, instance, console, run_config)
+    if result is None:
+        raise StepFailed(f"the {job_name} run failed (its logs are in the UI's Runs page)")
+    return result
+
+
+def _timed(story: list[dict], name: str, step, *args) -> dict | None:
+    """Run one step and append its row with its seconds; on a failed run, a failed row and None."""
     started = time.monotonic()
-    row = step(*args)
-    if row is not None:
-        story.append({**row, "seconds": round(time.monotonic() - started, 1)})
-    return row
+    try:
+        row = {**step(*args), "ok": True}
+    except StepFailed as failure:
+        row = {**_step(name, "failed", str(failure)), "ok": False}
+    story.append({**row, "seconds": round(time.monotonic() - started, 1)})
+    return row if row["ok"] else None
 
 
 def run_lifecycle_loop(instance, console: Console, simulation: dict, traffic: dict, story: list) -> None:
-    """Run the loop, appending each step's row to `story` as it finishes."""
-    candidate = _timed(story, _train_candidate, instance, console)
+    """Run the loop, appending each step's row to `story` as it finishes; stop at a failed step."""
+    candidate = _timed(story, "train candidate", _train_candidate, instance, console)
     if candidate is None:
         return
     version = candidate["model_version"]
+    steps = [
+        ("shadow", _shadow, traffic),
+        ("canary deploy", _canary_deploy),
+        ("A/B game day", _faulty_candidate_ab, traffic),
+    ]
     if candidate["approval"] != "Approved":
-        _timed(story, _approve, instance, console, version)
-    _timed(story, _shadow, instance, console, traffic, version)
-    _timed(story, _canary_deploy, instance, console, version)
-    _timed(story, _faulty_candidate_ab, instance, console, traffic, version)
-    _timed(story, _drift, instance, console, simulation, traffic)
+        steps.insert(0, ("approve", _approve))
+    for name, step, *extra in steps:
+        if _timed(story, name, step, instance, console, *extra, version) is None:
+            return
+    _timed(story, "drift check", _drift, instance, console, simulation, traffic)
 
 
-def _train_candidate(instance, console) -> dict | None:
-    trained = run_job("train_candidate", instance, console, ops.op_config(ops.TRAIN_OP, CANDIDATE_TRAINING))
-    if trained is None:
-        return None
+def _train_candidate(instance, console) -> dict:
+    config = ops.op_config(ops.TRAIN_OP, CANDIDATE_TRAINING)
+    trained = _required_run("train_candidate", instance, console, config)
     candidate = trained.output_for_node(ops.REGISTER_OP)
     findings = candidate["review_findings"]
     return _step(
@@ -83,16 +100,18 @@ def _train_candidate(instance, console) -> dict | None:
 
 def _approve(instance, console, version: str) -> dict:
     config = ops.op_config(ops.APPROVE_OP, {"model_version": version, "note": "approved in the demo"})
-    approved = run_job("approve_model_version", instance, console, config) is not None
-    happened = f"{version} approved by the approval job" if approved else f"approving {version} failed"
-    return _step("approve", happened, "a person's decision, recorded", approved=approved)
+    _required_run("approve_model_version", instance, console, config)
+    return _step(
+        "approve", f"{version} approved by the approval job", "a person's decision, recorded", approved=True
+    )
 
 
 def _shadow(instance, console, traffic: dict, version: str) -> dict:
-    run_job("shadow_model", instance, console, ops.op_config(ops.SHADOW_OP, {"model_version": version}))
-    run_job("replay_traffic", instance, console, _phase(traffic, 1))
-    compared = run_job("monitoring_refresh", instance, console, {})
-    shadow = compared.output_for_node(ops.SHADOW_COMPARISON_OP) if compared else {}
+    config = ops.op_config(ops.SHADOW_OP, {"model_version": version})
+    _required_run("shadow_model", instance, console, config)
+    _required_run("replay_traffic", instance, console, _phase(traffic, 1))
+    compared = _required_run("monitoring_refresh", instance, console, {})
+    shadow = compared.output_for_node(ops.SHADOW_COMPARISON_OP)
     agreement, spearman = shadow.get("agreement_rate", float("nan")), shadow.get("spearman", float("nan"))
     return _step(
         "shadow",
@@ -150,8 +169,8 @@ def _faulty_candidate_ab(instance, console, traffic: dict, version: str) -> dict
     """Game day: the same artifact with a fault injected, A/B tested; the A/B sensor must roll it back."""
     faulty = _register_faulty(version)
     config = ops.op_config(ops.SPLIT_OP, {"model_version": faulty, "candidate_weight": 0.5})
-    run_job("set_traffic", instance, console, config)
-    run_job("replay_traffic", instance, console, _phase(traffic, 2))  # the stream goes on: no reseeding
+    _required_run("set_traffic", instance, console, config)
+    _required_run("replay_traffic", instance, console, _phase(traffic, 2))  # the stream goes on: no reseeding
     result = _evaluate_ab_sensor(instance)
     requests = getattr(result, "run_requests", None) or []
     observation = result.asset_events[0].metadata if getattr(result, "asset_events", None) else {}
@@ -176,8 +195,8 @@ def _faulty_candidate_ab(instance, console, traffic: dict, version: str) -> dict
 
 def _drift(instance, console, simulation: dict, traffic: dict) -> dict:
     """Replay traffic from a drifted world; today's drift check must catch it."""
-    run_job("simulate", instance, console, ops.op_config(ops.SIMULATE_OP, {**simulation, **DRIFT}))
-    run_job("replay_traffic", instance, console, ops.op_config(ops.REPLAY_OP, traffic))
+    _required_run("simulate", instance, console, ops.op_config(ops.SIMULATE_OP, {**simulation, **DRIFT}))
+    _required_run("replay_traffic", instance, console, ops.op_config(ops.REPLAY_OP, traffic))
     today = datetime.now(tz=UTC).date().isoformat()
     from orchestration.definitions import defs
 

@@ -48,7 +48,36 @@ def queue_depth(sqs, queue_url: str) -> int:
     )
 
 
-def read_account(dynamodb, sqs, predictions_table: str, dlq_url: str) -> StreamAccount:
+@dataclass(frozen=True)
+class Baseline:
+    """What the stream path had already stored and dead-lettered before a replay started."""
+
+    stored: int = 0
+    dead_lettered: int = 0
+
+
+def take_baseline(dynamodb, sqs, predictions_table: str, dlq_url: str) -> Baseline:
+    return Baseline(count_stored(dynamodb, predictions_table), queue_depth(sqs, dlq_url))
+
+
+@dataclass(frozen=True)
+class ReplayScope:
+    """One replay's records among everything stored: its valid records by request id, and the dead
+    letters the queue gained since the baseline taken before it sent (a malformed record may carry
+    no readable id)."""
+
+    before: Baseline
+    request_ids: frozenset[str]
+
+
+def read_account(
+    dynamodb,
+    sqs,
+    predictions_table: str,
+    dlq_url: str,
+    scope: ReplayScope | None = None,
+) -> StreamAccount:
+    """Everything stored and dead-lettered, or only what belongs to one replay's `scope`."""
     account = StreamAccount()
     items = scan_all(
         dynamodb,
@@ -57,37 +86,55 @@ def read_account(dynamodb, sqs, predictions_table: str, dlq_url: str) -> StreamA
     )
     latencies = []
     for item in items:
-        account.request_ids.add(item["request_id"]["S"])
+        request_id = item["request_id"]["S"]
+        if scope is not None and request_id not in scope.request_ids:
+            continue
+        account.request_ids.add(request_id)
         if item.get("fallback", {}).get("BOOL"):
             account.fallbacks += 1
-            account.fallback_request_ids.add(item["request_id"]["S"])
+            account.fallback_request_ids.add(request_id)
         else:
             account.predictions += 1
             account.variants[item.get("variant", {}).get("S", "?")] += 1
         account.model_versions[item.get("model_version", {}).get("S", "?")] += 1
         latencies.append(float(item["latency_ms"]["N"]))
     account.latencies_ms = np.array(latencies)
-    account.dead_lettered = queue_depth(sqs, dlq_url)
+    account.dead_lettered = queue_depth(sqs, dlq_url) - (scope.before.dead_lettered if scope else 0)
     return account
 
 
 def wait_until_accounted(
-    dynamodb, sqs, predictions_table: str, dlq_url: str, expected: int, timeout_s: float, poll_s: float = 0.5
+    dynamodb,
+    sqs,
+    predictions_table: str,
+    dlq_url: str,
+    expected: int,
+    timeout_s: float,
+    poll_s: float = 0.5,
+    scope: ReplayScope | None = None,
 ) -> StreamAccount:
-    """Poll until `expected` records are accounted for (or the timeout passes); return the full reading.
+    """Poll until `expected` records (of `scope`, when given) are accounted for, or the timeout
+    passes; return the reading.
 
-    Polls count (Select=COUNT) instead of reading every item back, so watching a run costs the
-    path under test little; the items are read once, at the end.
+    The table and the queue keep earlier replays' records, so a replay must give its scope: counted
+    from zero, a second replay would find the first one's records and stop waiting before its own
+    were stored. Polls count (Select=COUNT) instead of reading every item
+    back, so watching a run costs the path under test little; the items are read at the end.
     """
+    before = scope.before if scope else Baseline()
     deadline = time.monotonic() + timeout_s
-    while (
-        count_accounted(dynamodb, sqs, predictions_table, dlq_url) < expected and time.monotonic() <= deadline
-    ):
+    while True:
+        stored = count_stored(dynamodb, predictions_table) - before.stored
+        if stored + queue_depth(sqs, dlq_url) - before.dead_lettered >= expected:
+            account = read_account(dynamodb, sqs, predictions_table, dlq_url, scope)
+            if account.accounted >= expected:  # the count may include another writer's records
+                return account
+        if time.monotonic() > deadline:
+            return read_account(dynamodb, sqs, predictions_table, dlq_url, scope)
         time.sleep(poll_s)
-    return read_account(dynamodb, sqs, predictions_table, dlq_url)
 
 
-def count_accounted(dynamodb, sqs, predictions_table: str, dlq_url: str) -> int:
+def count_stored(dynamodb, predictions_table: str) -> int:
     stored, start = 0, None
     while True:
         page = dynamodb.scan(
@@ -96,4 +143,4 @@ def count_accounted(dynamodb, sqs, predictions_table: str, dlq_url: str) -> int:
         stored += page["Count"]
         start = page.get("LastEvaluatedKey")
         if not start:
-            return stored + queue_depth(sqs, dlq_url)
+            return stored

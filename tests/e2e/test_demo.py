@@ -102,6 +102,7 @@ def check_summary(summary: dict) -> None:
     assert stream["dead_lettered"] == stream["malformed_sent"] > 0
     assert 0 < stream["latency_p50_ms"] <= stream["latency_p99_ms"]
 
+    assert all(row["ok"] for row in summary["lifecycle"]), summary["lifecycle"]
     steps = {row["step"]: row for row in summary["lifecycle"]}
     assert [row["step"] for row in summary["lifecycle"] if row["step"] != "approve"] == LIFECYCLE_STEPS
     assert steps.get("approve", {"approved": True})["approved"]

@@ -6,7 +6,14 @@ import time
 
 import pytest
 
-from orchestration.stream.accounting import StreamAccount, read_account, scan_all, wait_until_accounted
+from orchestration.stream.accounting import (
+    ReplayScope,
+    StreamAccount,
+    read_account,
+    scan_all,
+    take_baseline,
+    wait_until_accounted,
+)
 from orchestration.stream.stack import ensure_queue, ensure_table
 from serving.consumer.sinks import write_predictions
 
@@ -102,3 +109,35 @@ def test_wait_until_accounted_gives_up_at_the_timeout_with_what_it_found(emulato
     # No error on timeout: the caller gets the partial reading and compares it with what it expected.
     assert account.accounted == 7
     assert 0.5 <= elapsed < 10
+
+
+def test_a_later_replay_waits_for_its_own_records_not_the_earlier_ones(emulator, table):
+    dynamodb, name = table
+    sqs = emulator.client("sqs")
+    url, _ = ensure_queue(sqs, f"{name}-dlq")
+    # The first replay left 300 predictions and 4 dead letters behind.
+    assert not write_predictions(dynamodb, name, _predictions("first", 300))
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "bad"} for i in range(4)])
+    before = take_baseline(dynamodb, sqs, name, url)
+    assert (before.stored, before.dead_lettered) == (300, 4)
+
+    second = _predictions("second", 120, fallback_every=10)
+    writer_client, release = emulator.client("dynamodb"), threading.Event()
+
+    def produce():
+        release.wait()
+        write_predictions(writer_client, name, second)
+        sqs.send_message(QueueUrl=url, MessageBody="bad")
+
+    writer = threading.Thread(target=produce)
+    writer.start()
+    scope = ReplayScope(before, frozenset(row["request_id"] for row in second))
+    # Nothing of the second replay is stored yet: counted from zero, 304 >= 121 would end the wait.
+    early = wait_until_accounted(dynamodb, sqs, name, url, 121, timeout_s=0.3, poll_s=0.05, scope=scope)
+    assert early.accounted == 0
+    release.set()
+    account = wait_until_accounted(dynamodb, sqs, name, url, 121, timeout_s=60, poll_s=0.05, scope=scope)
+    writer.join()
+    assert (account.predictions, account.fallbacks, account.dead_lettered) == (108, 12, 1)
+    assert account.request_ids == scope.request_ids
+    assert account.model_versions == {"v1": 120}
