@@ -2,11 +2,13 @@
 
 Every op that changes an endpoint is in the `sagemaker-endpoint` concurrency pool; the instance's
 dagster.yaml limits pools to one op at a time, so two runs never change an endpoint at once.
-Each run records what it changed as metadata.
+Each run records what it changed as metadata, and the change carries the run's id and reason (the
+`rtinfer/reason` tag a sensor sets, or who launched it) into the deployment history.
 """
 
 import dagster as dg
 
+from jobs.tags import REASON
 from orchestration.endpoint.actions import (
     run_approval,
     run_deploy,
@@ -15,6 +17,7 @@ from orchestration.endpoint.actions import (
     run_set_traffic,
     run_shadow,
 )
+from orchestration.endpoint.history import Trigger
 from orchestration.endpoint.strategies import Clients
 from orchestration.settings import load_settings
 from orchestration.wiring.resources import AwsClients
@@ -34,6 +37,12 @@ def _clients(aws: AwsClients) -> Clients:
     return Clients(aws.client("sagemaker"), aws.client("cloudwatch"), aws.client("s3"))
 
 
+def _trigger(context: dg.OpExecutionContext) -> Trigger:
+    tags = context.run.tags
+    reason = tags.get(REASON) or f"launched by {tags.get('dagster/user', 'a person')} from {context.job_name}"
+    return Trigger(context.run_id, reason)
+
+
 def _record(context: dg.OpExecutionContext, result) -> dict:
     context.add_output_metadata(result.as_metadata())
     context.log.info(f"{result.action} on {result.endpoint_name}: {result.outcome}")
@@ -44,27 +53,37 @@ def _record(context: dg.OpExecutionContext, result) -> dict:
 
 @dg.op(pool=ENDPOINT_POOL)
 def deploy_version(context: dg.OpExecutionContext, config: DeployRunConfig, aws: AwsClients) -> dict:
-    return _record(context, run_deploy(_clients(aws), load_settings(), config.to_library()))
+    return _record(
+        context, run_deploy(_clients(aws), load_settings(), config.to_library(), _trigger(context))
+    )
 
 
 @dg.op(pool=ENDPOINT_POOL)
 def shadow_version(context: dg.OpExecutionContext, config: ShadowRunConfig, aws: AwsClients) -> dict:
-    return _record(context, run_shadow(_clients(aws), load_settings(), config.to_library()))
+    return _record(
+        context, run_shadow(_clients(aws), load_settings(), config.to_library(), _trigger(context))
+    )
 
 
 @dg.op(pool=ENDPOINT_POOL)
 def split_traffic(context: dg.OpExecutionContext, config: ABTrafficRunConfig, aws: AwsClients) -> dict:
-    return _record(context, run_set_traffic(_clients(aws), load_settings(), config.to_library()))
+    return _record(
+        context, run_set_traffic(_clients(aws), load_settings(), config.to_library(), _trigger(context))
+    )
 
 
 @dg.op(pool=ENDPOINT_POOL)
 def promote_candidate(context: dg.OpExecutionContext, config: PromoteRunConfig, aws: AwsClients) -> dict:
-    return _record(context, run_promote(_clients(aws), load_settings(), config.to_library()))
+    return _record(
+        context, run_promote(_clients(aws), load_settings(), config.to_library(), _trigger(context))
+    )
 
 
 @dg.op(pool=ENDPOINT_POOL)
 def roll_back(context: dg.OpExecutionContext, config: RollbackRunConfig, aws: AwsClients) -> dict:
-    return _record(context, run_rollback(_clients(aws), load_settings(), config.to_library()))
+    return _record(
+        context, run_rollback(_clients(aws), load_settings(), config.to_library(), _trigger(context))
+    )
 
 
 @dg.op

@@ -4,6 +4,7 @@ import dagster as dg
 
 from jobs.endpoint import promote, rollback
 from jobs.ops import PROMOTE_OP, ROLLBACK_OP, op_config
+from jobs.tags import decision_tags
 from orchestration.monitoring.ab_test import Verdict
 from orchestration.monitoring.ab_tick import ab_tick
 from orchestration.settings import load_settings
@@ -54,6 +55,12 @@ def ab_test_sensor(context: dg.SensorEvaluationContext, aws: AwsClients, targets
         run_key=f"ab:{targets.endpoint_name}:{tick.candidate_version}:{tick.verdict.value}",
         job_name=job.name,
         run_config=op_config(config_op, {"endpoint_name": targets.endpoint_name}),
-        tags={"rtinfer/reason": tick.reason[:200], "rtinfer/candidate": tick.candidate_version or ""},
+        tags=decision_tags(
+            "ab_test_sensor",
+            tick.verdict.value,
+            tick.reason,
+            tick.statistics,
+            candidate=tick.candidate_version or "",
+        ),
     )
     return dg.SensorResult(run_requests=[request], asset_events=[observation])

@@ -10,6 +10,7 @@ import dagster as dg
 
 from jobs.drift import drift_check_job
 from jobs.lifecycle import train_candidate_job
+from jobs.tags import decision_tags
 from orchestration.endpoint.names import PRODUCTION
 from orchestration.monitoring.drift_window import day_capture_keys
 from orchestration.settings import load_settings
@@ -49,7 +50,12 @@ def retrain_on_critical_drift(context: dg.SensorEvaluationContext, asset_event: 
     level = materialization.metadata.get("level")
     if level is None or level.value != "CRITICAL":
         return dg.SkipReason(f"drift level {level.value if level else 'unknown'}: no retraining needed")
+    # One retraining per drifted day, whichever path produced the report (the schedule, the new-traffic
+    # sensor, a person): a second CRITICAL report of the same day repeats the run key, and Dagster
+    # skips a run key it has seen.
     return dg.RunRequest(
-        run_key=f"retrain:{materialization.partition}:{asset_event.timestamp:.3f}",  # once per report
-        tags={"rtinfer/reason": f"critical drift on {materialization.partition}"},
+        run_key=f"retrain:{materialization.partition}",
+        tags=decision_tags(
+            "retrain_on_critical_drift", "RETRAIN", f"critical drift on {materialization.partition}"
+        ),
     )

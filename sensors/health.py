@@ -4,8 +4,10 @@ import dagster as dg
 
 from jobs.endpoint import deploy_model, promote, rollback, set_traffic, shadow_model
 from jobs.ops import ROLLBACK_OP, op_config
+from jobs.tags import decision_tags
 from orchestration.endpoint.history import DeploymentHistory
 from orchestration.endpoint.names import CANDIDATE, ENDPOINT_NAME, PRODUCTION
+from orchestration.endpoint.rollout import drift_from_recorded
 from orchestration.monitoring.health import HealthLimits, health_breaches, read_health
 from orchestration.settings import load_settings
 from orchestration.wiring.resources import AwsClients, MonitoringTargets
@@ -15,12 +17,12 @@ ENDPOINT_HEALTH = dg.AssetSpec(
 )
 
 
-def _rollback_request(endpoint: str, key: str, reason: str) -> dg.RunRequest:
+def _rollback_request(endpoint: str, key: str, tags: dict[str, str], **config) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=key,
         job_name=rollback.name,
-        run_config=op_config(ROLLBACK_OP, {"endpoint_name": endpoint}),
-        tags={"rtinfer/reason": reason[:200]},
+        run_config=op_config(ROLLBACK_OP, {"endpoint_name": endpoint, **config}),
+        tags=tags,
     )
 
 
@@ -54,7 +56,7 @@ def endpoint_health_sensor(context: dg.SensorEvaluationContext, aws: AwsClients,
     request = _rollback_request(
         targets.endpoint_name,
         f"health:{targets.endpoint_name}:{current.endpoint_config_name}",
-        "; ".join(breaches),
+        decision_tags("endpoint_health_sensor", "ROLLBACK", "; ".join(breaches), reading.as_metadata()),
     )
     return dg.SensorResult(run_requests=[request], asset_events=[observation])
 
@@ -63,12 +65,26 @@ def endpoint_health_sensor(context: dg.SensorEvaluationContext, aws: AwsClients,
     monitored_jobs=[deploy_model, promote, set_traffic, shadow_model],
     request_job=rollback,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="A deployment run that failed half-way is rolled back.",
+    description="A deployment run that failed after changing the endpoint is rolled back; one that left "
+    "the endpoint as it was changes nothing.",
 )
-def failed_deployment_rollback(context: dg.RunFailureSensorContext):
+def failed_deployment_rollback(context: dg.RunFailureSensorContext, aws: AwsClients):
+    run = context.dagster_run
     endpoint = ENDPOINT_NAME
-    for op_settings in (context.dagster_run.run_config.get("ops") or {}).values():
+    for op_settings in (run.run_config.get("ops") or {}).values():
         endpoint = (op_settings.get("config") or {}).get("endpoint_name", endpoint)
-    return _rollback_request(
-        endpoint, f"failed-run:{context.dagster_run.run_id}", f"run {context.dagster_run.run_id} failed"
-    )
+    current = DeploymentHistory(aws.client("s3"), load_settings(), endpoint).current()
+    recorded = current.endpoint_config_name if current else None
+    changed = drift_from_recorded(aws.client("sagemaker"), endpoint, recorded)
+    if changed is None:
+        return dg.SkipReason(
+            f"run {run.run_id} of {run.job_name} failed but left {endpoint} as recorded ({recorded}): "
+            "nothing to roll back"
+        )
+    if current is None:
+        return dg.SkipReason(
+            f"run {run.run_id} failed; {changed}, and no earlier layout is recorded to return to"
+        )
+    reason = f"run {run.run_id} of {run.job_name} failed mid-change: {changed}"
+    tags = decision_tags("failed_deployment_rollback", "ROLLBACK", reason, {"failed_run": run.run_id})
+    return _rollback_request(endpoint, f"failed-run:{run.run_id}", tags, restore_recorded=True)

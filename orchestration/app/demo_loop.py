@@ -1,9 +1,10 @@
 """The second half of `rtinfer demo`: the model lifecycle and its automated decisions, end to end.
 
 A second version is trained and registered, shadowed on live traffic and compared, deployed with a
-canary; then a faulty candidate is A/B tested and the A/B sensor's own logic rolls it back; finally
-drifted traffic is replayed and the drift check catches it. Every step is a Dagster run (visible in
-the UI) or the sensor evaluated exactly as the daemon evaluates it.
+canary; then a faulty candidate is A/B tested and the A/B sensor rolls it back; finally drifted
+traffic is replayed, the drift check catches it and the retraining sensor asks for a new model.
+Every step is a Dagster run in the instance the UI reads; the sensors tick through that instance
+(their decisions are recorded on their assets, and the runs they launch carry their tags and reasons).
 
 Each step is a dict: `step`, `happened` and `why` (the table's columns), the figures behind them,
 `ok` (False when a run the step needed failed; the loop stops there) and `seconds`.
@@ -19,17 +20,16 @@ from rich.console import Console
 from rich.table import Table
 
 from jobs import ops
-from orchestration.app.runs import QUIET_LOGGERS, run_job
+from orchestration.app.runs import QUIET_LOGGERS, run_job, tick_sensor
 from orchestration.aws import aws_client
 from orchestration.endpoint.names import PACKAGE_GROUP
 from orchestration.model.registry import find_version, register_version
 from orchestration.settings import load_settings
-from orchestration.wiring.resources import AwsClients, MonitoringTargets
 
 CANDIDATE_TRAINING = {"max_depth": 4, "learning_rate": 0.15, "seed": 1}
 GAME_DAY_FAULT = "error_rate=0.3"
 DRIFT = {"amount_scale": 3.0, "category_shift": {"travel": 8.0, "online_retail": 3.0}}
-WHY_WIDTH = 160  # the table's "why" is cut here; the summary keeps the whole reason
+AB_PHASES = 3  # phases of traffic the A/B sensor may need before it acts
 
 
 def _phase(traffic: dict, n: int) -> dict:
@@ -154,47 +154,53 @@ def _register_faulty(version: str) -> str:
     return faulty
 
 
-def _evaluate_ab_sensor(instance) -> dg.SensorResult | dg.SkipReason:
-    """One tick of the A/B sensor, evaluated as the daemon evaluates it."""
-    from orchestration.definitions import defs
-    from sensors.ab import ab_test_sensor
-
-    context = dg.build_sensor_context(
-        instance=instance, resources={"aws": AwsClients(), "targets": MonitoringTargets()}, definitions=defs
-    )
-    return ab_test_sensor(context)
+def _observed(tick) -> dict:
+    """The decision the sensor recorded on its asset (ab_decisions), as plain values."""
+    if not tick.observations:
+        return {}
+    return {key: getattr(value, "value", value) for key, value in tick.observations[0].metadata.items()}
 
 
 def _faulty_candidate_ab(instance, console, traffic: dict, version: str) -> dict:
-    """Game day: the same artifact with a fault injected, A/B tested; the A/B sensor must roll it back."""
+    """Game day: the same artifact with a fault injected, A/B tested; the A/B sensor must roll it back.
+
+    The stream goes on (no reseeding) and the real sensor ticks after each phase of traffic, through
+    the instance, until it acts or AB_PHASES phases have passed (as the daemon would keep ticking).
+    """
     faulty = _register_faulty(version)
     config = ops.op_config(ops.SPLIT_OP, {"model_version": faulty, "candidate_weight": 0.5})
     _required_run("set_traffic", instance, console, config)
-    _required_run("replay_traffic", instance, console, _phase(traffic, 2))  # the stream goes on: no reseeding
-    result = _evaluate_ab_sensor(instance)
-    requests = getattr(result, "run_requests", None) or []
-    observation = result.asset_events[0].metadata if getattr(result, "asset_events", None) else {}
-    verdict = observation["verdict"].value if "verdict" in observation else "SKIPPED"
-    reason = observation["reason"].value if "reason" in observation else str(result)
-    ran = []  # the jobs the sensor asked for that ran to success
-    for request in requests:
-        if run_job(request.job_name, instance, console, request.run_config) is not None:
-            ran.append(request.job_name)
-    action = f"sensor verdict {verdict}" + (f" → ran {', '.join(ran)}" if ran else "")
+    cursor, phases = None, 0
+    for phase in range(2, 2 + AB_PHASES):
+        _required_run("replay_traffic", instance, console, _phase(traffic, phase))
+        phases += 1
+        tick, cursor = tick_sensor("ab_test_sensor", instance, console, cursor)
+        if tick.runs:
+            break
+    decision = _observed(tick)
+    verdict, reason = decision.get("verdict", "SKIPPED"), decision.get("reason", tick.skip_reason or "")
+    ran = [job for job, run_id in tick.runs.items() if run_id is not None]
+    action = f"sensor verdict {verdict}" + (f" → launched {', '.join(ran)}" if ran else "")
     return _step(
         "A/B game day",
-        f"{faulty} vs {version}: {action}",
-        reason[:WHY_WIDTH],
+        f"{faulty} vs {version}: {action} after {phases} phase(s) of traffic",
+        reason,
         candidate=faulty,
         production=version,
         verdict=verdict,
         reason=reason,
         ran=ran,
+        run_ids=dict(tick.runs),
+        phases=phases,
+        statistics={
+            k: v for k, v in decision.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        },
     )
 
 
 def _drift(instance, console, simulation: dict, traffic: dict) -> dict:
-    """Replay traffic from a drifted world; today's drift check must catch it."""
+    """Replay traffic from a drifted world; today's drift check must catch it, and the retraining
+    sensor must ask for a new model."""
     _required_run("simulate", instance, console, ops.op_config(ops.SIMULATE_OP, {**simulation, **DRIFT}))
     _required_run("replay_traffic", instance, console, ops.op_config(ops.REPLAY_OP, traffic))
     today = datetime.now(tz=UTC).date().isoformat()
@@ -204,23 +210,26 @@ def _drift(instance, console, simulation: dict, traffic: dict) -> dict:
         run_config=QUIET_LOGGERS, instance=instance, partition_key=today, raise_on_error=False
     )
     if not result.success:
-        return _step("drift check", "failed", f"run {result.run_id}: see the UI for its logs", level="FAILED")
+        raise StepFailed(f"the drift_check run {result.run_id} failed (its logs are in the UI's Runs page)")
     report = result.output_for_node(ops.DRIFT_REPORT_OP)
     drifted = report.get("drifted_features", [])
-    retrain = (
-        "CRITICAL: retrain_on_critical_drift requests train_candidate"
-        if report["level"] == "CRITICAL"
-        else ""
+    tick, _ = tick_sensor("retrain_on_critical_drift", instance, console)
+    retrained = [job for job, run_id in tick.runs.items() if run_id is not None]
+    response = (
+        f"retrain_on_critical_drift launched {', '.join(retrained)}"
+        if retrained
+        else f"retrain_on_critical_drift: {tick.skip_reason or 'no run requested'}"
     )
     return _step(
         "drift check",
         f"{today}: {report['level']} ({report['rows']:,} rows)",
-        f"drifted: {', '.join(drifted[:6]) or 'none'}. {retrain}".strip(),
+        f"drifted: {', '.join(drifted[:6]) or 'none'}. {response}",
         partition=today,
         level=report["level"],
         rows=report["rows"],
         drifted_features=drifted,
         drifted_share=report.get("drifted_share"),
+        retrained=retrained,
     )
 
 

@@ -1,10 +1,12 @@
-"""Run a job of the code location in process and show its steps as they start and finish (rich progress)."""
+"""Run a job of the code location in process and show its steps as they start and finish (rich progress),
+and tick a sensor of the code location through the instance, launching what it asks for."""
 
 from __future__ import annotations
 
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 
 import dagster as dg
 from dagster import DagsterEventType
@@ -16,7 +18,11 @@ QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def run_job_with_progress(
-    job: dg.JobDefinition, instance: dg.DagsterInstance, run_config: dict, console: Console
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    run_config: dict,
+    console: Console,
+    tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     run_id = str(uuid.uuid4())
     outcome: dict = {}
@@ -27,6 +33,7 @@ def run_job_with_progress(
                 run_config={**run_config, **QUIET_LOGGERS},
                 instance=instance,
                 run_id=run_id,
+                tags=tags,
                 raise_on_error=False,
             )
         except BaseException as error:  # re-raised in the caller's thread
@@ -65,14 +72,67 @@ def run_job_with_progress(
     return outcome["result"]
 
 
-def run_job(job_name: str, instance: dg.DagsterInstance, console: Console, run_config: dict):
+def run_job(
+    job_name: str,
+    instance: dg.DagsterInstance,
+    console: Console,
+    run_config: dict,
+    tags: dict[str, str] | None = None,
+):
     """Run a job of the code location with progress; None (and a pointer to the logs) if it failed."""
     from orchestration.definitions import defs
 
-    result = run_job_with_progress(defs.resolve_job_def(job_name), instance, run_config, console)
+    result = run_job_with_progress(defs.resolve_job_def(job_name), instance, run_config, console, tags)
     if not result.success:
         console.print(
             f"[red]run {result.run_id} of {job_name} failed; see `make dev` → Runs for the step logs"
         )
         return None
     return result
+
+
+# The tags by which Dagster shows a run as launched by a sensor (and dedupes its run keys).
+SENSOR_NAME_TAG = "dagster/sensor_name"
+RUN_KEY_TAG = "dagster/run_key"
+
+
+@dataclass
+class SensorTick:
+    """What one tick of a sensor decided, and the runs it launched (None: that run failed)."""
+
+    sensor: str
+    skip_reason: str | None
+    observations: list[dg.AssetObservation]
+    runs: dict[str, str | None] = field(default_factory=dict)  # job name -> run id
+
+
+def tick_sensor(sensor_name: str, instance: dg.DagsterInstance, console: Console, cursor: str | None = None):
+    """Evaluate a sensor of the code location as the daemon does, through the instance: its asset
+    events are recorded there, and each run it requests runs with the sensor's tags, so the UI shows
+    it as launched by that sensor, with the reason the sensor gave. Returns (tick, new cursor)."""
+    from orchestration.definitions import defs
+
+    sensor = defs.resolve_sensor_def(sensor_name)
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, sensor_name=sensor_name, resources=defs.resources, definitions=defs
+    )
+    requests, observations, skip = _outcomes(sensor(context))
+    for event in observations:
+        instance.report_runless_asset_event(event)
+    tick = SensorTick(sensor_name, skip, observations)
+    for request in requests:
+        tags = {**request.tags, SENSOR_NAME_TAG: sensor_name, RUN_KEY_TAG: request.run_key or ""}
+        ran = run_job(request.job_name, instance, console, request.run_config or {}, tags)
+        tick.runs[request.job_name] = ran.run_id if ran is not None else None
+    return tick, context.cursor
+
+
+def _outcomes(result) -> tuple[list[dg.RunRequest], list[dg.AssetObservation], str | None]:
+    """(run requests, asset events, skip reason) of whatever a sensor returned or yielded."""
+    if isinstance(result, dg.SensorResult):
+        skip = result.skip_reason.skip_message if result.skip_reason else None
+        return list(result.run_requests or []), list(result.asset_events or []), skip
+    items = [result] if isinstance(result, dg.RunRequest | dg.SkipReason) else list(result or [])
+    requests = [item for item in items if isinstance(item, dg.RunRequest)]
+    skips = [item.skip_message for item in items if isinstance(item, dg.SkipReason)]
+    return requests, [], "; ".join(skips) or None

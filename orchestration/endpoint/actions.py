@@ -10,10 +10,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestration.endpoint.history import RolloutResult
+from orchestration.endpoint.history import UNTRACED, RolloutResult, Trigger
 from orchestration.endpoint.names import ENDPOINT_NAME, PACKAGE_GROUP, RESOURCE_NAME_PATTERN
 from orchestration.endpoint.rollout import DeploymentPolicy
-from orchestration.endpoint.strategies import Clients, deploy, promote, rollback, set_traffic, start_shadow
+from orchestration.endpoint.strategies import (
+    Clients,
+    deploy,
+    promote,
+    restore_recorded,
+    rollback,
+    set_traffic,
+    start_shadow,
+)
 from orchestration.model.artifact import PackedArtifact
 from orchestration.model.registry import (
     APPROVED,
@@ -31,14 +39,20 @@ _NAME = RESOURCE_NAME_PATTERN
 class _Target(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    endpoint_name: str = Field(ENDPOINT_NAME, pattern=_NAME)
-    package_group: str = Field(PACKAGE_GROUP, pattern=_NAME)
+    endpoint_name: str = Field(ENDPOINT_NAME, pattern=_NAME, description="the SageMaker endpoint to change")
+    package_group: str = Field(PACKAGE_GROUP, pattern=_NAME, description="the registry's model package group")
 
 
 class DeployConfig(DeploymentPolicy, _Target):
     """Blue/green deployment of a registered version as the only production variant."""
 
     model_version: str = Field("", description="registered model version; empty = newest Approved")
+    override_rejection: str = Field(
+        "",
+        max_length=1024,
+        description="to deploy a Rejected version anyway, the reason (recorded in the deployment history); "
+        "empty = Rejected versions are refused",
+    )
 
 
 class PromoteConfig(DeploymentPolicy, _Target):
@@ -50,32 +64,48 @@ class ShadowConfig(_Target):
 
     model_version: str = Field("", description="registered model version; empty = newest Approved")
     sampling_share: float = Field(1.0, gt=0, le=1, description="share of requests mirrored to the shadow")
-    instance_count: int = Field(1, ge=1, le=10)
-    wait_seconds: int = Field(600, ge=1)
+    instance_count: int = Field(1, ge=1, le=10, description="instances of the shadow variant")
+    wait_seconds: int = Field(
+        600, ge=1, le=3600, description="how long the run waits for the endpoint to settle"
+    )
 
 
 class ABTrafficConfig(_Target):
     """Serve a registered version beside production, with this share of the callers' traffic."""
 
     model_version: str = Field("", description="registered model version; empty = newest Approved")
-    candidate_weight: float = Field(0.1, gt=0, lt=1)
-    instance_count: int = Field(1, ge=1, le=10)
-    wait_seconds: int = Field(600, ge=1)
+    candidate_weight: float = Field(
+        0.1, gt=0, lt=1, description="share of callers' requests the candidate serves"
+    )
+    instance_count: int = Field(1, ge=1, le=10, description="instances of the candidate variant")
+    wait_seconds: int = Field(
+        600, ge=1, le=3600, description="how long the run waits for the endpoint to settle"
+    )
 
 
 class RollbackConfig(_Target):
-    """Drop the candidate, or return to the previous production version."""
+    """Drop the candidate, or return to the last known-good production version."""
 
-    wait_seconds: int = Field(600, ge=1)
+    wait_seconds: int = Field(
+        600, ge=1, le=3600, description="how long the run waits for the endpoint to settle"
+    )
+    reject_rolled_back: bool = Field(
+        True, description="mark the version taken off Rejected in the registry, so no deploy picks it again"
+    )
+    restore_recorded: bool = Field(
+        False,
+        description="instead: put the endpoint back on the layout the deployment history last recorded "
+        "(after a run failed mid-change); rejects nothing",
+    )
 
 
 class ApprovalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    package_group: str = Field(PACKAGE_GROUP, pattern=_NAME)
+    package_group: str = Field(PACKAGE_GROUP, pattern=_NAME, description="the registry's model package group")
     model_version: str = Field(..., min_length=1, description="the registered model version to decide on")
-    decision: Literal["Approved", "Rejected"] = "Approved"
-    note: str = Field("reviewed", min_length=1)
+    decision: Literal["Approved", "Rejected"] = Field("Approved", description="the decision")
+    note: str = Field("reviewed", min_length=1, max_length=1024, description="why (recorded on the package)")
 
 
 def resolve_version(sm, group: str, model_version: str) -> RegisteredVersion:
@@ -92,29 +122,49 @@ def _policy(config: BaseModel, **overrides) -> DeploymentPolicy:
     return DeploymentPolicy(**{**fields, **overrides})
 
 
-def run_deploy(clients: Clients, settings: Settings, config: DeployConfig) -> RolloutResult:
+def run_deploy(
+    clients: Clients, settings: Settings, config: DeployConfig, trigger: Trigger = UNTRACED
+) -> RolloutResult:
     version = resolve_version(clients.sagemaker, config.package_group, config.model_version)
-    return deploy(clients, settings, config.endpoint_name, version.arn, _policy(config))
+    policy = _policy(config)
+    return deploy(
+        clients, settings, config.endpoint_name, version.arn, policy, trigger, config.override_rejection
+    )
 
 
-def run_shadow(clients: Clients, settings: Settings, config: ShadowConfig) -> RolloutResult:
+def run_shadow(
+    clients: Clients, settings: Settings, config: ShadowConfig, trigger: Trigger = UNTRACED
+) -> RolloutResult:
     version = resolve_version(clients.sagemaker, config.package_group, config.model_version)
     policy = _policy(config, strategy="ALL_AT_ONCE", alarms=False)
-    return start_shadow(clients, settings, config.endpoint_name, version.arn, config.sampling_share, policy)
+    return start_shadow(
+        clients, settings, config.endpoint_name, version.arn, config.sampling_share, policy, trigger
+    )
 
 
-def run_set_traffic(clients: Clients, settings: Settings, config: ABTrafficConfig) -> RolloutResult:
+def run_set_traffic(
+    clients: Clients, settings: Settings, config: ABTrafficConfig, trigger: Trigger = UNTRACED
+) -> RolloutResult:
     version = resolve_version(clients.sagemaker, config.package_group, config.model_version)
     policy = _policy(config, strategy="ALL_AT_ONCE", alarms=False)
-    return set_traffic(clients, settings, config.endpoint_name, version.arn, config.candidate_weight, policy)
+    return set_traffic(
+        clients, settings, config.endpoint_name, version.arn, config.candidate_weight, policy, trigger
+    )
 
 
-def run_promote(clients: Clients, settings: Settings, config: PromoteConfig) -> RolloutResult:
-    return promote(clients, settings, config.endpoint_name, _policy(config))
+def run_promote(
+    clients: Clients, settings: Settings, config: PromoteConfig, trigger: Trigger = UNTRACED
+) -> RolloutResult:
+    return promote(clients, settings, config.endpoint_name, _policy(config), trigger)
 
 
-def run_rollback(clients: Clients, settings: Settings, config: RollbackConfig) -> RolloutResult:
-    return rollback(clients, settings, config.endpoint_name, _policy(config))
+def run_rollback(
+    clients: Clients, settings: Settings, config: RollbackConfig, trigger: Trigger = UNTRACED
+) -> RolloutResult:
+    policy = _policy(config)
+    if config.restore_recorded:
+        return restore_recorded(clients, settings, config.endpoint_name, policy, trigger)
+    return rollback(clients, settings, config.endpoint_name, policy, trigger, config.reject_rolled_back)
 
 
 def run_approval(sm, config: ApprovalConfig) -> RegisteredVersion:

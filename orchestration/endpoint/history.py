@@ -2,16 +2,29 @@
 
 The history lives next to the artifacts (s3://<bucket>/deployments/<endpoint>.json), so it is shared by
 every process that changes or watches the endpoint (jobs, sensors, the CLI), locally and on AWS. It is
-how rollback knows the previous production version and how sensors know the endpoint's layout.
+how rollback finds the last known-good version and how sensors know the endpoint's layout. Every
+entry says which run made the change and why (a sensor's decision, a person's launch).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
 from orchestration.settings import Settings
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Who asked for an endpoint change and why: the run that made it, and its reason."""
+
+    run_id: str = ""
+    reason: str = ""
+
+
+UNTRACED = Trigger()  # a change made outside any run (tests, the bench)
 
 
 @dataclass(frozen=True)
@@ -30,6 +43,10 @@ class RolloutResult:
     candidate_arn: str | None = None
     candidate_weight: float | None = None
     failure_reason: str | None = None
+    rolled_back_arn: str | None = None  # a rollback: the version it took off the endpoint
+    override: str | None = None  # why a Rejected version was deployed anyway
+    run_id: str | None = None  # the run that made the change
+    reason: str | None = None  # why it was asked for
     seconds: float = 0.0
     at: str = ""  # ISO time the change was recorded
 
@@ -70,6 +87,19 @@ class DeploymentHistory:
     def current(self) -> RolloutResult | None:
         """The layout the endpoint has now: the last entry that took effect."""
         return next((entry for entry in reversed(self.entries()) if entry.took_effect), None)
+
+    def last_known_good(self, is_rejected: Callable[[str], bool]) -> str | None:
+        """The newest version that served production before the current one and was never rolled
+        back (nor Rejected in the registry, which `is_rejected(arn)` asks); None if there is none."""
+        entries = self.entries()
+        current = next((entry for entry in reversed(entries) if entry.took_effect), None)
+        rolled_back = {entry.rolled_back_arn for entry in entries if entry.rolled_back_arn}
+        for arn in reversed(self.production_arns()):
+            if current is not None and arn == current.production_arn:
+                continue
+            if arn not in rolled_back and not is_rejected(arn):
+                return arn
+        return None
 
     def production_arns(self) -> list[str]:
         """Package ARNs of the versions that served production, in the order they took over."""

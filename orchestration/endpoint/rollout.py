@@ -22,19 +22,29 @@ class DeploymentPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    strategy: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"] = "CANARY"
-    canary_percent: int = Field(10, ge=1, le=50, description="share of capacity the canary gets")
-    linear_step_percent: int = Field(25, ge=5, le=50)
+    strategy: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"] = Field(
+        "CANARY", description="how traffic moves to the new fleet: all at once, a canary first, or in steps"
+    )
+    canary_percent: int = Field(10, ge=1, le=50, description="share of capacity the canary gets (CANARY)")
+    linear_step_percent: int = Field(25, ge=5, le=50, description="share of capacity per step (LINEAR)")
     wait_interval_s: int = Field(300, ge=0, le=3600, description="baking time between traffic shifts")
-    termination_wait_s: int = Field(60, ge=0, le=3600)
-    max_execution_s: int = Field(1800, ge=600, le=14400)
-    instance_count: int = Field(2, ge=1, le=10)
-    instance_type: str = "ml.m5.large"
-    alarms: bool = True
+    termination_wait_s: int = Field(
+        60, ge=0, le=3600, description="how long the old fleet is kept after the switch, for a fast rollback"
+    )
+    max_execution_s: int = Field(
+        1800, ge=600, le=14400, description="SageMaker gives up (and rolls back) after this long"
+    )
+    instance_count: int = Field(2, ge=1, le=10, description="instances of the new fleet")
+    instance_type: str = Field("ml.m5.large", min_length=1, description="SageMaker instance type")
+    alarms: bool = Field(
+        True, description="roll back automatically when a guardrail alarm fires while baking"
+    )
     alarm_max_errors: int = Field(0, ge=0, description="errors (5XX + model errors) per period tolerated")
-    alarm_p99_latency_ms: float = Field(250.0, gt=0)
-    alarm_period_s: int = Field(60, ge=10, le=3600)
-    wait_seconds: int = Field(3600, ge=1, description="how long the run waits for the deployment to settle")
+    alarm_p99_latency_ms: float = Field(250.0, gt=0, description="p99 model latency the alarm tolerates")
+    alarm_period_s: int = Field(60, ge=10, le=3600, description="the alarms' evaluation period")
+    wait_seconds: int = Field(
+        3600, ge=1, le=86_400, description="how long the run waits for the deployment to settle"
+    )
 
     def deployment_config(self, alarm_names: list[str]) -> dict:
         routing: dict = {"Type": self.strategy, "WaitIntervalInSeconds": self.wait_interval_s}
@@ -164,7 +174,7 @@ def _describe(sm, endpoint: str) -> dict | None:
         return None
 
 
-def _settle(sm, endpoint: str, timeout_s: int) -> dict:
+def settle(sm, endpoint: str, timeout_s: int) -> dict:
     """Wait for an update to finish (InService or Failed) and return the final description."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -200,7 +210,7 @@ def apply_config(
         update["DeploymentConfig"] = deployment_config
     sm.update_endpoint(**update)
     time.sleep(0.2)  # DescribeEndpoint reports Updating from here on
-    final = _settle(sm, endpoint, timeout_s)
+    final = settle(sm, endpoint, timeout_s)
     if final["EndpointConfigName"] == config_name and final["EndpointStatus"] == "InService":
         return "deployed", previous, None
     return (
@@ -228,3 +238,19 @@ def wait_in_service(sm, endpoint_name: str, timeout_seconds: int) -> None:
         raise EndpointFailed(
             f"endpoint {endpoint_name} is {described['EndpointStatus']}, not InService: {reason}"
         ) from error
+
+
+def drift_from_recorded(sm, endpoint: str, recorded_config: str | None) -> str | None:
+    """How the live endpoint differs from the layout the history last recorded; None if it does not.
+
+    A run that failed before its first endpoint call (or whose change SageMaker rolled back) leaves
+    the endpoint on the recorded config, InService: there is nothing to undo.
+    """
+    live = _describe(sm, endpoint)
+    if live is None:
+        return None if recorded_config is None else f"endpoint {endpoint} is gone"
+    if live["EndpointConfigName"] != recorded_config:
+        return f"endpoint {endpoint} is on {live['EndpointConfigName']}, not the recorded {recorded_config}"
+    if live["EndpointStatus"] != "InService":
+        return f"endpoint {endpoint} is {live['EndpointStatus']} on its recorded config"
+    return None

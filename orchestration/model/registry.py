@@ -1,7 +1,10 @@
 """The SageMaker model registry, through boto3: one package group, one version per trained model.
 
 Only Approved versions may be deployed; a version is approved automatically only when its quality
-checks passed, otherwise it waits as PendingManualApproval for a person (the approve job).
+checks passed, otherwise it waits as PendingManualApproval for a person (the approve job). The
+registry follows the lifecycle's decisions: a version that is rolled back (by a sensor, a failed
+canary or a person) becomes Rejected with the reason as its ApprovalDescription, so "the newest
+Approved version" never picks it again. Deploying a Rejected version takes a stated override.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ REJECTED = "Rejected"
 
 
 class NotApproved(RuntimeError):
-    """A deployment asked for a model version that is not Approved."""
+    """A deployment asked for a model version that is not Approved (and gave no override)."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class RegisteredVersion:
     status: str
     model_version: str
     model_data_url: str
+    approval_note: str = ""  # ApprovalDescription: who decided the status, and why
 
 
 def ensure_group(sm, group: str, description: str = "rtinfer fraud models") -> None:
@@ -98,6 +102,7 @@ def describe_version(sm, arn: str) -> RegisteredVersion:
         status=described["ModelApprovalStatus"],
         model_version=described.get("CustomerMetadataProperties", {}).get("model_version", ""),
         model_data_url=container["ModelDataUrl"],
+        approval_note=described.get("ApprovalDescription", ""),
     )
 
 
@@ -108,14 +113,26 @@ def set_approval(sm, arn: str, status: str, note: str) -> RegisteredVersion:
     return describe_version(sm, arn)
 
 
-def require_approved(sm, arn: str) -> RegisteredVersion:
+def reject(sm, arn: str, reason: str) -> RegisteredVersion:
+    """Mark a version Rejected with the reason (a rollback's decision), so nothing picks it again."""
+    return set_approval(sm, arn, REJECTED, reason[:1024])  # ApprovalDescription's limit
+
+
+def require_deployable(sm, arn: str, override: str = "") -> RegisteredVersion:
+    """The version, if it may be deployed: Approved, or Rejected with a stated `override` reason."""
     version = describe_version(sm, arn)
-    if version.status != APPROVED:
+    if version.status == APPROVED or (version.status == REJECTED and override.strip()):
+        return version
+    if version.status == REJECTED:
+        note = version.approval_note or "no note"
         raise NotApproved(
-            f"model package {arn} ({version.model_version}) is {version.status}; only Approved versions "
-            "can be deployed — approve it with the approve_model_version job first"
+            f"model package {arn} ({version.model_version}) is Rejected ({note}); "
+            "to deploy it anyway, set override_rejection to the reason (it is recorded)"
         )
-    return version
+    raise NotApproved(
+        f"model package {arn} ({version.model_version}) is {version.status}; only Approved versions "
+        "can be deployed — approve it with the approve_model_version job first"
+    )
 
 
 def versions(sm, group: str, status: str | None = None) -> list[RegisteredVersion]:

@@ -50,21 +50,23 @@ def queue_depth(sqs, queue_url: str) -> int:
 
 @dataclass(frozen=True)
 class Baseline:
-    """What the stream path had already stored and dead-lettered before a replay started."""
+    """Where a replay starts from: the time it started (the consumer stamps each prediction with
+    predicted_ms on its own clock, the same one locally and NTP-synced on AWS) and the dead letters
+    already queued."""
 
-    stored: int = 0
+    started_ms: int = 0
     dead_lettered: int = 0
 
 
-def take_baseline(dynamodb, sqs, predictions_table: str, dlq_url: str) -> Baseline:
-    return Baseline(count_stored(dynamodb, predictions_table), queue_depth(sqs, dlq_url))
+def take_baseline(sqs, dlq_url: str) -> Baseline:
+    return Baseline(int(time.time() * 1000), queue_depth(sqs, dlq_url))
 
 
 @dataclass(frozen=True)
 class ReplayScope:
-    """One replay's records among everything stored: its valid records by request id, and the dead
-    letters the queue gained since the baseline taken before it sent (a malformed record may carry
-    no readable id)."""
+    """One replay's records among everything stored: its valid records by request id, stored since it
+    started (a replay of ids seen before overwrites their rows, so the row must be new), and the dead
+    letters the queue gained since (a malformed record may carry no readable id)."""
 
     before: Baseline
     request_ids: frozenset[str]
@@ -82,12 +84,14 @@ def read_account(
     items = scan_all(
         dynamodb,
         predictions_table,
-        ProjectionExpression="request_id, fallback, latency_ms, variant, model_version",
+        ProjectionExpression="request_id, fallback, latency_ms, variant, model_version, predicted_ms",
     )
     latencies = []
     for item in items:
         request_id = item["request_id"]["S"]
-        if scope is not None and request_id not in scope.request_ids:
+        if scope is not None and not (
+            request_id in scope.request_ids and int(item["predicted_ms"]["N"]) >= scope.before.started_ms
+        ):
             continue
         account.request_ids.add(request_id)
         if item.get("fallback", {}).get("BOOL"):
@@ -118,13 +122,13 @@ def wait_until_accounted(
 
     The table and the queue keep earlier replays' records, so a replay must give its scope: counted
     from zero, a second replay would find the first one's records and stop waiting before its own
-    were stored. Polls count (Select=COUNT) instead of reading every item
-    back, so watching a run costs the path under test little; the items are read at the end.
+    were stored. Polls count (Select=COUNT) instead of reading every item back, so watching a run
+    costs the path under test little; the items are read when the count says they may all be in.
     """
     before = scope.before if scope else Baseline()
     deadline = time.monotonic() + timeout_s
     while True:
-        stored = count_stored(dynamodb, predictions_table) - before.stored
+        stored = count_stored(dynamodb, predictions_table, since_ms=before.started_ms)
         if stored + queue_depth(sqs, dlq_url) - before.dead_lettered >= expected:
             account = read_account(dynamodb, sqs, predictions_table, dlq_url, scope)
             if account.accounted >= expected:  # the count may include another writer's records
@@ -134,11 +138,23 @@ def wait_until_accounted(
         time.sleep(poll_s)
 
 
-def count_stored(dynamodb, predictions_table: str) -> int:
+def count_stored(dynamodb, predictions_table: str, since_ms: int = 0) -> int:
+    """Rows of the predictions table (only those stored at or after `since_ms`, when it is given)."""
+    since = (
+        {
+            "FilterExpression": "predicted_ms >= :since",
+            "ExpressionAttributeValues": {":since": {"N": str(since_ms)}},
+        }
+        if since_ms
+        else {}
+    )
     stored, start = 0, None
     while True:
         page = dynamodb.scan(
-            TableName=predictions_table, Select="COUNT", **({"ExclusiveStartKey": start} if start else {})
+            TableName=predictions_table,
+            Select="COUNT",
+            **since,
+            **({"ExclusiveStartKey": start} if start else {}),
         )
         stored += page["Count"]
         start = page.get("LastEvaluatedKey")

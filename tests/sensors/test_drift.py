@@ -13,9 +13,11 @@ from sensors.drift import NEW_CAPTURE_FILES_FOR_A_CHECK, drift_on_new_traffic, r
 def test_only_critical_drift_requests_retraining():
     from orchestration.definitions import defs
 
-    cursor = None
+    cursor, keys = None, []
     with dg.instance_for_test() as instance:
-        for level, retrains in (("WARNING", False), ("CRITICAL", True)):
+        # The second CRITICAL report of the day (say the new-traffic sensor's, after the schedule's)
+        # asks with the same run key, so Dagster starts one retraining for the day, not two.
+        for level, retrains in (("WARNING", False), ("CRITICAL", True), ("CRITICAL", True)):
             instance.report_runless_asset_event(
                 dg.AssetMaterialization("drift_report", partition="2026-11-25", metadata={"level": level})
             )
@@ -25,8 +27,10 @@ def test_only_critical_drift_requests_retraining():
             cursor = context.cursor
             requests = [outcome for outcome in outcomes if isinstance(outcome, dg.RunRequest)]
             assert bool(requests) == retrains, (level, outcomes)
-    assert requests[0].run_key.startswith("retrain:2026-11-25:")
+            keys += [request.run_key for request in requests]
+    assert keys == ["retrain:2026-11-25", "retrain:2026-11-25"]
     assert requests[0].tags["rtinfer/reason"] == "critical drift on 2026-11-25"
+    assert requests[0].tags["rtinfer/sensor"] == "retrain_on_critical_drift"
 
 
 def _tick(emulator, monkeypatch, cursor):

@@ -80,3 +80,21 @@ def test_metadata_leaves_out_empty_fields():
     assert "candidate_version" not in metadata and "at" not in metadata
     assert metadata["production_arn"] == "arn:v1"
     assert _entry("rolled_back", "v1").took_effect is False
+
+
+def test_last_known_good_skips_the_current_the_rolled_back_and_the_rejected(history):
+    history.append(_entry("deployed", "v1"))
+    history.append(_entry("deployed", "v2"))
+    assert history.last_known_good(lambda arn: False) == "arn:v1"
+    history.append(_entry("deployed", "v3"))
+    # The health sensor took v3 off: production is v2 again, and v3 is marked as rolled back.
+    history.append(_entry("deployed", "v2", rolled_back_arn="arn:v3"))
+    assert history.production_arns() == ["arn:v1", "arn:v2", "arn:v3", "arn:v2"]
+    assert history.last_known_good(lambda arn: False) == "arn:v1"  # never v3, the faulty one
+    assert history.last_known_good(lambda arn: arn == "arn:v1") is None  # v1 was Rejected since
+
+
+def test_last_known_good_is_none_without_an_earlier_version(history):
+    assert history.last_known_good(lambda arn: False) is None
+    history.append(_entry("deployed", "v1"))
+    assert history.last_known_good(lambda arn: False) is None

@@ -23,9 +23,17 @@ from orchestration.endpoint.actions import (
     run_set_traffic,
     run_shadow,
 )
-from orchestration.endpoint.strategies import Clients
+from orchestration.endpoint.history import DeploymentHistory, Trigger
+from orchestration.endpoint.strategies import Clients, NothingToDo
 from orchestration.model.artifact import pack_model_artifact
-from orchestration.model.registry import NotApproved, publish_artifact
+from orchestration.model.registry import (
+    APPROVED,
+    REJECTED,
+    NotApproved,
+    find_version,
+    publish_artifact,
+    reject,
+)
 from orchestration.wiring.resources import AwsClients
 from serving.features import FEATURE_NAMES
 
@@ -34,29 +42,31 @@ ROW = ",".join(["0.5"] * len(FEATURE_NAMES))
 CONDITION_DEADLINE_S = 60  # generous: a loaded 2-core machine
 
 
+def _register(emulator, root, version: str, seed: int, approved: bool = True, fault: str | None = None):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(400, len(FEATURE_NAMES)))
+    booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=x[:, 0] > 0.7), 5)
+    packed = pack_model_artifact(
+        booster, list(FEATURE_NAMES), 0.5, version, {}, root / version / "model.tar.gz"
+    )
+    environment = {"RTINFER_FAULT": fault} if fault else None
+    sm = emulator.client("sagemaker")
+    return publish_artifact(
+        emulator.client("s3"), sm, emulator.settings, GROUP, packed, approved, environment
+    )
+
+
 @pytest.fixture(scope="module")
 def world(fast_emulator, tmp_path_factory):
     emulator = fast_emulator
     root = tmp_path_factory.mktemp("strategy-models")
-    sm = emulator.client("sagemaker")
-
-    def register(version: str, seed: int, approved: bool, fault: str | None = None):
-        rng = np.random.default_rng(seed)
-        x = rng.uniform(size=(400, len(FEATURE_NAMES)))
-        booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=x[:, 0] > 0.7), 5)
-        packed = pack_model_artifact(
-            booster, list(FEATURE_NAMES), 0.5, version, {}, root / version / "model.tar.gz"
-        )
-        environment = {"RTINFER_FAULT": fault} if fault else None
-        return publish_artifact(
-            emulator.client("s3"), sm, emulator.settings, GROUP, packed, approved, environment
-        )
-
-    register("v1", 1, True)
-    register("v2", 2, False)
-    register("broken", 3, True, "error_rate=1.0")
-    register("slow", 4, True, "latency_ms=400")
-    clients = Clients(sm, emulator.client("cloudwatch"), emulator.client("s3"))
+    _register(emulator, root, "v1", 1)
+    _register(emulator, root, "v2", 2, approved=False)
+    _register(emulator, root, "broken", 3, fault="error_rate=1.0")
+    _register(emulator, root, "slow", 4, fault="latency_ms=400")
+    for seed, version in enumerate(("k1", "k2", "k3"), start=5):
+        _register(emulator, root, version, seed)
+    clients = Clients(emulator.client("sagemaker"), emulator.client("cloudwatch"), emulator.client("s3"))
     return emulator, clients
 
 
@@ -166,6 +176,8 @@ def test_bad_candidate_is_rolled_back_by_its_alarm(world, candidate, alarm):
     described = clients.sagemaker.describe_endpoint(EndpointName=endpoint)
     assert described["EndpointStatus"] == "InService"
     assert described["EndpointConfigName"] == baseline.endpoint_config_name
+    status, note = _status(clients, candidate)  # a failed canary never becomes "newest Approved" again
+    assert status == REJECTED and note.startswith("its deploy rolled back: ")
     if candidate == "broken":
         assert load.failures > 0  # the canary did take traffic
         assert load.failures <= 0.5 * load.calls + 5  # ...but never more than its share
@@ -195,25 +207,66 @@ def test_shadow_sees_traffic_that_callers_never_see(world):
     assert keys, "shadow predictions are captured for comparison"
 
 
-def test_ab_split_then_rollback_twice(world):
+def _status(clients, version: str) -> tuple[str, str]:
+    found = find_version(clients.sagemaker, GROUP, version)
+    return found.status, found.approval_note
+
+
+def test_rollback_rejects_what_it_takes_off_and_lands_on_the_last_known_good(world):
     emulator, clients = world
-    _deploy(clients, emulator, "split", "v1", instance_count=1)
-    _deploy(clients, emulator, "split", "v2", instance_count=1, strategy="ALL_AT_ONCE")
+    _deploy(clients, emulator, "split", "k1", instance_count=1)
+    _deploy(clients, emulator, "split", "k2", instance_count=1, strategy="ALL_AT_ONCE")
     result = run_set_traffic(
         clients,
         emulator.settings,
-        ABTrafficConfig(endpoint_name="split", package_group=GROUP, model_version="v1", candidate_weight=0.5),
+        ABTrafficConfig(endpoint_name="split", package_group=GROUP, model_version="k3", candidate_weight=0.5),
     )
     assert result.mode == "ab"
     with Load(emulator, "split") as load:
         load.wait_for_calls(200)
     assert 0.3 < load.variants["candidate"] / load.calls < 0.7
 
-    first = run_rollback(
-        clients, emulator.settings, RollbackConfig(endpoint_name="split", package_group=GROUP)
+    config = RollbackConfig(endpoint_name="split", package_group=GROUP)
+    sensor = Trigger("run-ab-1", "guardrail breached: 'candidate' failed 9 of 30 calls")
+    first = run_rollback(clients, emulator.settings, config, sensor)
+    assert (first.mode, first.production_version) == ("single", "k2")  # the candidate is dropped
+    assert (first.rolled_back_arn, first.run_id, first.reason) == (
+        result.candidate_arn,
+        sensor.run_id,
+        sensor.reason,
     )
-    assert (first.mode, first.production_version) == ("single", "v2")  # the candidate is dropped
-    second = run_rollback(
-        clients, emulator.settings, RollbackConfig(endpoint_name="split", package_group=GROUP)
+    assert _status(clients, "k3") == (REJECTED, f"rolled back by run run-ab-1: {sensor.reason}")
+
+    second = run_rollback(clients, emulator.settings, config, Trigger("run-health-2", "p99 latency 900 ms"))
+    assert second.production_version == "k1"  # back to the version before, which was never rolled back
+    assert _status(clients, "k2")[0] == REJECTED
+
+    # k1 is the first version this endpoint served: nothing known-good is left, and nothing changes.
+    with pytest.raises(NothingToDo, match="no known-good version to roll back to"):
+        run_rollback(clients, emulator.settings, config, Trigger("run-3", "a person"))
+    described = clients.sagemaker.describe_endpoint(EndpointName="split")
+    assert described["EndpointConfigName"] == second.endpoint_config_name
+    assert _status(clients, "k1")[0] == APPROVED
+
+
+def test_a_rejected_version_deploys_only_with_an_override_that_is_recorded(world):
+    emulator, clients = world
+    _deploy(clients, emulator, "override", "v1", instance_count=1)
+    reject(clients.sagemaker, find_version(clients.sagemaker, GROUP, "slow").arn, "p99 latency 400 ms")
+    with pytest.raises(
+        NotApproved, match=r"is Rejected \(p99 latency 400 ms\); to deploy it anyway, set override"
+    ):
+        _deploy(clients, emulator, "override", "slow", instance_count=1, strategy="ALL_AT_ONCE")
+    deployed = _deploy(
+        clients,
+        emulator,
+        "override",
+        "slow",
+        instance_count=1,
+        strategy="ALL_AT_ONCE",
+        alarms=False,
+        override_rejection="latency budget raised for the batch tier",
     )
-    assert second.production_version == "v1"  # back to the version before
+    assert (deployed.outcome, deployed.production_version) == ("deployed", "slow")
+    history = DeploymentHistory(clients.s3, emulator.settings, "override").entries()
+    assert history[-1].override == "latency budget raised for the batch tier"

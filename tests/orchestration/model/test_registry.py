@@ -13,7 +13,8 @@ from orchestration.model.registry import (
     NotApproved,
     find_version,
     publish_artifact,
-    require_approved,
+    reject,
+    require_deployable,
     set_approval,
     versions,
 )
@@ -54,20 +55,31 @@ def test_only_approved_versions_pass_and_the_refusal_says_what_to_do(registered)
     sm, published = registered
     pending = published["g-v2"]
     with pytest.raises(NotApproved) as refused:
-        require_approved(sm, pending.arn)
+        require_deployable(sm, pending.arn)
     assert str(refused.value) == (
         f"model package {pending.arn} (g-v2) is {PENDING}; only Approved versions can be deployed"
         " — approve it with the approve_model_version job first"
     )
-    assert require_approved(sm, published["g-v1"].arn).model_version == "g-v1"
+    assert require_deployable(sm, published["g-v1"].arn).model_version == "g-v1"
 
 
 def test_rejecting_removes_a_version_from_newest_approved_and_approving_adds_it(registered):
     sm, published = registered
-    assert set_approval(sm, published["g-v3"].arn, REJECTED, "rolled back by a sensor").status == REJECTED
+    rejected = reject(
+        sm, published["g-v3"].arn, "rolled back by ab_test_sensor: candidate failed 9 of 30 calls"
+    )
+    assert rejected.status == REJECTED
+    assert rejected.approval_note == "rolled back by ab_test_sensor: candidate failed 9 of 30 calls"
     assert versions(sm, GROUP, APPROVED)[0].model_version == "g-v1"
+    with pytest.raises(
+        NotApproved, match=r"is Rejected \(rolled back by ab_test_sensor: .*set override_rejection"
+    ):
+        require_deployable(sm, published["g-v3"].arn)
     with pytest.raises(NotApproved, match="is Rejected"):
-        require_approved(sm, published["g-v3"].arn)
+        require_deployable(sm, published["g-v3"].arn, override="   ")  # a blank reason is no reason
+    assert require_deployable(sm, published["g-v3"].arn, override="the fault was in the feature store").arn
+    with pytest.raises(NotApproved, match=PENDING):  # an override skips a rejection, never the approval
+        require_deployable(sm, published["g-v2"].arn, override="in a hurry")
     set_approval(sm, published["g-v2"].arn, APPROVED, "reviewed")
     assert versions(sm, GROUP, APPROVED)[0].model_version == "g-v2"
 

@@ -26,6 +26,7 @@ def _predictions(prefix: str, n: int, fallback_every: int = 0, **extra) -> list[
             "latency_ms": float(i),
             "variant": "blue" if i % 2 else "green",
             "model_version": "v1",
+            "predicted_ms": int(time.time() * 1000),
             **extra,
         }
         for i in range(n)
@@ -118,10 +119,15 @@ def test_a_later_replay_waits_for_its_own_records_not_the_earlier_ones(emulator,
     # The first replay left 300 predictions and 4 dead letters behind.
     assert not write_predictions(dynamodb, name, _predictions("first", 300))
     sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "bad"} for i in range(4)])
-    before = take_baseline(dynamodb, sqs, name, url)
-    assert (before.stored, before.dead_lettered) == (300, 4)
+    time.sleep(0.01)  # the next replay starts strictly later
+    before = take_baseline(sqs, url)
+    assert before.dead_lettered == 4
 
-    second = _predictions("second", 120, fallback_every=10)
+    # The second replay sends 100 new records and 20 the first one sent too (a replay of the same
+    # transactions overwrites their rows), and one malformed record.
+    time.sleep(0.01)
+    second = _predictions("second", 100, fallback_every=10) + _predictions("first", 20)
+    scope = ReplayScope(before, frozenset(row["request_id"] for row in second))
     writer_client, release = emulator.client("dynamodb"), threading.Event()
 
     def produce():
@@ -131,13 +137,13 @@ def test_a_later_replay_waits_for_its_own_records_not_the_earlier_ones(emulator,
 
     writer = threading.Thread(target=produce)
     writer.start()
-    scope = ReplayScope(before, frozenset(row["request_id"] for row in second))
-    # Nothing of the second replay is stored yet: counted from zero, 304 >= 121 would end the wait.
+    # Nothing of it is stored yet: counted from zero, 304 >= 121 would end the wait, and the 20 rows
+    # whose ids it shares with the first replay are the first replay's.
     early = wait_until_accounted(dynamodb, sqs, name, url, 121, timeout_s=0.3, poll_s=0.05, scope=scope)
     assert early.accounted == 0
     release.set()
     account = wait_until_accounted(dynamodb, sqs, name, url, 121, timeout_s=60, poll_s=0.05, scope=scope)
     writer.join()
-    assert (account.predictions, account.fallbacks, account.dead_lettered) == (108, 12, 1)
+    assert (account.predictions, account.fallbacks, account.dead_lettered) == (110, 10, 1)
     assert account.request_ids == scope.request_ids
-    assert account.model_versions == {"v1": 120}
+    assert read_account(dynamodb, sqs, name, url).accounted == 400 + 5  # unscoped: every row, every letter

@@ -4,7 +4,6 @@
 from datetime import date
 
 import pytest
-from pydantic import ValidationError
 
 from orchestration.data.simulation import SimulationConfig
 from orchestration.endpoint.actions import (
@@ -53,10 +52,36 @@ def test_defaults_convert_to_the_library_config(library, dagster):
     assert dagster().to_library() == library()
 
 
-def test_to_library_revalidates_with_the_field_name():
-    with pytest.raises(ValidationError, match="candidate_weight"):
-        run_config.ABTrafficRunConfig(candidate_weight=1.5).to_library()
-    with pytest.raises(ValidationError, match="endpoint_name"):
-        run_config.DeployRunConfig(endpoint_name="bad_name!").to_library()
+def test_to_library_fails_with_one_line_naming_field_value_and_range():
+    with pytest.raises(run_config.ConfigOutOfRange) as caught:
+        run_config.DeployRunConfig(canary_percent=150).to_library()
+    assert (
+        caught.value.description == "DeployConfig: canary_percent = 150 is not allowed (allowed: ≥ 1, ≤ 50)"
+    )
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no pydantic trace
+    with pytest.raises(run_config.ConfigOutOfRange) as caught:
+        run_config.ABTrafficRunConfig(candidate_weight=1.5, endpoint_name="bad_name!").to_library()
+    message = caught.value.description
+    assert "\n" not in message
+    assert "endpoint_name = 'bad_name!' is not allowed (allowed: matching " in message
+    assert "candidate_weight = 1.5 is not allowed (allowed: > 0, < 1)" in message
+    strategy = run_config.DeployRunConfig.to_fields_dict()["strategy"].description
+    assert strategy.endswith("allowed: one of ALL_AT_ONCE, CANARY, LINEAR")  # the schema enforces it
     approval = run_config.ApprovalRunConfig(model_version="m-1", decision="Rejected").to_library()
     assert approval == ApprovalConfig(model_version="m-1", decision="Rejected")
+
+
+ENDPOINT_JOB_CONFIGS = [pair for pair in PAIRS if pair[0].__module__ == "orchestration.endpoint.actions"]
+
+
+@pytest.mark.parametrize(("library", "dagster"), ENDPOINT_JOB_CONFIGS, ids=lambda p: p.__name__)
+def test_every_endpoint_job_field_has_a_description_and_its_range_in_the_launchpad(library, dagster):
+    fields = dagster.to_fields_dict()  # the config schema the Launchpad shows
+    for name, info in library.model_fields.items():
+        description = fields[name].description
+        assert description and description.startswith(info.description), name
+        allowed = run_config.allowed_values(info)
+        if allowed:
+            assert description.endswith(f"allowed: {allowed}"), (name, description)
+    bounded = [name for name, info in library.model_fields.items() if run_config.allowed_values(info)]
+    assert bounded  # every endpoint job has ranges to show
