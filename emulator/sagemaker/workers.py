@@ -1,17 +1,18 @@
 """Model artifacts and worker processes: what a SageMaker instance is, locally.
 
 An artifact (model.tar.gz in the emulator's S3) is extracted once per ETag; each instance is a
-`python -m serving.model_server` process on its own loopback port.
+serving.model_server process on its own loopback port, forked from a warm parent (multiprocessing's
+fork server, which has imported the serving stack once): importing xgboost and its scipy costs about
+1.5 s of CPU, which every instance of every deployment used to pay again.
 """
 
 from __future__ import annotations
 
 import http.client
+import multiprocessing
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import tarfile
 import tempfile
 import threading
@@ -21,9 +22,25 @@ from pathlib import Path
 from emulator.protocol.errors import AwsError
 from emulator.s3.backend import S3Backend, parse_s3_uri
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
 _LOAD_FAILED_PREFIX = "MODEL_LOAD_FAILED: "  # mirrors serving.model_server; the emulator must not import it
 _HEALTH_TIMEOUT_S = 60.0
+_STOP_TIMEOUT_S = 5.0
+
+# The fork server starts on the first instance; only it (and the instances it forks) import serving.
+_INSTANCES = multiprocessing.get_context("forkserver")
+_INSTANCES.set_forkserver_preload(["serving.model_server"])
+
+
+def _serve(model_dir: str, port: int, log_path: str, environment: dict[str, str]) -> None:
+    """One instance, in its forked process: its own log, its container's environment, then the server."""
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.environ.update(environment)
+    from serving.model_server import main
+
+    main(["--model-dir", model_dir, "--port", str(port)])
 
 
 class DeploymentError(Exception):
@@ -73,29 +90,18 @@ class Worker:
         self.port = _free_port()
         self.log_path = log_dir / f"worker-{self.port}.log"
         log_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **environment, "PYTHONPATH": str(_REPO_ROOT)}
-        with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "serving.model_server",
-                    "--model-dir",
-                    str(model_dir),
-                    "--port",
-                    str(self.port),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=_REPO_ROOT,
-            )
+        self._process = _INSTANCES.Process(
+            target=_serve,
+            args=(str(model_dir), self.port, str(self.log_path), dict(environment)),
+            name=f"model-server-{self.port}",
+            daemon=True,  # ended with the emulator, never waited for at its exit
+        )
+        self._process.start()
 
     def wait_healthy(self, timeout: float = _HEALTH_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            if not self._process.is_alive():
                 raise DeploymentError(self._exit_reason())
             if self._ping():
                 return
@@ -120,16 +126,15 @@ class Worker:
             if line.startswith(_LOAD_FAILED_PREFIX):
                 return "model failed to load: " + line[len(_LOAD_FAILED_PREFIX) :]
         tail = " | ".join(lines[-3:]) or "no output"
-        return f"model server exited with code {self._process.returncode}: {tail}"
+        return f"model server exited with code {self._process.exitcode}: {tail}"
 
     def stop(self) -> None:
-        if self._process.poll() is None:
+        if self._process.is_alive():
             self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
+            self._process.join(_STOP_TIMEOUT_S)
+            if self._process.is_alive():
                 self._process.kill()
-                self._process.wait()
+                self._process.join()
 
 
 def start_workers(model_dir: Path, count: int, log_dir: Path, environment: dict[str, str]) -> list[Worker]:

@@ -230,6 +230,7 @@ def _drift(instance, console, simulation: dict, traffic: dict) -> dict:
         drifted_features=drifted,
         drifted_share=report.get("drifted_share"),
         retrained=retrained,
+        run_ids=dict(tick.runs),
     )
 
 

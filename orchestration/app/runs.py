@@ -122,8 +122,9 @@ def tick_sensor(sensor_name: str, instance: dg.DagsterInstance, console: Console
     tick = SensorTick(sensor_name, skip, observations)
     for request in requests:
         tags = {**request.tags, SENSOR_NAME_TAG: sensor_name, RUN_KEY_TAG: request.run_key or ""}
-        ran = run_job(request.job_name, instance, console, request.run_config or {}, tags)
-        tick.runs[request.job_name] = ran.run_id if ran is not None else None
+        job_name = request.job_name or sensor.job_name  # a sensor with one job may leave it unnamed
+        ran = run_job(job_name, instance, console, request.run_config or {}, tags)
+        tick.runs[job_name] = ran.run_id if ran is not None else None
     return tick, context.cursor
 
 

@@ -9,6 +9,7 @@ on the recent window and roll a breaking candidate back at once, without waiting
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -115,4 +116,9 @@ def ab_tick(
 
 
 def _statistics(decision: Decision) -> dict:
-    return {k: v for k, v in decision.to_metadata().items() if isinstance(v, (int, float, str))}
+    """The decision's figures; a mean or effect with no matured outcomes behind it is left out, not NaN."""
+    return {
+        k: v
+        for k, v in decision.to_metadata().items()
+        if isinstance(v, str) or (isinstance(v, int | float) and math.isfinite(v))
+    }

@@ -39,10 +39,19 @@ def read_predictions(dynamodb, table: str) -> pd.DataFrame:
     return frame
 
 
+LABEL_TABLE_COLUMNS = {
+    "request_id": object,
+    "is_fraud": bool,
+    "event_ms": np.int64,
+    "label_available_ms": np.int64,
+}
+
+
 def read_labels(dynamodb, table: str) -> pd.DataFrame:
+    """The labels table; with no label yet, an empty frame that still has the columns (so joins work)."""
     frame = read_table(dynamodb, table)
     if frame.empty:
-        return frame
+        return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in LABEL_TABLE_COLUMNS.items()})
     frame["is_fraud"] = frame["is_fraud"].astype(bool)
     for column in ("event_ms", "label_available_ms"):
         frame[column] = frame[column].astype(np.int64)

@@ -110,9 +110,35 @@ def check_summary(summary: dict) -> None:
     assert steps["canary deploy"]["outcome"] == "deployed", steps["canary deploy"]
     ab = steps["A/B game day"]
     assert ab["verdict"] == "ROLLBACK" and ab["ran"] == ["rollback"], ab
-    assert ab["reason"] and ab["candidate"] == f"{ab['production']}-gameday"
-    assert steps["drift check"]["level"] == "CRITICAL" and steps["drift check"]["rows"] > 0
-    assert steps["drift check"]["drifted_features"]
+    assert (
+        ab["reason"].startswith("guardrail breached: ") and ab["candidate"] == f"{ab['production']}-gameday"
+    )
+    assert ab["why"] == ab["reason"]  # the whole reason, never cut
+    assert 1 <= ab["phases"] <= 3
+    drift = steps["drift check"]
+    assert drift["level"] == "CRITICAL" and drift["rows"] > 0 and drift["drifted_features"]
+    assert drift["retrained"] == ["train_candidate"], drift
+
+
+def check_sensor_decisions_in_the_instance(dagster_home: Path, summary: dict) -> None:
+    """What the UI shows after the demo: the A/B rollback launched by the A/B sensor, with its reason,
+    and the decision with its statistics on the ab_decisions asset."""
+    import dagster as dg
+
+    ab = next(row for row in summary["lifecycle"] if row["step"] == "A/B game day")
+    drift = next(row for row in summary["lifecycle"] if row["step"] == "drift check")
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        run = instance.get_run_by_id(ab["run_ids"]["rollback"])
+        assert run.tags["dagster/sensor_name"] == "ab_test_sensor"
+        assert run.tags["rtinfer/decision"] == "ROLLBACK" and run.tags["rtinfer/reason"] == ab["reason"]
+        assert run.tags["rtinfer/candidate"] == ab["candidate"]
+        assert any(key.startswith("rtinfer/stat.") for key in run.tags), run.tags
+        [decision] = instance.fetch_observations(dg.AssetKey("ab_decisions"), limit=1).records
+        metadata = decision.asset_observation.metadata
+        assert metadata["verdict"].value == "ROLLBACK" and metadata["reason"].value == ab["reason"]
+        retrain = instance.get_run_by_id(drift["run_ids"]["train_candidate"])
+        assert retrain.tags["dagster/sensor_name"] == "retrain_on_critical_drift"
+        assert retrain.tags["rtinfer/reason"] == f"critical drift on {drift['partition']}"
 
 
 def test_rtinfer_demo_runs_end_to_end(tmp_path):
@@ -152,12 +178,17 @@ def test_rtinfer_demo_runs_end_to_end(tmp_path):
         assert not [cmd for cmd in left.values() if cmd.startswith("tail ")], left
         assert all(_session(str(pid)) == emulator_pid for pid in left), left
 
-        check_summary(json.loads((state / "demo" / "summary.json").read_text()))
+        summary = json.loads((state / "demo" / "summary.json").read_text())
+        check_summary(summary)
+        check_sensor_decisions_in_the_instance(state / "dagster", summary)
         # The runs are kept in the persistent instance the UI reads, and the CLI works on what is left.
         assert (state / "dagster" / "history").exists()
         assert rtinfer("emulator", "status")[0] == 0
         code, output = rtinfer("status")
         assert code == 0 and "Registry (newest first)" in output, output
+        ab = next(row for row in summary["lifecycle"] if row["step"] == "A/B game day")
+        rejected = next(line for line in output.splitlines() if ab["candidate"] in line)
+        assert "Rejected" in rejected, output  # the registry follows the sensor's decision
         code, output = rtinfer("endpoint", "rollback")
         assert code == 0 and '"action": "rollback"' in output, output
     finally:

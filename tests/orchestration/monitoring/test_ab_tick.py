@@ -4,6 +4,7 @@ tick reading only outcomes that matured since the last one."""
 
 import contextlib
 import json
+import math
 import time
 
 import pytest
@@ -146,3 +147,16 @@ def test_a_new_candidate_starts_a_new_test(world):
     history.append(_layout("ab", "c2"))  # the predictions so far were made before c2's test started
     fresh = json.loads(tick(old_cursor).cursor)
     assert fresh == {"candidate_arn": "arn:c2", "as_of_ms": None, "state": ABState().to_dict()}
+
+
+def test_figures_with_no_matured_outcomes_behind_them_are_left_out_not_nan(world):
+    name, history, dynamodb, tick = world
+    history.append(_layout("ab", "c1"))
+    _outcomes(dynamodb, name, "unripe", 12, label_day=1)
+    for arm in ("production", "candidate"):  # the labels have not arrived: nothing has matured
+        for i in range(12):
+            dynamodb.delete_item(TableName=f"{name}-l", Key={"request_id": {"S": f"unripe-{arm}-{i}"}})
+    result = tick()
+    assert result.verdict == Verdict.CONTINUE and "matured" in result.reason
+    numbers = {k: v for k, v in result.statistics.items() if isinstance(v, int | float)}
+    assert numbers and all(math.isfinite(v) for v in numbers.values()), result.statistics
