@@ -27,7 +27,7 @@ from emulator.lambda_.metrics import FunctionMetrics
 from emulator.protocol.errors import AwsError
 from emulator.protocol.json_rpc import JsonDispatcher
 from emulator.protocol.routing import ServiceRouter
-from emulator.s3.api import build_s3_api
+from emulator.s3.api import build_s3_api, presigned_s3
 from emulator.s3.backend import S3Backend
 from emulator.sagemaker.api import build_sagemaker_api
 from emulator.sagemaker.backend import ACCOUNT, SageMakerBackend
@@ -72,7 +72,7 @@ def create_app(home: Path, port: int) -> Starlette:
     mappings = EventSourceMappings(db, functions, kinesis, sqs)
 
     router = ServiceRouter()
-    router.register("s3", build_s3_api(s3))
+    router.register("s3", presigned_s3(build_s3_api(s3)))
     router.register("kinesis", build_kinesis_api(kinesis))
     router.register("dynamodb", build_dynamodb_api(dynamodb))
     router.register("sqs", build_sqs_api(sqs))

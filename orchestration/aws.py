@@ -1,7 +1,9 @@
 """The one place boto3 clients come from.
 
-Locally the clients talk to the emulator (credentials are accepted there but not checked); on AWS they
-use the normal credential chain. Business code never branches on the environment: it asks for a client.
+Locally the clients talk to the emulator (it checks the local credentials only in presigned URLs); on
+AWS they use the normal credential chain. S3 clients sign with SigV4 everywhere, presigned URLs
+included (botocore would presign with the legacy SigV2 otherwise). Business code never branches on
+the environment: it asks for a client.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ def client_config(connect_timeout: float = 5, read_timeout: float = 60, max_atte
 def aws_client(service: str, settings: Settings | None = None, config: Config | None = None):
     """A boto3 client for `service` in the configured environment."""
     settings = settings or load_settings()
-    kwargs = {"region_name": settings.region, "config": config or client_config()}
+    config = config or client_config()
+    if service == "s3":
+        config = config.merge(Config(signature_version="s3v4"))
+    kwargs = {"region_name": settings.region, "config": config}
     if settings.is_local:
         kwargs.update(endpoint_url=settings.emulator_url, **_LOCAL_CREDENTIALS)
     return boto3.client(service, **kwargs)

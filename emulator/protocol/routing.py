@@ -1,6 +1,7 @@
 """Pick the emulated service for a request from its SigV4 credential scope.
 
-`Authorization: AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/SERVICE/aws4_request, ...`
+`Authorization: AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/SERVICE/aws4_request, ...`, or for
+a presigned URL the same scope in its X-Amz-Credential query parameter.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
+
+from emulator.protocol import presigned
 
 ServiceHandler = Callable[[Request], Awaitable[Response]]
 
@@ -34,5 +37,7 @@ class ServiceRouter:
         self._services[signing_name] = handler
 
     def handler_for(self, request: Request) -> ServiceHandler | None:
-        scope = credential_scope(request.headers.get("authorization", ""))
+        scope = credential_scope(request.headers.get("authorization", "")) or presigned.credential_scope(
+            request.url.query
+        )
         return self._services.get(scope[1]) if scope else None

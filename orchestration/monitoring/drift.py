@@ -191,7 +191,10 @@ def evaluate_drift(
 
     started = time.perf_counter()
     definition = _definition(reference, columns)
-    metrics = [DataDriftPreset(columns=list(FEATURE_NAMES)), DatasetMissingValueCount()]
+    # The report's headline ("Dataset Drift is detected") uses the product's CRITICAL share, so the
+    # HTML a person opens agrees with the level this function returns.
+    preset = DataDriftPreset(columns=list(FEATURE_NAMES), drift_share=config.critical_share)
+    metrics = [preset, DatasetMissingValueCount()]
     if SCORE in columns:
         metrics.append(ValueDrift(column=SCORE))
     snapshot = Report(metrics, include_tests=True).run(

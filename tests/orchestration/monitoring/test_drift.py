@@ -48,8 +48,9 @@ def test_an_undrifted_window_from_another_seed_is_ok(reference, tmp_path):
     assert len(html) > 10_000 and "<html" in html.lower()
 
 
-def test_amounts_tripled_are_detected_on_the_amount_features_and_the_score(reference):
-    result = evaluate_drift(reference, _window(ROWS, 1, seed=2, amount_scale=3.0))
+def test_amounts_tripled_are_detected_on_the_amount_features_and_the_score(reference, tmp_path):
+    html_path = tmp_path / "drift.html"
+    result = evaluate_drift(reference, _window(ROWS, 1, seed=2, amount_scale=3.0), html_path=html_path)
     print(
         f"\namount_scale=3: {result.level}, drifted {result.drifted_features}, score drift "
         f"{result.score_drift:.3f}, {result.seconds:.2f} s"
@@ -59,6 +60,13 @@ def test_amounts_tripled_are_detected_on_the_amount_features_and_the_score(refer
     assert not any(name.startswith("mcc_") for name in result.drifted_features)
     assert result.score_drifted is True and "score distribution drifted" in result.reasons
     assert result.to_metadata()["level"] == result.level.value
+    # The report a person opens says what the level says: its headline uses the CRITICAL share.
+    headline = (
+        "Dataset Drift is detected"
+        if result.level is DriftLevel.CRITICAL
+        else "Dataset Drift is NOT detected"
+    )
+    assert f"{headline}. Dataset drift detection threshold is 0.3" in html_path.read_text()
 
 
 def test_a_shift_in_merchant_mix_flags_that_category(reference):
