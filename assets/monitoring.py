@@ -12,6 +12,7 @@ from orchestration.monitoring.drift_window import captured_inputs, scored_refere
 from orchestration.monitoring.health import mean_model_latency_ms
 from orchestration.monitoring.outcomes import join_outcomes
 from orchestration.monitoring.reads import capture_keys, read_capture, read_labels, read_predictions
+from orchestration.monitoring.report_links import publish_report
 from orchestration.monitoring.shadow import compare_shadow, match_shadow_captures
 from orchestration.settings import load_settings
 from orchestration.wiring.resources import AwsClients, MonitoringTargets
@@ -121,20 +122,22 @@ def drift_report(
     context.log.info(
         f"drift {day}: {result.level} ({', '.join(result.drifted_features) or 'no feature drifted'})"
     )
+    link = publish_report(aws.client("s3"), settings.bucket, f"reports/drift/{day}.html", html)
     record = {
         "level": str(result.level),
         "rows": len(current),
         "drifted_features": result.drifted_features,
         "drifted_share": result.drifted_share,
-        "report": str(html),
+        "report": link.s3_uri,
+        "report_url": link.url,
     }
     return dg.Output(
         record,
         metadata={
             **result.to_metadata(),
             "rows": len(current),
-            "report": dg.MetadataValue.path(str(html)),
-            "report_url": dg.MetadataValue.url(html.as_uri()),
+            "report": dg.MetadataValue.text(link.s3_uri),
+            "report_url": dg.MetadataValue.url(link.url),  # opens in the browser for a week
             "drift_by_feature": dg.MetadataValue.md(
                 as_markdown_image(drift_chart(result.per_feature), "drift")
             ),

@@ -229,6 +229,7 @@ def _drift(instance, console, simulation: dict, traffic: dict) -> dict:
         rows=report["rows"],
         drifted_features=drifted,
         drifted_share=report.get("drifted_share"),
+        report_url=report["report_url"],
         retrained=retrained,
         run_ids=dict(tick.runs),
     )

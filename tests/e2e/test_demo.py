@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 RTINFER = Path(sys.executable).with_name("rtinfer")
@@ -181,6 +182,12 @@ def test_rtinfer_demo_runs_end_to_end(tmp_path):
         summary = json.loads((state / "demo" / "summary.json").read_text())
         check_summary(summary)
         check_sensor_decisions_in_the_instance(state / "dagster", summary)
+        drift = next(row for row in summary["lifecycle"] if row["step"] == "drift check")
+        with urllib.request.urlopen(drift["report_url"], timeout=30) as report:  # as the UI's link opens it
+            assert (
+                "Dataset Drift is detected. Dataset drift detection threshold is 0.3"
+                in report.read().decode()
+            )
         # The runs are kept in the persistent instance the UI reads, and the CLI works on what is left.
         assert (state / "dagster" / "history").exists()
         assert rtinfer("emulator", "status")[0] == 0
