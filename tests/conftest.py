@@ -14,6 +14,23 @@ from emulator import control
 from orchestration.aws import aws_client
 from orchestration.settings import Settings
 
+# The longest test files, started first: with pytest-xdist's --dist loadfile a file runs on one worker,
+# and a long one that starts last is the suite's tail (the demo alone takes about three minutes).
+LONGEST_FIRST = (
+    "tests/e2e/test_demo.py",
+    "tests/orchestration/endpoint/test_lifecycle_safety.py",
+    "tests/orchestration/endpoint/test_strategies.py",
+    "tests/e2e/test_stream_reliability.py",
+    "tests/emulator/sagemaker/test_blue_green.py",
+    "tests/orchestration/test_definitions.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    # sort is stable: the other files keep their order
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
 
 def free_port() -> int:
     with socket.socket() as sock:
