@@ -22,13 +22,15 @@ $(STAMP): requirements.lock requirements-bootstrap.txt pyproject.toml
 demo: install
 	$(BIN)/rtinfer demo
 
-# Three workers on two cores: most of the suite waits on real servers, not on the CPU.
-# --dist loadfile keeps a file's tests (and its module fixtures) on one worker.
-TEST_WORKERS ?= 3
+# Four workers on two cores: most of the suite waits on real servers, not on the CPU (a run keeps
+# about 1.2 cores busy). --dist loadfile keeps a file's tests (and its module fixtures) on one worker;
+# --no-loadscope-reorder keeps the collection order, which starts the longest files first
+# (tests/conftest.py) instead of the files with the most tests.
+TEST_WORKERS ?= 4
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 dev: install
 	@$(BIN)/python -m orchestration.wiring.instance_config >/dev/null
