@@ -24,7 +24,14 @@ def decision_tags(
 ) -> dict[str, str]:
     """Tags for a run a sensor launches: the whole reason, never cut, and up to MAX_STATISTICS figures."""
     tags = {SENSOR: sensor, DECISION: decision, REASON: reason}
-    for name, value in list((statistics or {}).items())[:MAX_STATISTICS]:
+    # Numbers only: a statistic's own verdict or reason text (the sequential test's, say) would read as
+    # a second decision beside the one the sensor took.
+    figures = [
+        (k, v)
+        for k, v in (statistics or {}).items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    ]
+    for name, value in figures[:MAX_STATISTICS]:
         tags[f"{STATISTIC_PREFIX}{name}"] = _figure(value)
     tags.update({f"{PREFIX}{key}": value for key, value in extra.items()})
     return tags

@@ -51,7 +51,11 @@ def endpoint_health_sensor(context: dg.SensorEvaluationContext, aws: AwsClients,
         ENDPOINT_HEALTH.key, metadata={**reading.as_metadata(), "breaches": "; ".join(breaches) or "none"}
     )
     if not breaches:
-        return dg.SensorResult(asset_events=[observation], skip_reason="healthy")
+        variants = ", ".join(reading.variants) or "no variant"
+        return dg.SensorResult(
+            asset_events=[observation],
+            skip_reason=f"healthy: {targets.endpoint_name} ({variants}) and its consumer within every limit",
+        )
     # The latest change is what gets undone; its config name keys the request so it happens once.
     request = _rollback_request(
         targets.endpoint_name,

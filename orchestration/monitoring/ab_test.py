@@ -184,7 +184,10 @@ def _verdict(state: ABState, effect: float, config: ABConfig) -> tuple[Verdict, 
     significant = state.p_value <= config.alpha
     where = f"always-valid p={state.p_value:.4g} (alpha={config.alpha})"
     if n < config.min_samples_any:
-        return Verdict.CONTINUE, f"fewer than {config.min_samples_any} matured outcomes on an arm ({n})"
+        return Verdict.CONTINUE, (
+            f"waiting for {config.min_samples_any} matured outcomes per arm: candidate has "
+            f"{state.candidate.n}, production {state.production.n}"
+        )
     if significant and effect < 0:
         return Verdict.ROLLBACK, f"candidate costs {-effect:.4g} more per transaction, {where}"
     if significant and effect > 0:

@@ -59,7 +59,9 @@ def ab_tick(
     current = DeploymentHistory(s3, settings, endpoint).current()
     if current is None or current.mode != "ab":
         mode = current.mode if current else "none"
-        return ABTick(json.dumps(_fresh_cursor(None)), None, f"no A/B test on {endpoint} (mode {mode})")
+        return ABTick(
+            json.dumps(_fresh_cursor(None)), None, f"no A/B test in progress on {endpoint} (mode {mode})"
+        )
     cursor = json.loads(cursor_json) if cursor_json else _fresh_cursor(current.candidate_arn)
     if cursor["candidate_arn"] != current.candidate_arn:
         cursor = _fresh_cursor(current.candidate_arn)  # a new candidate starts a new test
@@ -72,7 +74,7 @@ def ab_tick(
         return ABTick(
             json.dumps(cursor),
             Verdict.CONTINUE,
-            "no predictions since the test started",
+            "waiting for traffic: no predictions since the test started",
             current.candidate_version,
             seconds=time.monotonic() - started,
         )
@@ -109,10 +111,25 @@ def ab_tick(
         verdict=verdict,
         reason=reason,
         candidate_version=current.candidate_version,
-        statistics=_statistics(decision),
+        statistics={**_guardrail_figures(stats), **_statistics(decision)},  # what acted first, first
         breaches=[b.message for b in breaches],
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+def _guardrail_figures(stats: dict) -> dict:
+    """Per variant: requests, errors, error rate, p99 latency (finite ones only) of the recent window."""
+    figures = {}
+    for variant, figure in sorted(stats.items()):
+        for name, value in (
+            ("requests", figure.requests),
+            ("errors", figure.errors),
+            ("error_rate", figure.error_rate),
+            ("p99_latency_ms", figure.p99_latency_ms),
+        ):
+            if math.isfinite(value):
+                figures[f"{variant}_{name}"] = value
+    return figures
 
 
 def _statistics(decision: Decision) -> dict:

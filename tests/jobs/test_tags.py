@@ -17,6 +17,12 @@ def test_a_decision_carries_sensor_decision_whole_reason_and_figures():
     dg.RunRequest(run_key="k", tags=tags)  # Dagster accepts every key and value
 
 
+def test_only_numbers_become_figures():
+    statistics = {"verdict": "CONTINUE", "reason": "waiting for outcomes", "p_value": 1.0, "flag": True}
+    tags = decision_tags("ab_test_sensor", "ROLLBACK", "guardrail breached", statistics)
+    assert [key for key in tags if key.startswith(STATISTIC_PREFIX)] == [f"{STATISTIC_PREFIX}p_value"]
+
+
 def test_only_the_first_figures_are_kept():
     statistics = {f"figure_{i}": float(i) for i in range(20)}
     tags = decision_tags("endpoint_health_sensor", "ROLLBACK", "p99 latency 900 ms", statistics)

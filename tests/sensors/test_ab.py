@@ -96,5 +96,5 @@ def test_ab_sensor_skips_with_the_reason_when_no_ab_test_runs(ab_world, monkeypa
         dead_letter_queue=known.dead_letter_queue,
     )
     result, cursor, _ = ab_world.evaluate(ab_test_sensor, monkeypatch, targets=elsewhere)
-    assert result.skip_message == "no A/B test on never-deployed (mode none)"
+    assert result.skip_message == "no A/B test in progress on never-deployed (mode none)"
     assert json.loads(cursor)["candidate_arn"] is None

@@ -104,9 +104,9 @@ def _outcomes(dynamodb, name: str, prefix: str, n_per_arm: int, label_day: int) 
 def test_no_ab_test_is_a_reason_not_a_verdict(world):
     name, history, _, tick = world
     result = tick()
-    assert (result.verdict, result.reason) == (None, f"no A/B test on {name} (mode none)")
+    assert (result.verdict, result.reason) == (None, f"no A/B test in progress on {name} (mode none)")
     history.append(_layout("single"))
-    assert tick().reason == f"no A/B test on {name} (mode single)"
+    assert tick().reason == f"no A/B test in progress on {name} (mode single)"
     assert json.loads(tick().cursor)["candidate_arn"] is None
 
 
@@ -114,7 +114,10 @@ def test_a_test_without_predictions_continues(world):
     _, history, _, tick = world
     history.append(_layout("ab", "c1"))
     result = tick()
-    assert (result.verdict, result.reason) == (Verdict.CONTINUE, "no predictions since the test started")
+    assert (result.verdict, result.reason) == (
+        Verdict.CONTINUE,
+        "waiting for traffic: no predictions since the test started",
+    )
     assert json.loads(result.cursor)["candidate_arn"] == "arn:c1"
 
 
@@ -157,6 +160,10 @@ def test_figures_with_no_matured_outcomes_behind_them_are_left_out_not_nan(world
         for i in range(12):
             dynamodb.delete_item(TableName=f"{name}-l", Key={"request_id": {"S": f"unripe-{arm}-{i}"}})
     result = tick()
-    assert result.verdict == Verdict.CONTINUE and "matured" in result.reason
+    assert result.verdict == Verdict.CONTINUE
+    assert result.reason == "waiting for 100 matured outcomes per arm: candidate has 0, production 0"
     numbers = {k: v for k, v in result.statistics.items() if isinstance(v, int | float)}
     assert numbers and all(math.isfinite(v) for v in numbers.values()), result.statistics
+    # The label-free figures of the window come first: they are what a guardrail rollback acted on.
+    assert list(result.statistics)[:2] == ["candidate_requests", "candidate_errors"]
+    assert result.statistics["candidate_requests"] == 12 and result.statistics["candidate_error_rate"] == 0
