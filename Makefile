@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RTINFER_HOME ?= $(abspath .rtinfer)
 export DAGSTER_HOME ?= $(RTINFER_HOME)/dagster
 
-.PHONY: install demo test dev bench lint lock emulator clean
+.PHONY: install bytecode demo test dev bench lint lock emulator clean
 
 install: $(STAMP)
 
@@ -15,11 +15,18 @@ $(STAMP): requirements.lock requirements-bootstrap.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip >/dev/null
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements-bootstrap.txt
-	$(BIN)/uv pip sync -q --python $(BIN)/python --require-hashes requirements.lock
+	$(BIN)/uv pip sync -q --python $(BIN)/python --require-hashes --compile-bytecode requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $@
 
-demo: install
+# Bytecode for the project's own modules, compiled up front: with PYTHONDONTWRITEBYTECODE set (as
+# some machines and containers do) nothing is ever cached on import, and every process of the
+# product (emulator, model servers, function workers, Dagster runs) would compile its sources anew.
+PACKAGES := orchestration assets jobs sensors serving emulator bench tests
+bytecode: install
+	@$(BIN)/python -m compileall -q -j 0 $(PACKAGES)
+
+demo: bytecode
 	$(BIN)/rtinfer demo
 
 # Four workers on two cores: most of the suite waits on real servers, not on the CPU (a run keeps
@@ -28,16 +35,16 @@ demo: install
 # (tests/conftest.py) instead of the files with the most tests.
 TEST_WORKERS ?= 4
 
-test: install
+test: bytecode
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-dev: install
+dev: bytecode
 	@$(BIN)/python -m orchestration.wiring.instance_config >/dev/null
 	$(BIN)/rtinfer emulator start
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-bench: install
+bench: bytecode
 	$(BIN)/python -m bench.features
 	$(BIN)/python -m bench.invoke_latency
 	$(BIN)/python -m bench.compiled_model

@@ -22,9 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from evidently import DataDefinition, Dataset, Report
-from evidently.metrics import DatasetMissingValueCount, ValueDrift
-from evidently.presets import DataDriftPreset
 
 from serving.features import FEATURE_NAMES
 
@@ -125,8 +122,10 @@ def reference_sample(features: pd.DataFrame, n: int, seed: int) -> ReferenceSamp
     return ReferenceSample(frame, sample_sha256(frame), seed, len(features))
 
 
-def _definition(reference: pd.DataFrame, columns: list[str]) -> DataDefinition:
+def _definition(reference: pd.DataFrame, columns: list[str]):
     """0/1 indicator columns are categories (Jensen-Shannon), the rest numbers (Wasserstein)."""
+    from evidently import DataDefinition
+
     binary = [c for c in columns if c != SCORE and reference[c].dropna().isin((0.0, 1.0)).all()]
     return DataDefinition(
         numerical_columns=[c for c in columns if c not in binary], categorical_columns=binary
@@ -188,6 +187,12 @@ def evaluate_drift(
         )
     if current.empty or reference.empty:
         raise ValueError(f"empty frame: reference {len(reference)} rows, current {len(current)} rows")
+
+    # Imported here, not at the top: Evidently takes seconds to import, and every process that loads
+    # the code location (each Dagster run, the UI's code server) would pay it without checking drift.
+    from evidently import Dataset, Report
+    from evidently.metrics import DatasetMissingValueCount, ValueDrift
+    from evidently.presets import DataDriftPreset
 
     started = time.perf_counter()
     definition = _definition(reference, columns)

@@ -65,8 +65,13 @@ def test_versions_and_description(sagemaker, packages):
     group = sagemaker.describe_model_package_group(ModelPackageGroupName=GROUP)
     assert group["ModelPackageGroupStatus"] == "Completed"
     assert group["ModelPackageGroupArn"].endswith(f":model-package-group/{GROUP}")
-    listed = sagemaker.list_model_package_groups(NameContains="fraud")["ModelPackageGroupSummaryList"]
-    assert [g["ModelPackageGroupName"] for g in listed] == [GROUP]
+    # The emulator is shared with other test files: the filter must return ours, and only matches.
+    listed = sagemaker.list_model_package_groups(NameContains="scorer")["ModelPackageGroupSummaryList"]
+    names = [g["ModelPackageGroupName"] for g in listed]
+    assert GROUP in names and all("scorer" in name for name in names), names
+    assert not sagemaker.list_model_package_groups(NameContains="no-such-group")[
+        "ModelPackageGroupSummaryList"
+    ]
 
 
 def test_listing_order_filters_and_pages(sagemaker, packages):
