@@ -8,7 +8,13 @@ from jobs.tags import decision_tags
 from orchestration.endpoint.history import DeploymentHistory
 from orchestration.endpoint.names import CANDIDATE, ENDPOINT_NAME, PRODUCTION
 from orchestration.endpoint.rollout import drift_from_recorded
-from orchestration.monitoring.health import HealthLimits, health_breaches, read_health
+from orchestration.monitoring.health import (
+    MIN_JUDGING_WINDOW_S,
+    HealthLimits,
+    health_breaches,
+    judging_window_s,
+    read_health,
+)
 from orchestration.settings import load_settings
 from orchestration.wiring.resources import AwsClients, MonitoringTargets
 
@@ -37,6 +43,12 @@ def endpoint_health_sensor(context: dg.SensorEvaluationContext, aws: AwsClients,
     current = DeploymentHistory(aws.client("s3"), settings, targets.endpoint_name).current()
     if current is None:
         return dg.SkipReason(f"nothing deployed on {targets.endpoint_name} yet")
+    window_s = judging_window_s(current.at)
+    if window_s < MIN_JUDGING_WINDOW_S:
+        return dg.SkipReason(
+            f"waiting: {targets.endpoint_name}'s layout ({current.action} at {current.at}) has "
+            f"{window_s} s of its own traffic; judging it takes {MIN_JUDGING_WINDOW_S} s"
+        )
     sqs = aws.client("sqs")
     reading = read_health(
         aws.client("cloudwatch"),
@@ -45,6 +57,7 @@ def endpoint_health_sensor(context: dg.SensorEvaluationContext, aws: AwsClients,
         [PRODUCTION] if current.mode == "single" else [PRODUCTION, CANDIDATE],
         targets.function_name,
         sqs.get_queue_url(QueueName=targets.dead_letter_queue)["QueueUrl"],
+        window_s,  # only the current layout's own metrics
     )
     breaches = health_breaches(reading, HealthLimits())
     observation = dg.AssetObservation(

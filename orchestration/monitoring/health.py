@@ -102,8 +102,26 @@ def mean_model_latency_ms(cw, endpoint: str, variant: str, window_s: int = 3600)
     return points[0]["Average"] / 1000 if points else float("nan")
 
 
+HEALTH_WINDOW_S = 300
+MIN_JUDGING_WINDOW_S = 60  # less of a layout's own traffic than this says nothing about it
+
+
+def judging_window_s(layout_since: str, now: datetime | None = None, longest_s: int = HEALTH_WINDOW_S) -> int:
+    """Seconds of metrics that belong to the endpoint's current layout (recorded at `layout_since`,
+    ISO time), at most `longest_s`: what came before it was served by another layout (a candidate
+    just rolled back, say) and must not be held against this one."""
+    age = ((now or datetime.now(tz=UTC)) - datetime.fromisoformat(layout_since)).total_seconds()
+    return max(0, min(longest_s, int(age)))
+
+
 def read_health(
-    cw, sqs, endpoint: str, variants: list[str], function_name: str, dlq_url: str, window_s: int = 300
+    cw,
+    sqs,
+    endpoint: str,
+    variants: list[str],
+    function_name: str,
+    dlq_url: str,
+    window_s: int = HEALTH_WINDOW_S,
 ) -> HealthReading:
     end = datetime.now(tz=UTC)
     start = end - timedelta(seconds=window_s)

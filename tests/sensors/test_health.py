@@ -2,6 +2,7 @@
 and the failed-run sensor fed the real events Dagster would give it."""
 
 import contextlib
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +36,28 @@ def _candidate_invocations(cloudwatch, endpoint: str) -> float:
     return sum(point["Sum"] for point in points)
 
 
+def _age_layout(ab_world, seconds: float) -> None:
+    """Record the endpoint's current layout as having taken effect `seconds` ago (the history is data
+    in S3; this is what it would hold had the test waited)."""
+    s3, bucket = ab_world.client("s3"), ab_world.emulator.settings.bucket
+    key = f"deployments/{ab_world.targets.endpoint_name}.json"
+    entries = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    entries[-1]["at"] = (datetime.now(tz=UTC) - timedelta(seconds=seconds)).isoformat()
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(entries).encode())
+
+
+def test_health_sensor_waits_until_the_current_layout_has_its_own_traffic(ab_world, monkeypatch):
+    # Right after a change (here: the A/B split), the window's metrics were earned by the layout before
+    # it, and a candidate just rolled back must not get production rolled back too.
+    _age_layout(ab_world, seconds=20)
+    result, _, _ = ab_world.evaluate(endpoint_health_sensor, monkeypatch)
+    assert result.skip_message.startswith(
+        f"waiting: {ab_world.targets.endpoint_name}'s layout (set_traffic at "
+    )
+    seconds = int(result.skip_message.split(" has ")[1].split(" s ")[0])
+    assert 20 <= seconds < 60 and result.skip_message.endswith("of its own traffic; judging it takes 60 s")
+
+
 def test_health_sensor_rolls_back_when_the_candidate_errors(ab_world, monkeypatch):
     endpoint = ab_world.targets.endpoint_name
     runtime = ab_world.client("sagemaker-runtime")
@@ -51,6 +74,7 @@ def test_health_sensor_rolls_back_when_the_candidate_errors(ab_world, monkeypatc
     deadline = time.monotonic() + METRICS_DEADLINE_S
     while _candidate_invocations(cloudwatch, endpoint) < 100 and time.monotonic() < deadline:
         time.sleep(0.2)
+    _age_layout(ab_world, seconds=120)  # the A/B layout has served for two minutes
     result, _, _ = ab_world.evaluate(endpoint_health_sensor, monkeypatch)
     [request] = result.run_requests
     assert request.job_name == "rollback"

@@ -3,7 +3,7 @@ queue's depth, and the limits that turn figures into breaches."""
 
 import contextlib
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -12,7 +12,14 @@ import xgboost as xgb
 from orchestration.endpoint.actions import deploy_artifact
 from orchestration.endpoint.strategies import Clients
 from orchestration.model.artifact import pack_model_artifact
-from orchestration.monitoring.health import HealthLimits, HealthReading, health_breaches, read_health
+from orchestration.monitoring.health import (
+    HEALTH_WINDOW_S,
+    HealthLimits,
+    HealthReading,
+    health_breaches,
+    judging_window_s,
+    read_health,
+)
 
 
 def _put(cw, namespace: str, metric: str, dimensions: dict, values: list[float]) -> None:
@@ -128,3 +135,10 @@ def test_limits_are_the_callers_to_set():
         "consumer: fallback rate 0.500 > 0.05",
         "consumer: DLQ rate 0.500 > 0.05",
     ]
+
+
+def test_the_judging_window_covers_only_the_current_layout():
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert judging_window_s((now - timedelta(seconds=42)).isoformat(), now) == 42
+    assert judging_window_s((now - timedelta(hours=3)).isoformat(), now) == HEALTH_WINDOW_S
+    assert judging_window_s((now + timedelta(seconds=5)).isoformat(), now) == 0  # a clock ahead of ours
