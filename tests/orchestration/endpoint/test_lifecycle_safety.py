@@ -7,9 +7,10 @@ after every step checks what a platform team relies on:
 - a failed run that never touched the endpoint changes nothing;
 - every endpoint change traces to a run with a reason, and the history says what the endpoint is.
 
-Each sequence gets its own endpoint and freshly registered versions (registration reuses one artifact,
-so it costs no training). RTINFER_SAFETY_EXAMPLES sets the number of sequences (the suite runs a few;
-a nightly run can ask for hundreds).
+Deploys use each blue/green strategy (all at once, canary, linear). Each sequence gets its own
+endpoint and freshly registered versions (registration reuses one artifact, so it costs no
+training). RTINFER_SAFETY_EXAMPLES sets the number of sequences (the suite runs a few; a nightly run
+can ask for hundreds).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ from serving.features import FEATURE_NAMES
 
 GROUP = "safety-tests"
 SEQUENCES = int(os.environ.get("RTINFER_SAFETY_EXAMPLES", "8"))
-STEPS_PER_SEQUENCE = 6
+STEPS_PER_SEQUENCE = 10
 FAST = {"strategy": "ALL_AT_ONCE", "alarms": False, "wait_interval_s": 0, "termination_wait_s": 0}
 COMMON = {"package_group": GROUP, "instance_count": 1, "wait_seconds": 120}
 STATS: Counter = Counter()
@@ -134,8 +135,10 @@ def make_machine(emulator, clients: Clients, model_url: str, broken_url: str):
         def _live_config(self) -> str:
             return clients.sagemaker.describe_endpoint(EndpointName=self.endpoint)["EndpointConfigName"]
 
-        def _deploy(self, version: str) -> None:
-            config = DeployConfig(endpoint_name=self.endpoint, model_version=version, **COMMON, **FAST)
+        def _deploy(self, version: str, strategy: str = "ALL_AT_ONCE") -> None:
+            # Every blue/green strategy, with a 10 s bake (0.2 s at the emulator's time scale).
+            policy = {**FAST, "strategy": strategy, "wait_interval_s": 0 if strategy == "ALL_AT_ONCE" else 10}
+            config = DeployConfig(endpoint_name=self.endpoint, model_version=version, **COMMON, **policy)
             before = self._live_config() if self.production else None
             try:
                 result = run_deploy(clients, emulator.settings, config, self._trigger(f"deploy {version}"))
@@ -164,10 +167,11 @@ def make_machine(emulator, clients: Clients, model_url: str, broken_url: str):
                 (v for v in reversed(self.served) if v != self.production and v not in self.rejected), None
             )
 
-        @rule(index=st.integers(0, 3))
-        def deploy(self, index):
+        @rule(index=st.integers(0, 3), strategy=st.sampled_from(["ALL_AT_ONCE", "CANARY", "LINEAR"]))
+        def deploy(self, index, strategy):
             STATS["steps"] += 1
-            self._deploy((self.good + [self.broken])[index])
+            STATS[f"{strategy} deploys"] += 1
+            self._deploy((self.good + [self.broken])[index], strategy)
 
         @rule(index=st.integers(0, 2), share=st.sampled_from([0.2, 0.5]), shadow=st.booleans())
         def add_candidate(self, index, share, shadow):
