@@ -125,3 +125,35 @@ def run_lifecycle(emulator, tmp_path, monkeypatch):
             return job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
 
     return run
+
+
+@pytest.fixture
+def failed_deploy_tick():
+    """Run deploy_model with `run_config` to failure, then tick the failed-run sensor on the run's real
+    failure event; returns (the run's result, what the sensor returned)."""
+    import dagster as dg
+
+    from jobs.endpoint import deploy_model
+    from orchestration.wiring.resources import AwsClients
+    from sensors.health import failed_deployment_rollback
+
+    def tick(run_config: dict):
+        with dg.instance_for_test() as instance:
+            result = deploy_model.execute_in_process(
+                run_config=run_config,
+                instance=instance,
+                resources={"aws": AwsClients()},
+                raise_on_error=False,
+            )
+            assert not result.success
+            failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+            context = dg.build_run_status_sensor_context(
+                sensor_name="failed_deployment_rollback",
+                dagster_instance=instance,
+                dagster_run=result.dagster_run,
+                dagster_event=failure,
+                resources={"aws": AwsClients()},
+            ).for_run_failure()
+            return result, failed_deployment_rollback(context)
+
+    return tick

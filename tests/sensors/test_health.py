@@ -9,11 +9,10 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from jobs.endpoint import deploy_model
 from orchestration.endpoint.actions import DeployConfig, run_deploy
 from orchestration.endpoint.strategies import Clients
-from orchestration.wiring.resources import AwsClients, MonitoringTargets
-from sensors.health import endpoint_health_sensor, failed_deployment_rollback
+from orchestration.wiring.resources import MonitoringTargets
+from sensors.health import endpoint_health_sensor
 from serving.features import FEATURE_NAMES
 
 METRICS_DEADLINE_S = 60  # the emulator publishes its per-variant metrics about once a second
@@ -89,24 +88,6 @@ def test_health_sensor_skips_an_endpoint_with_nothing_deployed(ab_world, monkeyp
     assert result.skip_message == "nothing deployed on nothing-here yet"
 
 
-def _failed_run_tick(run_config: dict) -> tuple[dg.ExecuteInProcessResult, object]:
-    """Run deploy_model to failure, then tick the failed-run sensor on its real failure event."""
-    with dg.instance_for_test() as instance:
-        result = deploy_model.execute_in_process(
-            run_config=run_config, instance=instance, resources={"aws": AwsClients()}, raise_on_error=False
-        )
-        assert not result.success
-        failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="failed_deployment_rollback",
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-            dagster_event=failure,
-            resources={"aws": AwsClients()},
-        ).for_run_failure()
-        return result, failed_deployment_rollback(context)
-
-
 def _deploy_config(endpoint: str, group: str, version: str, **policy) -> dict:
     config = {"endpoint_name": endpoint, "package_group": group, "model_version": version, **policy}
     return {"ops": {"deploy_version": {"config": config}}}
@@ -119,7 +100,9 @@ def registered_pair(fast_emulator, sensor_models, monkeypatch):
     return fast_emulator, sensor_models  # the emulator, and the package group of s-v1 and s-v2
 
 
-def test_a_deployment_run_that_failed_before_touching_the_endpoint_changes_nothing(registered_pair):
+def test_a_deployment_run_that_failed_before_touching_the_endpoint_changes_nothing(
+    registered_pair, failed_deploy_tick
+):
     emulator, group = registered_pair
     clients = Clients(*(emulator.client(name) for name in ("sagemaker", "cloudwatch", "s3")))
     config = DeployConfig(
@@ -127,7 +110,7 @@ def test_a_deployment_run_that_failed_before_touching_the_endpoint_changes_nothi
     )
     before = run_deploy(clients, emulator.settings, config)
     # A typo'd version: the run fails looking it up, before any endpoint call.
-    result, tick = _failed_run_tick(_deploy_config("untouched", group, "s-v9"))
+    result, tick = failed_deploy_tick(_deploy_config("untouched", group, "s-v9"))
     assert isinstance(tick, dg.SkipReason)
     assert tick.skip_message == (
         f"run {result.run_id} of deploy_model failed but left untouched as recorded "
@@ -137,7 +120,9 @@ def test_a_deployment_run_that_failed_before_touching_the_endpoint_changes_nothi
     assert live["EndpointConfigName"] == before.endpoint_config_name
 
 
-def test_a_deployment_run_that_failed_mid_change_is_rolled_back_with_its_reason(registered_pair):
+def test_a_deployment_run_that_failed_mid_change_is_rolled_back_with_its_reason(
+    registered_pair, failed_deploy_tick
+):
     emulator, group = registered_pair
     clients = Clients(*(emulator.client(name) for name in ("sagemaker", "cloudwatch", "s3")))
     config = DeployConfig(
@@ -145,7 +130,7 @@ def test_a_deployment_run_that_failed_mid_change_is_rolled_back_with_its_reason(
     )
     before = run_deploy(clients, emulator.settings, config)
     # The canary bakes for 300 s x 0.02 = 6 s; the run gives up waiting after 1 s, mid-update.
-    result, request = _failed_run_tick(
+    result, request = failed_deploy_tick(
         _deploy_config("half-way", group, "s-v2", strategy="CANARY", wait_seconds=1, instance_count=1)
     )
     assert request.job_name == "rollback"

@@ -34,7 +34,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from jobs.endpoint import deploy_model
 from orchestration.endpoint.actions import (
     ABTrafficConfig,
     DeployConfig,
@@ -58,8 +57,6 @@ from orchestration.model.registry import (
     publish_artifact,
     register_version,
 )
-from orchestration.wiring.resources import AwsClients
-from sensors.health import failed_deployment_rollback
 from serving.features import FEATURE_NAMES
 
 GROUP = "safety-tests"
@@ -103,7 +100,7 @@ def _live_production_package(sm, endpoint: str) -> str:
     return sm.describe_model(ModelName=model)["PrimaryContainer"]["ModelPackageName"]
 
 
-def make_machine(emulator, clients: Clients, model_url: str, broken_url: str):
+def make_machine(emulator, clients: Clients, model_url: str, broken_url: str, failed_deploy_tick):
     sequence_numbers = itertools.count()
 
     class LifecycleSafety(RuleBasedStateMachine):
@@ -243,25 +240,7 @@ def make_machine(emulator, clients: Clients, model_url: str, broken_url: str):
             STATS["steps"] += 1
             before = self._live_config()
             config = {"endpoint_name": self.endpoint, "package_group": GROUP, "model_version": "no-such"}
-            with dg.instance_for_test() as instance:
-                result = deploy_model.execute_in_process(
-                    run_config={"ops": {"deploy_version": {"config": config}}},
-                    instance=instance,
-                    resources={"aws": AwsClients()},
-                    raise_on_error=False,
-                )
-                assert not result.success
-                failure = next(
-                    e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE
-                )
-                context = dg.build_run_status_sensor_context(
-                    sensor_name="failed_deployment_rollback",
-                    dagster_instance=instance,
-                    dagster_run=result.dagster_run,
-                    dagster_event=failure,
-                    resources={"aws": AwsClients()},
-                ).for_run_failure()
-                tick = failed_deployment_rollback(context)
+            _, tick = failed_deploy_tick({"ops": {"deploy_version": {"config": config}}})
             assert isinstance(tick, dg.SkipReason), tick
             assert self._live_config() == before
             self.failed_a_run = True
@@ -294,9 +273,9 @@ def make_machine(emulator, clients: Clients, model_url: str, broken_url: str):
     return LifecycleSafety
 
 
-def test_lifecycle_safety_holds_over_explored_sequences(safety_world):
+def test_lifecycle_safety_holds_over_explored_sequences(safety_world, failed_deploy_tick):
     emulator, clients, model_url, broken_url = safety_world
-    machine = make_machine(emulator, clients, model_url, broken_url)
+    machine = make_machine(emulator, clients, model_url, broken_url, failed_deploy_tick)
     run_state_machine_as_test(
         machine,
         settings=settings(
