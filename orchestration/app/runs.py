@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 from dagster import DagsterEventType
+from dagster._core.definitions.selector import InstigatorSelector
+from dagster._core.scheduler.instigation import InstigatorType, TickData, TickStatus
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -108,10 +110,12 @@ class SensorTick:
 
 def tick_sensor(sensor_name: str, instance: dg.DagsterInstance, console: Console, cursor: str | None = None):
     """Evaluate a sensor of the code location as the daemon does, through the instance: its asset
-    events are recorded there, and each run it requests runs with the sensor's tags, so the UI shows
-    it as launched by that sensor, with the reason the sensor gave. Returns (tick, new cursor)."""
+    events are recorded there, each run it requests runs with the sensor's tags (so the UI shows it as
+    launched by that sensor, with the reason the sensor gave), and the tick joins the sensor's tick
+    history. Returns (tick, new cursor)."""
     from orchestration.definitions import defs
 
+    started = time.time()
     sensor = defs.resolve_sensor_def(sensor_name)
     context = dg.build_sensor_context(
         instance=instance, cursor=cursor, sensor_name=sensor_name, resources=defs.resources, definitions=defs
@@ -125,7 +129,43 @@ def tick_sensor(sensor_name: str, instance: dg.DagsterInstance, console: Console
         job_name = request.job_name or sensor.job_name  # a sensor with one job may leave it unnamed
         ran = run_job(job_name, instance, console, request.run_config or {}, tags)
         tick.runs[job_name] = ran.run_id if ran is not None else None
+    record_tick(instance, tick, [request.run_key or "" for request in requests], started, context.cursor)
     return tick, context.cursor
+
+
+# The code location's name in the UI (workspace.yaml loads this module), and Dagster's name for
+# the one repository of a Definitions object: together they select a sensor's tick history.
+CODE_LOCATION = "orchestration.definitions"
+REPOSITORY = "__repository__"
+
+
+def sensor_selector_id(sensor_name: str) -> str:
+    return InstigatorSelector(
+        location_name=CODE_LOCATION, repository_name=REPOSITORY, name=sensor_name
+    ).get_id()
+
+
+def record_tick(
+    instance: dg.DagsterInstance, tick: SensorTick, run_keys: list[str], started: float, cursor: str | None
+) -> None:
+    """Write the tick to the sensor's tick history as the daemon would: launched runs, or why it skipped."""
+    launched = [run_id for run_id in tick.runs.values() if run_id is not None]
+    selector_id = sensor_selector_id(tick.sensor)
+    instance.create_tick(
+        TickData(
+            instigator_origin_id=selector_id,  # the history is looked up by selector first
+            instigator_name=tick.sensor,
+            instigator_type=InstigatorType.SENSOR,
+            status=TickStatus.SUCCESS if tick.runs else TickStatus.SKIPPED,
+            timestamp=started,
+            end_timestamp=time.time(),
+            run_ids=launched,
+            run_keys=[key for key in run_keys if key],
+            skip_reason=None if tick.runs else tick.skip_reason,
+            cursor=cursor,
+            selector_id=selector_id,
+        )
+    )
 
 
 def _outcomes(result) -> tuple[list[dg.RunRequest], list[dg.AssetObservation], str | None]:

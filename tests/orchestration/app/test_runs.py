@@ -1,0 +1,50 @@
+"""Sensor ticks driven outside the daemon (the demo's) join the sensor's tick history as the UI reads it:
+the history is queried here through Dagster's GraphQL API over the project's real workspace.yaml."""
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
+from rich.console import Console
+
+from orchestration.app.runs import CODE_LOCATION, REPOSITORY, SensorTick, record_tick, tick_sensor
+
+WORKSPACE = str(Path(__file__).parents[3] / "workspace.yaml")
+
+SENSOR_TICKS = """
+query ($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    __typename
+    ... on Sensor { sensorState { ticks(limit: 10) { status skipReason runIds runKeys } } }
+  }
+}
+"""
+
+
+def _ticks_in_ui(instance: dg.DagsterInstance, sensor_name: str) -> list[dict]:
+    selector = {
+        "repositoryLocationName": CODE_LOCATION,
+        "repositoryName": REPOSITORY,
+        "sensorName": sensor_name,
+    }
+    with define_out_of_process_context(WORKSPACE, None, instance) as context:
+        result = execute_dagster_graphql(context, SENSOR_TICKS, {"selector": selector})
+    sensor = result.data["sensorOrError"]
+    assert sensor["__typename"] == "Sensor", sensor
+    return sensor["sensorState"]["ticks"]
+
+
+def test_demo_ticks_show_in_the_sensors_tick_history(tmp_path):
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        skipped, _ = tick_sensor("retrain_on_critical_drift", instance, Console(file=None, quiet=True))
+        launched = SensorTick("retrain_on_critical_drift", None, [], runs={"train_candidate": "a-run-id"})
+        record_tick(instance, launched, ["retrain:2026-12-01"], started=1.0, cursor=None)
+
+        ticks = _ticks_in_ui(instance, "retrain_on_critical_drift")
+
+    assert skipped.skip_reason and not skipped.runs
+    by_status = {tick["status"]: tick for tick in ticks}
+    assert by_status.keys() == {"SKIPPED", "SUCCESS"}
+    assert by_status["SKIPPED"]["skipReason"] == skipped.skip_reason
+    assert by_status["SUCCESS"]["runIds"] == ["a-run-id"]
+    assert by_status["SUCCESS"]["runKeys"] == ["retrain:2026-12-01"]
