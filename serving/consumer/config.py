@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from serving.schemas import DEFAULT_MAX_CLOCK_SKEW_MS
+
 MAX_INVOKE_BYTES = 6 * 1024 * 1024  # SageMaker's InvokeEndpoint body limit
 
 
@@ -46,6 +48,7 @@ class ConsumerConfig:
     circuit_cooldown_s: float
     fallback_amount: float
     fallback_distance_km: float
+    max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS
 
     @classmethod
     def from_env(cls) -> ConsumerConfig:
@@ -64,4 +67,7 @@ class ConsumerConfig:
             circuit_cooldown_s=_number("CIRCUIT_COOLDOWN_SECONDS", 5.0, 0.1, 3600),
             fallback_amount=_number("FALLBACK_REVIEW_AMOUNT", 500.0, 0, 1e9),
             fallback_distance_km=_number("FALLBACK_REVIEW_DISTANCE_KM", 50.0, 0, 1e6),
+            max_clock_skew_ms=int(
+                1000 * _number("MAX_CLOCK_SKEW_SECONDS", DEFAULT_MAX_CLOCK_SKEW_MS / 1000, 0, 86_400)
+            ),
         )

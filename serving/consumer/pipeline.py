@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from serving.consumer.config import ConsumerConfig
-from serving.consumer.decode import Rejected, StreamPosition, decode_record
+from serving.consumer.decode import Rejected, StreamPosition, decode_record, undecidable
 from serving.consumer.fallback import FALLBACK_MODEL_VERSION, fallback_decision
 from serving.consumer.scoring import EndpointScorer, Scored
 from serving.consumer.sinks import publish_predictions, send_dead_letters, write_predictions
@@ -66,13 +66,24 @@ def _prediction(event: TransactionEvent, position: StreamPosition, now_ms: int, 
 
 
 def _featurize(events: list[tuple[int, TransactionEvent]], store: DynamoFeatureStore):
-    """Feature vectors in stream order, plus the state changes to persist."""
+    """Feature vectors in stream order, plus the state changes to persist. An event whose features
+    cannot be computed is left out (index -> reason in `undecided`) and changes no state."""
     state = store.load({e.customer_id for _, e in events}, {e.terminal_id for _, e in events})
-    vectors, increments = [], defaultdict(Counter)
-    for _, event in events:
+    decided, vectors, undecided, increments = [], [], {}, defaultdict(Counter)
+    for index, event in events:
+        damage = state.damage_of(event.customer_id, event.terminal_id)
+        if damage is not None:
+            undecided[index] = damage
+            continue
         customer = state.customers[event.customer_id]
         terminal = state.terminals[event.terminal_id]
-        vectors.append(online_features(event, customer.state, terminal))
+        try:
+            vector = online_features(event, customer.state, terminal)
+        except Exception as error:  # one record must never fail its batch
+            undecided[index] = undecidable(error)
+            continue
+        decided.append((index, event))
+        vectors.append(vector)
         if (
             customer.applied_through is None
             or (event.timestamp_ms, event.request_id) > customer.applied_through
@@ -82,7 +93,27 @@ def _featurize(events: list[tuple[int, TransactionEvent]], store: DynamoFeatureS
             update_terminal(terminal, event.timestamp_ms)
             customer.applied_through = (event.timestamp_ms, event.request_id)
             increments[event.terminal_id][event.timestamp_ms // MS_PER_DAY] += 1
-    return vectors, state, increments
+    return decided, vectors, undecided, state, increments
+
+
+def _first_occurrences(
+    decoded: list[tuple[int, TransactionEvent]], positions: list[StreamPosition]
+) -> tuple[list[tuple[int, TransactionEvent]], dict[int, str]]:
+    """The events whose request id is new in this batch, and index -> reason for the repeats (what a
+    retrying producer sends): the first occurrence is decided, the others are dead-lettered as
+    duplicates of it, so each record still ends in exactly one place."""
+    first_at: dict[str, int] = {}
+    firsts, repeats = [], {}
+    for index, event in decoded:
+        seen = first_at.setdefault(event.request_id, index)
+        if seen == index:
+            firsts.append((index, event))
+        else:
+            repeats[index] = (
+                f"duplicate: request_id {event.request_id!r} is already in this batch at sequence "
+                f"number {positions[seen].sequence_number}"
+            )
+    return firsts, repeats
 
 
 def process_batch(
@@ -95,16 +126,24 @@ def process_batch(
     outcome = BatchOutcome(records_in=len(records))
     positions = [StreamPosition.of(record) for record in records]
     letters: list[dict] = []
-    events: list[tuple[int, TransactionEvent]] = []
+    decoded: list[tuple[int, TransactionEvent]] = []
+    arrived_ms = now_ms()
     for index, record in enumerate(records):
-        decoded = decode_record(record)
-        if isinstance(decoded, Rejected):
-            letters.append(_dead_letter(decoded.position, decoded.payload, decoded.reason))
+        event = decode_record(record, arrived_ms, config.max_clock_skew_ms)
+        if isinstance(event, Rejected):
+            letters.append(_dead_letter(event.position, event.payload, event.reason))
         else:
-            events.append((index, decoded))
+            decoded.append((index, event))
+    events, repeats = _first_occurrences(decoded, positions)
 
     store = DynamoFeatureStore(clients.dynamodb, config.feature_state_table)
-    vectors, state, increments = _featurize(events, store) if events else ([], None, {})
+    events, vectors, undecided, state, increments = (
+        _featurize(events, store) if events else ([], [], {}, None, {})
+    )
+    for index, event in decoded:
+        reason = repeats.get(index) or undecided.get(index)
+        if reason is not None:
+            letters.append(_dead_letter(positions[index], _event_text(event), reason))
     results = scorer.score(vectors) if vectors else []
     stamp = now_ms()
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from serving.consumer.retrying import resend_in_chunks
 from serving.features import HISTORY_DAYS, MS_PER_DAY, CustomerState, TerminalState
+from serving.schemas import clipped
 
 _GET_CHUNK = 100  # BatchGetItem's key limit
 _WRITE_CHUNK = 25  # BatchWriteItem's item limit
@@ -66,6 +67,20 @@ class LoadedCustomer:
 class BatchState:
     customers: dict[str, LoadedCustomer] = field(default_factory=dict)
     terminals: dict[str, TerminalState] = field(default_factory=dict)
+    # Items that could not be read back, by key ("C#id", "T#id") -> why: their events are
+    # dead-lettered with that reason rather than scored on a state that was lost.
+    damaged: dict[str, str] = field(default_factory=dict)
+
+    def damage_of(self, customer_id: str, terminal_id: str) -> str | None:
+        return self.damaged.get(f"C#{customer_id}") or self.damaged.get(f"T#{terminal_id}")
+
+
+def _loaded_customer(item: dict) -> LoadedCustomer:
+    applied = item.get("applied_through")
+    return LoadedCustomer(
+        CustomerState.from_dict(json.loads(item["state"]["S"])),
+        None if applied is None else (int(applied["M"]["ts"]["N"]), applied["M"]["rid"]["S"]),
+    )
 
 
 class StateStoreError(RuntimeError):
@@ -93,15 +108,16 @@ class DynamoFeatureStore:
             raise StateStoreError(f"could not read {len(missing)} feature-state items from {self.table}")
         state = BatchState()
         for item in items:
-            kind, entity = item["pk"]["S"].split("#", 1)
-            if kind == "C":
-                applied = item.get("applied_through")
-                state.customers[entity] = LoadedCustomer(
-                    CustomerState.from_dict(json.loads(item["state"]["S"])),
-                    None if applied is None else (int(applied["M"]["ts"]["N"]), applied["M"]["rid"]["S"]),
-                )
-            else:
-                state.terminals[entity] = terminal_state_from_item(item)
+            key = item["pk"]["S"]
+            kind, entity = key.split("#", 1)
+            try:
+                if kind == "C":
+                    state.customers[entity] = _loaded_customer(item)
+                else:
+                    state.terminals[entity] = terminal_state_from_item(item)
+            except Exception as error:  # one damaged item must not fail every batch that reads it
+                problem = f"{type(error).__name__}: {clipped(str(error), 200)}"
+                state.damaged[key] = f"feature state item {key} in {self.table} is damaged: {problem}"
         for customer_id in customer_ids - state.customers.keys():
             state.customers[customer_id] = LoadedCustomer(CustomerState(), None)
         for terminal_id in terminal_ids - state.terminals.keys():

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from serving.consumer.decode import Rejected, StreamPosition, decode_record
-from serving.schemas import TransactionEvent
+from serving.schemas import DEFAULT_MAX_CLOCK_SKEW_MS, TransactionEvent
+
+NOW_MS = 1767607200000  # the factory's records arrived at 2026-01-05T10:00:00Z
 
 
 def _with_data(records, data: str) -> dict:
@@ -18,7 +20,7 @@ def _with_data(records, data: str) -> dict:
 
 def test_a_good_record_becomes_its_event(records):
     record = records.event(7, customer="C9", amount=42.5)
-    event = decode_record(record)
+    event = decode_record(record, NOW_MS)
     assert isinstance(event, TransactionEvent)
     assert (event.request_id, event.customer_id, event.amount) == ("req-7", "C9", 42.5)
 
@@ -62,7 +64,7 @@ def _b64(text: str) -> str:
     ],
 )
 def test_undecodable_data_is_rejected_with_the_reason(records, data, reason, payload):
-    rejected = decode_record(_with_data(records, data))
+    rejected = decode_record(_with_data(records, data), NOW_MS)
     assert isinstance(rejected, Rejected)
     assert rejected.reason.startswith(reason)
     assert rejected.payload == payload
@@ -70,14 +72,14 @@ def test_undecodable_data_is_rejected_with_the_reason(records, data, reason, pay
 
 def test_undecodable_bytes_are_kept_as_their_base64(records):
     record = records.raw(b"\xff\xfe binary")
-    rejected = decode_record(record)
+    rejected = decode_record(record, NOW_MS)
     assert base64.b64decode(rejected.payload) == b"\xff\xfe binary"
     assert rejected.position.sequence_number == record["kinesis"]["sequenceNumber"]
 
 
 def test_a_schema_failure_names_the_field_and_keeps_the_text(records):
     text = json.dumps({**records.payload(1), "amount": "lots"})
-    rejected = decode_record(records.raw(text.encode()))
+    rejected = decode_record(records.raw(text.encode()), NOW_MS)
     assert rejected.reason.startswith("schema: field 'amount': must be a number (got 'lots')")
     assert rejected.payload == text
 
@@ -85,12 +87,53 @@ def test_a_schema_failure_names_the_field_and_keeps_the_text(records):
 def test_a_record_near_the_kinesis_limit_is_rejected_whole(records):
     # Kinesis caps a record's data at 1 MiB when it is written; decode reads whatever it is given
     text = '{"request_id": "' + "x" * (1024 * 1024 - 40)
-    rejected = decode_record(records.raw(text.encode()))
+    rejected = decode_record(records.raw(text.encode()), NOW_MS)
     assert rejected.reason.startswith("not JSON: Unterminated string")
     assert rejected.payload == text
 
 
 def test_unicode_survives_decoding(records):
     payload = {**records.payload(3), "customer_id": "Zoë-🙂", "device_id": "\u2603"}
-    event = decode_record(records.raw(json.dumps(payload, ensure_ascii=False).encode()))
+    event = decode_record(records.raw(json.dumps(payload, ensure_ascii=False).encode()), NOW_MS)
     assert (event.customer_id, event.device_id) == ("Zoë-🙂", "\u2603")
+
+
+# What the world sends, each with where it must end: the reason names the field (or the failure).
+HOSTILE = [
+    ("amount", 10**400, "schema: field 'amount': must be between 0.0 and 1000000.0"),
+    ("amount", 1e308 * 10, "schema: field 'amount': must be between"),  # inf
+    ("customer_id", "C" * 129, "schema: field 'customer_id': is longer than 128 characters"),
+    ("device_id", "\ud800", "schema: field 'device_id': is not valid Unicode (a lone surrogate)"),
+    ("timestamp", "9999-12-31T23:59:59Z", "schema: field 'timestamp': must be between"),
+    ("timestamp", "2026-01-05T10:05:01Z", "schema: field 'timestamp': is after 2026-01-05T10:05:00.000Z"),
+    ("timestamp", "0001-01-01T00:00:00+01:00", "schema: field 'timestamp': must be between"),
+    ("request_id", ["x"] * 100_000, "schema: field 'request_id': must be a non-empty string"),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"), HOSTILE, ids=[f"{f}-{i}" for i, (f, _, _) in enumerate(HOSTILE)]
+)
+def test_out_of_bounds_fields_are_rejected_with_a_short_reason(records, field, value, reason):
+    rejected = decode_record(records.raw(json.dumps({**records.payload(1), field: value}).encode()), NOW_MS)
+    assert isinstance(rejected, Rejected)
+    assert rejected.reason.startswith(reason)
+    assert len(rejected.reason) < 400  # the payload is in the letter; the reason only quotes it
+
+
+def test_the_clock_skew_bound_is_from_the_arrival_or_now_without_one(records):
+    late_by = DEFAULT_MAX_CLOCK_SKEW_MS // 1000
+    record = records.raw(json.dumps({**records.payload(1), "timestamp": "2026-01-05T10:05:00Z"}).encode())
+    assert isinstance(decode_record(record, NOW_MS), TransactionEvent)  # exactly at the bound
+    del record["kinesis"]["approximateArrivalTimestamp"]
+    assert isinstance(decode_record(record, NOW_MS + 1000), TransactionEvent)
+    assert isinstance(decode_record(record, NOW_MS - 1000), Rejected)
+    assert isinstance(decode_record(record, NOW_MS, max_clock_skew_ms=(late_by - 1) * 1000), Rejected)
+
+
+def test_a_record_that_breaks_the_decoder_is_rejected_not_raised(records):
+    nested = "[" * 200_000 + "]" * 200_000  # json raises RecursionError, not ValueError
+    rejected = decode_record(records.raw(nested.encode()), NOW_MS)
+    assert isinstance(rejected, Rejected)
+    assert rejected.reason.startswith("could not be decided: RecursionError")
+    assert rejected.payload == nested

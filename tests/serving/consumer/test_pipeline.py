@@ -146,3 +146,67 @@ def test_the_output_stream_carries_each_decision_as_the_audit_table_has_it(
         assert message["decision"] == item["decision"]["S"]
         assert message["model_version"] == item["model_version"]["S"]
         assert message["predicted_ms"] == int(item["predicted_ms"]["N"])
+
+
+def test_duplicates_in_a_batch_keep_the_first_and_dead_letter_the_rest(
+    clients, consumer_config, records, make_scorer, stored_predictions, dead_letters
+):
+    first = records.event(1, customer="C-dup", amount=10.0)
+    retried = records.event(1, customer="C-dup", amount=10.0)  # a retrying producer's second send
+    changed = records.event(1, customer="C-dup", amount=999.0)  # same id, other content
+    batch = [first, records.event(2, customer="C-dup"), retried, changed]
+    outcome = process_batch(batch, consumer_config, clients, make_scorer())
+
+    assert outcome.failed_sequences == set()
+    stored = stored_predictions(consumer_config.predictions_table)
+    assert set(stored) == {"req-1", "req-2"}
+    assert stored["req-1"]["sequence_number"]["S"] == first["kinesis"]["sequenceNumber"]
+    assert float(stored["req-1"]["amount"]["N"]) == 10.0
+    letters = dead_letters(consumer_config.dead_letter_queue_url)
+    assert {letter["sequence_number"] for letter in letters} == {
+        retried["kinesis"]["sequenceNumber"],
+        changed["kinesis"]["sequenceNumber"],
+    }
+    first_sequence = first["kinesis"]["sequenceNumber"]
+    assert all(
+        letter["reason"]
+        == f"duplicate: request_id 'req-1' is already in this batch at sequence number {first_sequence}"
+        for letter in letters
+    )
+    state = json.loads(
+        clients.dynamodb.get_item(TableName=consumer_config.feature_state_table, Key=customer_key("C-dup"))[
+            "Item"
+        ]["state"]["S"]
+    )
+    assert len(state["times_ms"]) == 2  # the repeats changed no state
+
+
+def test_a_damaged_state_item_dead_letters_its_customers_events_only(
+    clients, consumer_config, records, make_scorer, stored_predictions, dead_letters
+):
+    clients.dynamodb.put_item(
+        TableName=consumer_config.feature_state_table,
+        Item={**customer_key("C-broken"), "state": {"S": "{truncated"}},
+    )
+    batch = [records.event(i, customer="C-broken" if i % 2 else "C-fine") for i in range(6)]
+    outcome = process_batch(batch, consumer_config, clients, make_scorer())
+
+    assert outcome.failed_sequences == set()
+    assert set(stored_predictions(consumer_config.predictions_table)) == {"req-0", "req-2", "req-4"}
+    letters = dead_letters(consumer_config.dead_letter_queue_url)
+    assert sorted(json.loads(letter["payload"])["request_id"] for letter in letters) == [
+        "req-1",
+        "req-3",
+        "req-5",
+    ]
+    assert all(
+        letter["reason"].startswith(
+            f"feature state item C#C-broken in {consumer_config.feature_state_table} is damaged: "
+            "JSONDecodeError"
+        )
+        for letter in letters
+    )
+    item = clients.dynamodb.get_item(
+        TableName=consumer_config.feature_state_table, Key=customer_key("C-broken")
+    )
+    assert item["Item"]["state"]["S"] == "{truncated"  # left for an operator to see, not overwritten
