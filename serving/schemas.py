@@ -10,7 +10,8 @@ is bounded, so nothing a producer sends can break a write further down the strea
 | terminal_id        | string | as request_id                                                           |
 | device_id          | string | as request_id                                                           |
 | merchant_category  | string | one of MERCHANT_CATEGORIES                                              |
-| amount             | number | finite, 0 .. 1,000,000 (JSON true/false are not numbers)               |
+| amount             | number | finite, 0 .. 1,000,000, and 0 or at least 0.000001 (JSON true/false    |
+|                    |        | are not numbers; DynamoDB cannot store a magnitude below 1e-130)        |
 | distance_from_home | number | finite, 0 .. 40,100 km                                                  |
 | timestamp          | string | ISO-8601 with a timezone, at most 40 characters, in 2000-01-01 ..       |
 |                    |        | 2100-01-01, and at most the allowed clock skew past its arrival         |
@@ -40,6 +41,7 @@ MERCHANT_CATEGORIES = (
 )
 _CATEGORY_SET = frozenset(MERCHANT_CATEGORIES)
 MAX_AMOUNT = 1_000_000.0
+MIN_NONZERO_AMOUNT = 1e-6
 MAX_DISTANCE_KM = 40_100.0  # a little over Earth's circumference
 MAX_ID_CHARS = 128
 MAX_TIMESTAMP_CHARS = 40
@@ -168,6 +170,13 @@ def _number(payload: dict, field: str, low: float, high: float) -> float:
     return float(value)
 
 
+def _amount(payload: dict) -> float:
+    amount = _number(payload, "amount", 0.0, MAX_AMOUNT)
+    if 0 < amount < MIN_NONZERO_AMOUNT:
+        raise EventValidationError("amount", payload["amount"], f"must be 0 or at least {MIN_NONZERO_AMOUNT}")
+    return amount
+
+
 def validate_event(payload: object, not_after_ms: int | None = None) -> TransactionEvent:
     """Turn a decoded JSON object into a TransactionEvent, or raise EventValidationError.
 
@@ -185,7 +194,7 @@ def validate_event(payload: object, not_after_ms: int | None = None) -> Transact
         customer_id=_text(payload, "customer_id"),
         terminal_id=_text(payload, "terminal_id"),
         merchant_category=category,
-        amount=_number(payload, "amount", 0.0, MAX_AMOUNT),
+        amount=_amount(payload),
         timestamp_ms=parse_timestamp_ms(payload["timestamp"], not_after_ms),
         device_id=_text(payload, "device_id"),
         distance_from_home=_number(payload, "distance_from_home", 0.0, MAX_DISTANCE_KM),

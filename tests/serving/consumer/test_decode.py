@@ -102,6 +102,7 @@ def test_unicode_survives_decoding(records):
 HOSTILE = [
     ("amount", 10**400, "schema: field 'amount': must be between 0.0 and 1000000.0"),
     ("amount", 1e308 * 10, "schema: field 'amount': must be between"),  # inf
+    ("amount", 1e-320, "schema: field 'amount': must be 0 or at least 1e-06"),
     ("customer_id", "C" * 129, "schema: field 'customer_id': is longer than 128 characters"),
     ("device_id", "\ud800", "schema: field 'device_id': is not valid Unicode (a lone surrogate)"),
     ("timestamp", "9999-12-31T23:59:59Z", "schema: field 'timestamp': must be between"),
