@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from serving.consumer.claim_check import MIN_INLINE_BYTES, SQS_MAX_MESSAGE_BYTES, DeadLetterTarget
+
 MAX_INVOKE_BYTES = 6 * 1024 * 1024  # SageMaker's InvokeEndpoint body limit
 
 
@@ -39,6 +41,8 @@ class ConsumerConfig:
     feature_state_table: str
     output_stream: str
     dead_letter_queue_url: str
+    dead_letter_bucket: str  # claim-checked letters: those whose SQS message would exceed the limit below
+    dead_letter_max_inline_bytes: int
     max_rows_per_invoke: int
     max_invoke_bytes: int
     invoke_attempts: int
@@ -55,6 +59,15 @@ class ConsumerConfig:
             feature_state_table=_required("FEATURE_STATE_TABLE"),
             output_stream=_required("OUTPUT_STREAM"),
             dead_letter_queue_url=_required("DEAD_LETTER_QUEUE_URL"),
+            dead_letter_bucket=_required("DEAD_LETTER_BUCKET"),
+            dead_letter_max_inline_bytes=int(
+                _number(
+                    "DEAD_LETTER_MAX_INLINE_BYTES",
+                    SQS_MAX_MESSAGE_BYTES,
+                    MIN_INLINE_BYTES,
+                    SQS_MAX_MESSAGE_BYTES,
+                )
+            ),
             max_rows_per_invoke=int(_number("MAX_ROWS_PER_INVOKE", 200, 1, 10_000)),
             max_invoke_bytes=int(
                 _number("MAX_INVOKE_BYTES", MAX_INVOKE_BYTES - 64 * 1024, 1024, MAX_INVOKE_BYTES)
@@ -64,4 +77,11 @@ class ConsumerConfig:
             circuit_cooldown_s=_number("CIRCUIT_COOLDOWN_SECONDS", 5.0, 0.1, 3600),
             fallback_amount=_number("FALLBACK_REVIEW_AMOUNT", 500.0, 0, 1e9),
             fallback_distance_km=_number("FALLBACK_REVIEW_DISTANCE_KM", 50.0, 0, 1e6),
+        )
+
+    @property
+    def dlq(self) -> DeadLetterTarget:
+        """Where the dead letters go: the queue, the claim-check bucket, the inline limit."""
+        return DeadLetterTarget(
+            self.dead_letter_queue_url, self.dead_letter_bucket, self.dead_letter_max_inline_bytes
         )

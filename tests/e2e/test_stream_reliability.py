@@ -8,6 +8,8 @@ import threading
 import time
 from collections import Counter
 
+from orchestration.stream.dead_letters import RECEIVE_ARGUMENTS, read_dead_letter
+
 
 def test_every_record_is_accounted_for_exactly_once(stream_world):
     spec, stack = stream_world.new_stack()
@@ -96,3 +98,20 @@ def test_emulator_restart_mid_stream_resumes_from_the_checkpoint(stream_world):
     # Counters restart at zero with the emulator: reading less than everything proves the mapping
     # resumed from its stored checkpoint rather than from the start of the stream.
     assert stream_world.mapping_stats(stack)["records_read"] < 1200
+
+
+def test_a_record_too_big_for_sqs_reaches_the_dead_letter_queue_whole(stream_world):
+    spec, stack = stream_world.new_stack()
+    # ~800 KB of UTF-8 that is not JSON; its letter, JSON-escaped, is ~2.4 MB: far over SQS's 256 KiB
+    data = ("not json " + "é" * 400_000).encode()
+    stream_world.client("kinesis").put_record(StreamName=spec.input_stream, Data=data, PartitionKey="C-huge")
+    account = stream_world.account(spec, stack, 1)
+    assert (account.dead_lettered, account.predictions) == (1, 0)
+
+    sqs, s3 = stream_world.client("sqs"), stream_world.client("s3")
+    (message,) = sqs.receive_message(QueueUrl=stack.dead_letter_queue_url, **RECEIVE_ARGUMENTS)["Messages"]
+    letter = read_dead_letter(message, s3)
+    assert letter.claim_checked and letter.stored_at[0] == spec.dead_letter_bucket
+    assert letter.payload_bytes() == data and letter.reason.startswith("not JSON")
+    assert letter.partition_key == "C-huge" and letter.event_source_arn == stack.input_stream_arn
+    assert message["MessageAttributes"]["Reason"]["StringValue"].startswith("not JSON")
