@@ -2,7 +2,12 @@
 
 import dagster as dg
 
-from assets import data, deployment, features, model, monitoring, registry, stream, traffic
+from assets import data, dead_letters, deployment, features, model, monitoring, registry, stream, traffic
+from jobs.dead_letters import (
+    collect_batch_failures_job,
+    collect_batch_failures_schedule,
+    redrive_dead_letters_job,
+)
 from jobs.drift import daily_drift_schedule, drift_check_job
 from jobs.endpoint import ENDPOINT_JOBS
 from jobs.lifecycle import fraud_lifecycle_job, monitoring_refresh_job, simulate_job, train_candidate_job
@@ -18,7 +23,7 @@ from sensors.health import ENDPOINT_HEALTH, endpoint_health_sensor, failed_deplo
 defs = dg.Definitions(
     assets=[
         *dg.load_assets_from_modules(
-            [data, features, model, registry, deployment, stream, traffic, monitoring]
+            [data, features, model, registry, deployment, stream, traffic, monitoring, dead_letters]
         ),
         AB_DECISIONS,
         ENDPOINT_HEALTH,
@@ -31,6 +36,8 @@ defs = dg.Definitions(
         monitoring_refresh_job,
         simulate_job,
         drift_check_job,
+        redrive_dead_letters_job,
+        collect_batch_failures_job,
         *ENDPOINT_JOBS,
     ],
     sensors=[
@@ -40,6 +47,6 @@ defs = dg.Definitions(
         drift_on_new_traffic,
         retrain_on_critical_drift,
     ],
-    schedules=[daily_drift_schedule],
+    schedules=[daily_drift_schedule, collect_batch_failures_schedule],
     resources=default_resources(),
 )

@@ -121,6 +121,7 @@ COVERED_BY = {
     "assets/monitoring.py": "tests/e2e/test_demo.py",
     "assets/traffic.py": "tests/e2e/test_demo.py",
     "jobs/endpoint.py": "tests/orchestration/endpoint/test_strategies.py",
+    "assets/dead_letters.py": "tests/jobs/test_dead_letters.py",  # materialized beside the DLQ jobs
 }
 
 

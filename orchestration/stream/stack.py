@@ -1,5 +1,6 @@
-"""Create (or find) the stream path's resources with boto3: streams, tables, queues, the function and
-its event-source mapping. Idempotent: every call can be repeated and converges on the same stack.
+"""Create (or find) the stream path's resources with boto3: streams, tables, queues, the dead-letter
+bucket, the function and its event-source mapping. Idempotent: every call can be repeated and
+converges on the same stack.
 
 On AWS the same resources come from infra/template.yaml; this module is what the local stack and the
 demo use, and it makes exactly the calls a deployment tool would.
@@ -35,6 +36,10 @@ class StreamStackSpec(BaseModel):
     feature_state_table: str = "rtinfer-feature-state"
     labels_table: str = "rtinfer-labels"
     dead_letter_queue: str = "rtinfer-consumer-dlq"
+    # Dead letters too big for SQS keep their body here (claim check); bucket names are global on AWS.
+    dead_letter_bucket: str = Field(
+        "rtinfer-consumer-dead-letters", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+    )
     batch_failure_queue: str = "rtinfer-consumer-batch-failures"
     function_name: str = "rtinfer-consumer"
     function_timeout_s: int = Field(60, ge=1, le=900)
@@ -57,6 +62,7 @@ class StreamStackSpec(BaseModel):
             feature_state_table=f"{name}-feature-state",
             labels_table=f"{name}-labels",
             dead_letter_queue=f"{name}-dlq",
+            dead_letter_bucket=f"{name}-dead-letters".lower(),
             batch_failure_queue=f"{name}-batch-failures",
             function_name=f"{name}-consumer",
             **overrides,
@@ -68,6 +74,7 @@ class StreamStack:
     input_stream_arn: str
     output_stream_arn: str
     dead_letter_queue_url: str
+    dead_letter_bucket: str
     batch_failure_queue_url: str
     batch_failure_queue_arn: str
     function_arn: str
@@ -98,6 +105,13 @@ def ensure_queue(sqs, name: str) -> tuple[str, str]:
     return url, arn
 
 
+def ensure_bucket(s3, name: str) -> None:
+    region = s3.meta.region_name
+    extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=name, **extra)
+
+
 def _function_environment(spec: StreamStackSpec, dlq_url: str) -> dict:
     return {
         "Variables": {
@@ -106,6 +120,7 @@ def _function_environment(spec: StreamStackSpec, dlq_url: str) -> dict:
             "FEATURE_STATE_TABLE": spec.feature_state_table,
             "OUTPUT_STREAM": spec.output_stream,
             "DEAD_LETTER_QUEUE_URL": dlq_url,
+            "DEAD_LETTER_BUCKET": spec.dead_letter_bucket,
             "CIRCUIT_COOLDOWN_SECONDS": str(spec.circuit_cooldown_s),
             "POWERTOOLS_METRICS_NAMESPACE": "rtinfer",
         }
@@ -114,6 +129,7 @@ def _function_environment(spec: StreamStackSpec, dlq_url: str) -> dict:
 
 def ensure_function(lambda_client, spec: StreamStackSpec, zip_path: Path, role_arn: str, dlq_url: str) -> str:
     code = zip_path.read_bytes()
+    environment = _function_environment(spec, dlq_url)
     try:
         current = lambda_client.get_function(FunctionName=spec.function_name)["Configuration"]
     except lambda_client.exceptions.ResourceNotFoundException:
@@ -125,9 +141,12 @@ def ensure_function(lambda_client, spec: StreamStackSpec, zip_path: Path, role_a
             Code={"ZipFile": code},
             Timeout=spec.function_timeout_s,
             MemorySize=spec.function_memory_mb,
-            Environment=_function_environment(spec, dlq_url),
+            Environment=environment,
         )
         return created["FunctionArn"]
+    # A function made by an older release lacks variables this code needs: the settings converge too.
+    if current.get("Environment", {}).get("Variables") != environment["Variables"]:
+        lambda_client.update_function_configuration(FunctionName=spec.function_name, Environment=environment)
     if current["CodeSha256"] != b64encode(hashlib.sha256(code).digest()).decode():
         lambda_client.update_function_code(FunctionName=spec.function_name, ZipFile=code)
     return current["FunctionArn"]
@@ -172,15 +191,27 @@ def wait_mapping_enabled(lambda_client, uuid: str, timeout_s: float = 60) -> Non
 
 def deploy_stream_stack(clients, spec: StreamStackSpec, zip_path: Path, role_arn: str) -> StreamStack:
     """Everything the stream path needs, in dependency order. `clients(service)` returns a boto3 client."""
-    kinesis, dynamodb, sqs, lambda_client = (clients(s) for s in ("kinesis", "dynamodb", "sqs", "lambda"))
+    kinesis, dynamodb, sqs, s3, lambda_client = (
+        clients(s) for s in ("kinesis", "dynamodb", "sqs", "s3", "lambda")
+    )
     input_arn = ensure_stream(kinesis, spec.input_stream, spec.input_shards)
     output_arn = ensure_stream(kinesis, spec.output_stream, spec.output_shards or spec.input_shards)
     ensure_table(dynamodb, spec.predictions_table, "request_id")
     ensure_table(dynamodb, spec.feature_state_table, "pk")
     ensure_table(dynamodb, spec.labels_table, "request_id")
     dlq_url, _ = ensure_queue(sqs, spec.dead_letter_queue)
+    ensure_bucket(s3, spec.dead_letter_bucket)
     failures_url, failures_arn = ensure_queue(sqs, spec.batch_failure_queue)
     function_arn = ensure_function(lambda_client, spec, zip_path, role_arn, dlq_url)
     uuid = ensure_mapping(lambda_client, spec, input_arn, failures_arn)
     wait_mapping_enabled(lambda_client, uuid)
-    return StreamStack(input_arn, output_arn, dlq_url, failures_url, failures_arn, function_arn, uuid)
+    return StreamStack(
+        input_arn,
+        output_arn,
+        dlq_url,
+        spec.dead_letter_bucket,
+        failures_url,
+        failures_arn,
+        function_arn,
+        uuid,
+    )

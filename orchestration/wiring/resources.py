@@ -38,12 +38,16 @@ _STACK = StreamStackSpec()  # the stream path's default names
 
 
 class MonitoringTargets(dg.ConfigurableResource):
-    """Which endpoint, tables and function the sensors and monitoring assets watch."""
+    """Which endpoint, streams, tables, queues and function the sensors, monitoring assets and DLQ
+    jobs watch."""
 
     endpoint_name: str = ENDPOINT_NAME
+    input_stream: str = _STACK.input_stream
     predictions_table: str = _STACK.predictions_table
     labels_table: str = _STACK.labels_table
     dead_letter_queue: str = _STACK.dead_letter_queue
+    dead_letter_bucket: str = _STACK.dead_letter_bucket
+    batch_failure_queue: str = _STACK.batch_failure_queue
     function_name: str = _STACK.function_name
 
 

@@ -26,6 +26,8 @@ from orchestration.endpoint.actions import (
     ShadowConfig,
 )
 from orchestration.model.training import TrainingConfig
+from orchestration.stream.batch_failures import BatchFailureConfig
+from orchestration.stream.redrive import RedriveConfig
 from orchestration.stream.replay import TrafficConfig
 from orchestration.stream.stack import StreamStackSpec
 
@@ -108,3 +110,5 @@ ShadowRunConfig = dagster_config_for(ShadowConfig, "ShadowRunConfig")
 ABTrafficRunConfig = dagster_config_for(ABTrafficConfig, "ABTrafficRunConfig")
 RollbackRunConfig = dagster_config_for(RollbackConfig, "RollbackRunConfig")
 ApprovalRunConfig = dagster_config_for(ApprovalConfig, "ApprovalRunConfig")
+RedriveRunConfig = dagster_config_for(RedriveConfig, "RedriveRunConfig")
+BatchFailureRunConfig = dagster_config_for(BatchFailureConfig, "BatchFailureRunConfig")

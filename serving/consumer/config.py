@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from serving.consumer.claim_check import MIN_INLINE_BYTES, SQS_MAX_MESSAGE_BYTES, DeadLetterTarget
 from serving.schemas import DEFAULT_MAX_CLOCK_SKEW_MS
 
 MAX_INVOKE_BYTES = 6 * 1024 * 1024  # SageMaker's InvokeEndpoint body limit
@@ -41,6 +42,8 @@ class ConsumerConfig:
     feature_state_table: str
     output_stream: str
     dead_letter_queue_url: str
+    dead_letter_bucket: str  # claim-checked letters: those whose SQS message would exceed the limit below
+    dead_letter_max_inline_bytes: int
     max_rows_per_invoke: int
     max_invoke_bytes: int
     invoke_attempts: int
@@ -58,6 +61,15 @@ class ConsumerConfig:
             feature_state_table=_required("FEATURE_STATE_TABLE"),
             output_stream=_required("OUTPUT_STREAM"),
             dead_letter_queue_url=_required("DEAD_LETTER_QUEUE_URL"),
+            dead_letter_bucket=_required("DEAD_LETTER_BUCKET"),
+            dead_letter_max_inline_bytes=int(
+                _number(
+                    "DEAD_LETTER_MAX_INLINE_BYTES",
+                    SQS_MAX_MESSAGE_BYTES,
+                    MIN_INLINE_BYTES,
+                    SQS_MAX_MESSAGE_BYTES,
+                )
+            ),
             max_rows_per_invoke=int(_number("MAX_ROWS_PER_INVOKE", 200, 1, 10_000)),
             max_invoke_bytes=int(
                 _number("MAX_INVOKE_BYTES", MAX_INVOKE_BYTES - 64 * 1024, 1024, MAX_INVOKE_BYTES)
@@ -70,4 +82,11 @@ class ConsumerConfig:
             max_clock_skew_ms=int(
                 1000 * _number("MAX_CLOCK_SKEW_SECONDS", DEFAULT_MAX_CLOCK_SKEW_MS / 1000, 0, 86_400)
             ),
+        )
+
+    @property
+    def dlq(self) -> DeadLetterTarget:
+        """Where the dead letters go: the queue, the claim-check bucket, the inline limit."""
+        return DeadLetterTarget(
+            self.dead_letter_queue_url, self.dead_letter_bucket, self.dead_letter_max_inline_bytes
         )

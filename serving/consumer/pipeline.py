@@ -202,7 +202,7 @@ def process_batch(
         "published": _SINK_POOL.submit(
             publish_predictions, clients.kinesis, config.output_stream, predictions
         ),
-        "letters": _SINK_POOL.submit(send_dead_letters, clients.sqs, config.dead_letter_queue_url, letters),
+        "letters": _SINK_POOL.submit(send_dead_letters, clients.sqs, clients.s3, config.dlq, letters),
     }
     if state is not None:
         writes["customers"] = _SINK_POOL.submit(store.save_customers, state.customers)

@@ -8,6 +8,16 @@ import threading
 import time
 from collections import Counter
 
+from orchestration.stream.batch_failures import (
+    BatchFailureConfig,
+    collect_batch_failures,
+    parse_batch_failure,
+)
+from orchestration.stream.dead_letters import RECEIVE_ARGUMENTS, read_dead_letter
+from orchestration.stream.queue_scan import receive_all, release
+from orchestration.stream.redrive import RedriveConfig, redrive_dead_letters
+from serving.consumer.claim_check import DeadLetterTarget
+
 
 def test_every_record_is_accounted_for_exactly_once(stream_world):
     spec, stack = stream_world.new_stack()
@@ -96,3 +106,56 @@ def test_emulator_restart_mid_stream_resumes_from_the_checkpoint(stream_world):
     # Counters restart at zero with the emulator: reading less than everything proves the mapping
     # resumed from its stored checkpoint rather than from the start of the stream.
     assert stream_world.mapping_stats(stack)["records_read"] < 1200
+
+
+def test_a_record_too_big_for_sqs_reaches_the_dead_letter_queue_whole(stream_world):
+    spec, stack = stream_world.new_stack()
+    # ~800 KB of UTF-8 that is not JSON; its letter, JSON-escaped, is ~2.4 MB: far over SQS's 256 KiB
+    data = ("not json " + "é" * 400_000).encode()
+    stream_world.client("kinesis").put_record(StreamName=spec.input_stream, Data=data, PartitionKey="C-huge")
+    account = stream_world.account(spec, stack, 1)
+    assert (account.dead_lettered, account.predictions) == (1, 0)
+
+    sqs, s3 = stream_world.client("sqs"), stream_world.client("s3")
+    (message,) = sqs.receive_message(QueueUrl=stack.dead_letter_queue_url, **RECEIVE_ARGUMENTS)["Messages"]
+    letter = read_dead_letter(message, s3)
+    assert letter.claim_checked and letter.stored_at[0] == spec.dead_letter_bucket
+    assert letter.payload_bytes() == data and letter.reason.startswith("not JSON")
+    assert letter.partition_key == "C-huge" and letter.event_source_arn == stack.input_stream_arn
+    assert message["MessageAttributes"]["Reason"]["StringValue"].startswith("not JSON")
+
+
+def test_a_batch_the_function_gave_up_on_is_collected_and_redriven_after_the_fix(stream_world):
+    spec, stack = stream_world.new_stack(maximum_retry_attempts=0)
+    lam, sqs = stream_world.client("lambda"), stream_world.client("sqs")
+    variables = lam.get_function(FunctionName=spec.function_name)["Configuration"]["Environment"]["Variables"]
+    broken = {**variables, "FEATURE_STATE_TABLE": "no-such-table"}  # every batch fails as a whole
+    lam.update_function_configuration(FunctionName=spec.function_name, Environment={"Variables": broken})
+    report = stream_world.send(spec, 0, 3)
+    deadline = time.monotonic() + 120
+    while _records_given_up(sqs, stack.batch_failure_queue_url) < 3:
+        assert time.monotonic() < deadline, "Lambda did not give up on every record"
+        time.sleep(0.2)
+
+    lam.update_function_configuration(FunctionName=spec.function_name, Environment={"Variables": variables})
+    target = DeadLetterTarget(stack.dead_letter_queue_url, spec.dead_letter_bucket)
+    kinesis, s3 = stream_world.client("kinesis"), stream_world.client("s3")
+    collected = collect_batch_failures(
+        sqs, kinesis, s3, stack.batch_failure_queue_url, target, BatchFailureConfig()
+    )
+    assert (collected.records_dead_lettered, collected.records_not_retained) == (3, 0)
+    choice = RedriveConfig(reason_kinds=["batch failure: RetryAttemptsExhausted"], dry_run=False)
+    redriven = redrive_dead_letters(sqs, s3, kinesis, stack.dead_letter_queue_url, spec.input_stream, choice)
+    assert redriven.resent == 3
+
+    account = stream_world.account(spec, stack, 3)
+    assert account.request_ids == set(report.request_ids) and account.dead_lettered == 0
+
+
+def _records_given_up(sqs, url: str) -> int:
+    """Records covered by the failure records on the queue (read without consuming them)."""
+    held = receive_all(sqs, url, visibility_timeout_s=30, wait_s=0)
+    try:
+        return sum(parse_batch_failure(message["Body"]).batch_size for message in held.messages)
+    finally:
+        release(sqs, url, held.messages)

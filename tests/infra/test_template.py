@@ -27,6 +27,7 @@ from botocore import xform_name
 from orchestration.stream.packaging import HANDLER
 from orchestration.stream.stack import StreamStackSpec, ensure_function, ensure_mapping, ensure_queue
 from serving.consumer import config as consumer_config
+from serving.consumer.claim_check import KEY_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -87,6 +88,7 @@ _NAME_PROPERTY = {
     "AWS::DynamoDB::Table": "TableName",
     "AWS::SQS::Queue": "QueueName",
     "AWS::Serverless::Function": "FunctionName",
+    "AWS::S3::Bucket": "BucketName",
 }
 
 
@@ -380,13 +382,17 @@ def grants(template: dict) -> dict[str, set[str]]:
     return result
 
 
+# The one wildcard in a resource: the objects under the claim-checked dead letters' key prefix.
+DEAD_LETTER_OBJECTS = {"Fn::Sub": f"${{DeadLetterBucket.Arn}}/{KEY_PREFIX}*"}
+
+
 def test_iam_has_no_wildcards(template):
     assert statements(template)
     for statement in statements(template):
         for action in _as_list(statement["Action"]):
             assert "*" not in action, statement
         for resource in _as_list(statement["Resource"]):
-            assert "*" not in json.dumps(resource), statement
+            assert resource == DEAD_LETTER_OBJECTS or "*" not in json.dumps(resource), statement
     (role,) = resources(template, "AWS::IAM::Role").values()
     assert role["Properties"]["ManagedPolicyArns"] == [{"Fn::Sub": BASIC_EXECUTION}]
     principal = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
@@ -421,7 +427,7 @@ def consumer_calls() -> set[str]:
     """IAM actions for every AWS operation called anywhere in serving/consumer/*.py."""
     session = botocore.session.get_session()
     operations: dict[str, str] = {}
-    for service in ("dynamodb", "kinesis", "sqs", "sagemaker-runtime"):
+    for service in ("dynamodb", "kinesis", "sqs", "s3", "sagemaker-runtime"):
         model = session.get_service_model(service)
         prefix = model.signing_name  # sagemaker-runtime's IAM prefix is sagemaker
         for operation in model.operation_names:
@@ -453,7 +459,7 @@ def consumer_calls() -> set[str]:
 
 def test_iam_grants_exactly_what_the_consumer_and_mapping_use(template):
     called = consumer_calls()
-    assert {"sagemaker:InvokeEndpoint", "kinesis:PutRecords", "sqs:SendMessage"} <= called  # scan works
+    assert {"sagemaker:InvokeEndpoint", "kinesis:PutRecords", "sqs:SendMessage", "s3:PutObject"} <= called
     granted = set().union(*grants(template).values())
     assert granted == called | MAPPING_READ
 
@@ -476,6 +482,7 @@ def test_iam_grants_each_action_on_its_own_resource(template):
         },
         key(get_att("DeadLetterQueue")): {"sqs:SendMessage"},  # the consumer's poison records
         key(get_att("BatchFailureQueue")): {"sqs:SendMessage"},  # the mapping's OnFailure, as this role
+        key(DEAD_LETTER_OBJECTS): {"s3:PutObject"},  # claim-checked letters, under their prefix only
         key(endpoint): {"sagemaker:InvokeEndpoint"},
     }
     # Endpoint ARNs are lower-case, so the parameter only admits names whose ARN the grant matches.
@@ -497,6 +504,7 @@ def test_defaults_agree_with_stream_stack_spec(template):
         "FeatureStateTable": spec.feature_state_table,
         "LabelsTable": spec.labels_table,
         "DeadLetterQueue": spec.dead_letter_queue,
+        "DeadLetterBucket": spec.dead_letter_bucket,
         "BatchFailureQueue": spec.batch_failure_queue,
         FUNCTION: spec.function_name,
     }
@@ -544,6 +552,32 @@ def test_queues_keep_messages_as_long_as_the_local_stack_and_are_encrypted(templ
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
 
 
+def test_the_dead_letter_bucket_is_kept_private_encrypted_and_bounded(template):
+    (name,) = resources(template, "AWS::S3::Bucket")
+    bucket = template["Resources"][name]
+    assert (
+        name == "DeadLetterBucket" and bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+    )
+    properties = bucket["Properties"]
+    (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert properties["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (expiry,) = properties["LifecycleConfiguration"]["Rules"]
+    assert expiry["Prefix"] == KEY_PREFIX and expiry["Status"] == "Enabled"
+    client = _RecordingClient()
+    ensure_queue(client, "queue")
+    retention_days = int(client.requests["create_queue"]["Attributes"]["MessageRetentionPeriod"]) / 86400
+    assert expiry["ExpirationInDays"] > retention_days  # a letter's body outlives its message
+    (policy,) = resources(template, "AWS::S3::BucketPolicy").values()
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
 def test_outputs_name_what_a_deployment_needs(template):
     assert set(template["Outputs"]) >= {
         "InputStreamName",
@@ -554,6 +588,7 @@ def test_outputs_name_what_a_deployment_needs(template):
         "FeatureStateTableName",
         "LabelsTableName",
         "DeadLetterQueueUrl",
+        "DeadLetterBucketName",
         "BatchFailureQueueUrl",
         "ConsumerFunctionArn",
     }

@@ -24,6 +24,9 @@ def test_the_stack_is_wired_together(emulator, deployed):
     assert variables["ENDPOINT_NAME"] == "stack-ep"
     assert variables["DEAD_LETTER_QUEUE_URL"] == stack.dead_letter_queue_url
     assert variables["PREDICTIONS_TABLE"] == "stack-test-predictions"
+    assert variables["DEAD_LETTER_BUCKET"] == stack.dead_letter_bucket == "stack-test-dead-letters"
+    listing = emulator.client("s3").list_objects_v2(Bucket="stack-test-dead-letters")  # the bucket exists
+    assert listing["KeyCount"] == 0
     mapping = emulator.client("lambda").get_event_source_mapping(UUID=stack.mapping_uuid)
     assert mapping["EventSourceArn"] == stack.input_stream_arn and mapping["State"] == "Enabled"
     assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == stack.batch_failure_queue_arn
@@ -41,6 +44,17 @@ def test_a_second_call_converges_on_the_same_stack(emulator, deployed):
     mappings = lam.list_event_source_mappings(FunctionName="stack-test-consumer")["EventSourceMappings"]
     assert [m["UUID"] for m in mappings] == [first.mapping_uuid]
     assert lam.get_event_source_mapping(UUID=first.mapping_uuid)["BatchSize"] == 50  # settings converge too
+
+
+def test_a_function_deployed_without_a_setting_gets_it_on_the_next_deploy(emulator, deployed):
+    spec, package, first = deployed
+    lam = emulator.client("lambda")
+    variables = lam.get_function(FunctionName=spec.function_name)["Configuration"]["Environment"]["Variables"]
+    older = {name: value for name, value in variables.items() if name != "DEAD_LETTER_BUCKET"}
+    lam.update_function_configuration(FunctionName=spec.function_name, Environment={"Variables": older})
+    deploy_stream_stack(emulator.client, spec, package, emulator.settings.sagemaker_role_arn)
+    now = lam.get_function(FunctionName=spec.function_name)["Configuration"]["Environment"]["Variables"]
+    assert now == variables
     tables = emulator.client("dynamodb").list_tables()["TableNames"]
     assert {"stack-test-predictions", "stack-test-feature-state", "stack-test-labels"} <= set(tables)
 

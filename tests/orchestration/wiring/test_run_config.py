@@ -15,6 +15,8 @@ from orchestration.endpoint.actions import (
     ShadowConfig,
 )
 from orchestration.model.training import TrainingConfig
+from orchestration.stream.batch_failures import BatchFailureConfig
+from orchestration.stream.redrive import RedriveConfig
 from orchestration.stream.replay import TrafficConfig
 from orchestration.stream.stack import StreamStackSpec
 from orchestration.wiring import run_config
@@ -30,6 +32,8 @@ PAIRS = [
     (ABTrafficConfig, run_config.ABTrafficRunConfig),
     (RollbackConfig, run_config.RollbackRunConfig),
     (ApprovalConfig, run_config.ApprovalRunConfig),
+    (RedriveConfig, run_config.RedriveRunConfig),
+    (BatchFailureConfig, run_config.BatchFailureRunConfig),
 ]
 
 
@@ -46,7 +50,9 @@ def test_same_fields_and_defaults(library, dagster):
 
 
 @pytest.mark.parametrize(
-    ("library", "dagster"), [p for p in PAIRS if p[0] is not ApprovalConfig], ids=lambda p: p.__name__
+    ("library", "dagster"),
+    [p for p in PAIRS if p[0] not in (ApprovalConfig, RedriveConfig)],  # these need a choice made
+    ids=lambda p: p.__name__,
 )
 def test_defaults_convert_to_the_library_config(library, dagster):
     assert dagster().to_library() == library()
@@ -71,7 +77,12 @@ def test_to_library_fails_with_one_line_naming_field_value_and_range():
     assert approval == ApprovalConfig(model_version="m-1", decision="Rejected")
 
 
-ENDPOINT_JOB_CONFIGS = [pair for pair in PAIRS if pair[0].__module__ == "orchestration.endpoint.actions"]
+ENDPOINT_JOB_CONFIGS = [
+    pair
+    for pair in PAIRS
+    if pair[0].__module__ == "orchestration.endpoint.actions"
+    or pair[0] in (RedriveConfig, BatchFailureConfig)
+]
 
 
 @pytest.mark.parametrize(("library", "dagster"), ENDPOINT_JOB_CONFIGS, ids=lambda p: p.__name__)
@@ -85,3 +96,10 @@ def test_every_endpoint_job_field_has_a_description_and_its_range_in_the_launchp
             assert description.endswith(f"allowed: {allowed}"), (name, description)
     bounded = [name for name, info in library.model_fields.items() if run_config.allowed_values(info)]
     assert bounded  # every endpoint job has ranges to show
+
+
+def test_a_redrive_that_chooses_nothing_fails_saying_what_to_set():
+    with pytest.raises(run_config.ConfigOutOfRange, match="choose which letters to re-send: reason_kinds"):
+        run_config.RedriveRunConfig().to_library()
+    chosen = run_config.RedriveRunConfig(reason_kinds=["not JSON"]).to_library()
+    assert chosen == RedriveConfig(reason_kinds=["not JSON"]) and chosen.dry_run  # a dry run unless told

@@ -12,7 +12,14 @@ import xgboost as xgb
 from orchestration.endpoint.actions import deploy_artifact
 from orchestration.endpoint.strategies import Clients as AwsClients
 from orchestration.model.artifact import pack_model_artifact
-from orchestration.stream.stack import StreamStackSpec, ensure_queue, ensure_stream, ensure_table
+from orchestration.stream.dead_letters import RECEIVE_ARGUMENTS, read_dead_letter
+from orchestration.stream.stack import (
+    StreamStackSpec,
+    ensure_bucket,
+    ensure_queue,
+    ensure_stream,
+    ensure_table,
+)
 from serving.consumer.circuit_breaker import CircuitBreaker
 from serving.consumer.clients import Clients
 from serving.consumer.config import ConsumerConfig
@@ -44,6 +51,7 @@ def stack(emulator, fraud_endpoint) -> StreamStackSpec:
     ensure_table(emulator.client("dynamodb"), spec.predictions_table, "request_id")
     ensure_table(emulator.client("dynamodb"), spec.feature_state_table, "pk")
     ensure_queue(emulator.client("sqs"), spec.dead_letter_queue)
+    ensure_bucket(emulator.client("s3"), spec.dead_letter_bucket)
     return spec
 
 
@@ -56,6 +64,8 @@ def consumer_config(emulator, stack) -> ConsumerConfig:
         feature_state_table=stack.feature_state_table,
         output_stream=stack.output_stream,
         dead_letter_queue_url=dlq_url,
+        dead_letter_bucket=stack.dead_letter_bucket,
+        dead_letter_max_inline_bytes=262_144,
         max_rows_per_invoke=50,
         max_invoke_bytes=1_000_000,
         invoke_attempts=3,
@@ -68,7 +78,7 @@ def consumer_config(emulator, stack) -> ConsumerConfig:
 
 @pytest.fixture
 def clients(emulator) -> Clients:
-    return Clients(*(emulator.client(s) for s in ("sagemaker-runtime", "dynamodb", "kinesis", "sqs")))
+    return Clients(*(emulator.client(s) for s in ("sagemaker-runtime", "dynamodb", "kinesis", "sqs", "s3")))
 
 
 class RecordFactory:
@@ -146,18 +156,27 @@ def stored_predictions(clients):
 
 
 @pytest.fixture
-def dead_letters(clients):
-    """`dead_letters(queue_url)`: every letter on the queue, decoded (and received, so hidden after)."""
+def received_letters(clients):
+    """`received_letters(queue_url)`: every message on the queue read back as a DeadLetter, claim-checked
+    bodies fetched from S3 (received, so hidden after)."""
 
-    def read(queue_url: str) -> list[dict]:
+    def read(queue_url: str) -> list:
         letters = []
         while True:
-            batch = clients.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+            batch = clients.sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, **RECEIVE_ARGUMENTS
+            )
             if not batch.get("Messages"):
                 return letters
-            letters += [json.loads(message["Body"]) for message in batch["Messages"]]
+            letters += [read_dead_letter(message, clients.s3) for message in batch["Messages"]]
 
     return read
+
+
+@pytest.fixture
+def dead_letters(received_letters):
+    """`dead_letters(queue_url)`: every letter on the queue as the JSON object the consumer wrote."""
+    return lambda queue_url: [letter.body for letter in received_letters(queue_url)]
 
 
 class Clock:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from serving.consumer.claim_check import DeadLetterTarget
 from serving.consumer.config import MAX_INVOKE_BYTES, ConfigurationError, ConsumerConfig
 
 REQUIRED = {
@@ -10,6 +11,7 @@ REQUIRED = {
     "FEATURE_STATE_TABLE": "state",
     "OUTPUT_STREAM": "out",
     "DEAD_LETTER_QUEUE_URL": "http://127.0.0.1:1/000000000000/dlq",
+    "DEAD_LETTER_BUCKET": "dead-letters",
 }
 OPTIONAL = (
     "MAX_ROWS_PER_INVOKE",
@@ -19,6 +21,7 @@ OPTIONAL = (
     "CIRCUIT_COOLDOWN_SECONDS",
     "FALLBACK_REVIEW_AMOUNT",
     "FALLBACK_REVIEW_DISTANCE_KM",
+    "DEAD_LETTER_MAX_INLINE_BYTES",
 )
 
 
@@ -40,6 +43,8 @@ def test_defaults(env):
     assert config.circuit_cooldown_s == 5.0
     assert config.max_invoke_bytes < MAX_INVOKE_BYTES  # headroom under SageMaker's 6 MiB body limit
     assert (config.fallback_amount, config.fallback_distance_km) == (500.0, 50.0)
+    # letters whose SQS message would pass 256 KiB (SQS's limit) keep their body in the bucket
+    assert config.dlq == DeadLetterTarget(REQUIRED["DEAD_LETTER_QUEUE_URL"], "dead-letters", 262_144)
 
 
 def test_settings_are_read_and_converted(env):
@@ -48,6 +53,8 @@ def test_settings_are_read_and_converted(env):
     env.setenv("FALLBACK_REVIEW_AMOUNT", "")  # empty means the default
     config = ConsumerConfig.from_env()
     assert (config.max_rows_per_invoke, config.circuit_cooldown_s, config.fallback_amount) == (25, 0.5, 500.0)
+    env.setenv("DEAD_LETTER_MAX_INLINE_BYTES", "65536")
+    assert ConsumerConfig.from_env().dlq.max_inline_bytes == 65536
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED))
@@ -70,6 +77,11 @@ def test_a_missing_required_setting_is_named(env, name, value):
         ("MAX_INVOKE_BYTES", "7e6", f"MAX_INVOKE_BYTES must be between 1024 and {MAX_INVOKE_BYTES}"),
         ("CIRCUIT_COOLDOWN_SECONDS", "0", "CIRCUIT_COOLDOWN_SECONDS must be between 0.1 and 3600"),
         ("FALLBACK_REVIEW_AMOUNT", "-1", "FALLBACK_REVIEW_AMOUNT must be between 0"),
+        (
+            "DEAD_LETTER_MAX_INLINE_BYTES",
+            "300000",
+            "DEAD_LETTER_MAX_INLINE_BYTES must be between 4096 and 262144",
+        ),
         ("CIRCUIT_FAILURE_THRESHOLD", "nan", "CIRCUIT_FAILURE_THRESHOLD must be between 1 and 1000, got nan"),
     ],
 )

@@ -44,6 +44,7 @@ def load_handler(monkeypatch, emulator, consumer_config):
             "FEATURE_STATE_TABLE": consumer_config.feature_state_table,
             "OUTPUT_STREAM": consumer_config.output_stream,
             "DEAD_LETTER_QUEUE_URL": consumer_config.dead_letter_queue_url,
+            "DEAD_LETTER_BUCKET": consumer_config.dead_letter_bucket,
             **env,
         }
         for name, value in settings.items():

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from serving.consumer.claim_check import DeadLetterTarget, message_size, summary_attributes
 from serving.consumer.sinks import OUTPUT_FIELDS, publish_predictions, send_dead_letters, write_predictions
 
 
@@ -85,30 +86,106 @@ def test_predictions_that_cannot_be_published_come_back(clients):
 
 def test_dead_letters_land_on_the_queue(clients, consumer_config, dead_letters):
     letters = [_letter(i) for i in range(23)]  # SendMessageBatch takes 10 at a time
-    assert send_dead_letters(clients.sqs, consumer_config.dead_letter_queue_url, letters) == set()
+    assert send_dead_letters(clients.sqs, clients.s3, consumer_config.dlq, letters) == set()
     received = dead_letters(consumer_config.dead_letter_queue_url)
     assert sorted(received, key=lambda letter: letter["sequence_number"]) == letters
 
 
-def test_dead_letters_that_cannot_be_sent_come_back_by_sequence_number(clients, emulator):
+def test_dead_letters_that_cannot_be_sent_come_back_by_sequence_number(clients, consumer_config, emulator):
     queue_url = f"http://127.0.0.1:{emulator.port}/000000000000/no-such-queue"
-    letters = [_letter(1), _letter(2)]
-    assert send_dead_letters(clients.sqs, queue_url, letters) == {f"{1:056d}", f"{2:056d}"}
+    target = DeadLetterTarget(queue_url, consumer_config.dead_letter_bucket)
+    letters = [_letter(1), _letter(2), _letter(3, payload="x" * 300_000)]  # stored in S3, then not sent
+    assert send_dead_letters(clients.sqs, clients.s3, target, letters) == {f"{i:056d}" for i in (1, 2, 3)}
 
 
 def test_large_dead_letters_that_fit_one_by_one_are_all_sent(clients, consumer_config, dead_letters):
     # Ten 40 KB letters are one SendMessageBatch by count but 400 KB by size, over SQS's 256 KiB per
     # batch: they must still reach the queue, not come back failed on every redelivery.
     letters = [_letter(i, payload="x" * 40_000) for i in range(10)]
-    assert send_dead_letters(clients.sqs, consumer_config.dead_letter_queue_url, letters) == set()
+    assert send_dead_letters(clients.sqs, clients.s3, consumer_config.dlq, letters) == set()
     assert len(dead_letters(consumer_config.dead_letter_queue_url)) == 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no claim check yet: a letter over SQS's 256 KiB limit is never sent, so its record is "
-    "redelivered until the stream drops it",
-)
-def test_a_dead_letter_bigger_than_sqs_takes_is_not_lost(clients, consumer_config):
-    letter = _letter(1, payload="x" * 300_000)  # a valid Kinesis record (up to 1 MiB) that is not JSON
-    assert send_dead_letters(clients.sqs, consumer_config.dead_letter_queue_url, [letter]) == set()
+def _raw_messages(sqs, queue_url: str) -> list[dict]:
+    messages = []
+    while batch := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages"):
+        messages += batch
+    return messages
+
+
+def test_a_dead_letter_bigger_than_sqs_takes_is_not_lost(clients, consumer_config, received_letters):
+    # A valid Kinesis record (up to 1 MiB) that is not JSON, with characters SQS refuses in attributes.
+    letter = _letter(1, payload="\x00\x01 not json " + "x" * 300_000)
+    assert send_dead_letters(clients.sqs, clients.s3, consumer_config.dlq, [letter]) == set()
+    (read,) = received_letters(consumer_config.dead_letter_queue_url)
+    assert read.claim_checked and read.body == letter and read.payload == letter["payload"]
+    bucket, key = read.stored_at
+    assert bucket == consumer_config.dead_letter_bucket and key.startswith(f"dead-letters/s-0/{1:056d}-")
+
+
+def test_a_claim_checked_letter_is_in_the_extended_clients_format_and_says_why_without_s3(
+    clients, consumer_config
+):
+    letter = _letter(7, payload="<html>" + "y" * 400_000)
+    assert send_dead_letters(clients.sqs, clients.s3, consumer_config.dlq, [letter]) == set()
+    (message,) = _raw_messages(clients.sqs, consumer_config.dead_letter_queue_url)
+    pointer = json.loads(message["Body"])
+    assert pointer[0] == "software.amazon.payloadoffloading.PayloadS3Pointer"
+    assert set(pointer[1]) == {"s3BucketName", "s3Key"}
+    stored = clients.s3.get_object(Bucket=pointer[1]["s3BucketName"], Key=pointer[1]["s3Key"])["Body"].read()
+    assert json.loads(stored) == letter
+    attributes = {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+    assert attributes["ExtendedPayloadSize"] == str(len(stored))
+    assert message["MessageAttributes"]["ExtendedPayloadSize"]["DataType"] == "Number"
+    assert attributes["Reason"] == "not JSON"
+    assert attributes["SequenceNumber"] == f"{7:056d}" and attributes["ShardId"] == "s-0"
+    assert attributes["PayloadPrefix"].startswith("<html>yyy") and len(attributes["PayloadPrefix"]) <= 1024
+
+
+def test_ten_letters_of_30_kb_go_in_batches_within_the_byte_limit(clients, consumer_config, received_letters):
+    letters = [_letter(i, payload=f"{i}" * 30_000) for i in range(10)]
+    assert send_dead_letters(clients.sqs, clients.s3, consumer_config.dlq, letters) == set()
+    read = received_letters(consumer_config.dead_letter_queue_url)
+    assert sorted((letter.body for letter in read), key=lambda body: body["sequence_number"]) == letters
+    assert not any(letter.claim_checked for letter in read)  # each fits SQS on its own
+
+
+def test_a_megabyte_of_emoji_triples_under_json_escaping_and_still_arrives(
+    clients, consumer_config, received_letters
+):
+    payload = "\U0001f600" * (2**20 // 4)  # 1 MiB of UTF-8; json.dumps writes 12 bytes per character
+    letter = _letter(3, payload=payload)
+    assert len(json.dumps(letter)) > 3 * 2**20
+    assert send_dead_letters(clients.sqs, clients.s3, consumer_config.dlq, [letter]) == set()
+    (read,) = received_letters(consumer_config.dead_letter_queue_url)
+    assert read.claim_checked and read.payload == payload
+
+
+def _letter_of_message_size(i: int, size: int) -> dict:
+    """A letter whose inline SQS message (body plus attributes) is exactly `size` bytes."""
+    base = message_size(json.dumps(_letter(i, payload="")), summary_attributes(_letter(i)))
+    return _letter(i, payload="z" * (size - base))
+
+
+@pytest.mark.parametrize(("offset", "claim_checked"), [(-1, False), (0, False), (1, True)])
+def test_a_letter_at_the_threshold_stays_inline_and_one_byte_over_is_claim_checked(
+    clients, consumer_config, received_letters, offset, claim_checked
+):
+    threshold = consumer_config.dlq.max_inline_bytes
+    assert threshold == 262_144  # SQS's own limit: a message of exactly this size must be accepted
+    letter = _letter_of_message_size(5, threshold + offset)
+    assert message_size(json.dumps(letter), summary_attributes(letter)) == threshold + offset
+    assert send_dead_letters(clients.sqs, clients.s3, consumer_config.dlq, [letter]) == set()
+    (read,) = received_letters(consumer_config.dead_letter_queue_url)
+    assert (read.claim_checked, read.body) == (claim_checked, letter)
+
+
+def test_a_letter_whose_body_cannot_be_stored_comes_back_and_the_others_are_sent(
+    clients, consumer_config, received_letters
+):
+    target = DeadLetterTarget(consumer_config.dead_letter_queue_url, "no-such-bucket")
+    big, small = _letter(1, payload="x" * 300_000), _letter(2)
+    assert send_dead_letters(clients.sqs, clients.s3, target, [big, small]) == {f"{1:056d}"}
+    assert [letter.body for letter in received_letters(consumer_config.dead_letter_queue_url)] == [small]
