@@ -29,9 +29,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestration.data.offline_features import compute_offline_features
+from orchestration.stream.dead_letters import RECEIVE_ARGUMENTS, read_dead_letter
 from orchestration.stream.packaging import build_lambda_zip
 from orchestration.stream.stack import (
     StreamStackSpec,
+    ensure_bucket,
     ensure_function,
     ensure_queue,
     ensure_stream,
@@ -44,7 +46,6 @@ from serving.schemas import MERCHANT_CATEGORIES, TransactionEvent
 
 EXAMPLES = int(os.environ.get("RTINFER_HOSTILE_EXAMPLES", "25"))
 KINESIS_RECORD_LIMIT = 1024 * 1024
-HUGE_LIMIT = 60_000
 INVOKE_PAYLOAD_LIMIT = 6 * 1024 * 1024
 _SEQUENCE = count(49_650_000_000_000_000_000)
 _STATS: Counter = Counter()
@@ -67,6 +68,7 @@ def functions(emulator, fraud_endpoint, tmp_path_factory) -> Functions:
     ensure_table(emulator.client("dynamodb"), spec.predictions_table, "request_id")
     ensure_table(emulator.client("dynamodb"), spec.feature_state_table, "pk")
     dlq_url, _ = ensure_queue(emulator.client("sqs"), spec.dead_letter_queue)
+    ensure_bucket(emulator.client("s3"), spec.dead_letter_bucket)
     package = build_lambda_zip(tmp_path_factory.mktemp("hostile") / "consumer.zip")
     lambda_client = emulator.client("lambda")
     role = emulator.settings.sagemaker_role_arn
@@ -167,9 +169,9 @@ def hostile_payloads(draw, world: World) -> tuple[bytes, str]:
         data = draw(st.binary(max_size=300))
     else:  # up to Kinesis's record limit, JSON-escaping-heavy text included
         unit = draw(st.sampled_from(["x", "🙂", '"', "\\u0000"]))
-        size = draw(st.integers(1, HUGE_LIMIT // len(unit.encode())))
+        size = draw(st.integers(1, KINESIS_RECORD_LIMIT // len(unit.encode())))
         text = json.dumps({**base, "note": unit * size}, ensure_ascii=draw(st.booleans()))
-        data = text.encode()[:HUGE_LIMIT]  # cut mid-character too: then the data is not even UTF-8
+        data = text.encode()[:KINESIS_RECORD_LIMIT]  # cut mid-character too: then it is not even UTF-8
     return data, f"{world.prefix}H"
 
 
@@ -214,14 +216,20 @@ def _rows(dynamodb, table: str, request_ids: set[str]) -> dict[str, dict]:
     return rows
 
 
-def _drain_letters(sqs, queue_url: str) -> list[dict]:
+def _drain_letters(sqs, s3, queue_url: str) -> list[dict]:
+    """Every letter on the queue (claim-checked ones read back from S3), deleted once read."""
     letters = []
     while True:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+        batch = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60, **RECEIVE_ARGUMENTS
+        )
         messages = batch.get("Messages", [])
         if not messages:
             return letters
-        letters += [json.loads(message["Body"]) for message in messages]
+        for message in messages:
+            letter = read_dead_letter(message, s3)
+            _STATS["claim-checked letters"] += letter.claim_checked
+            letters.append(letter.body)
         sqs.delete_message_batch(
             QueueUrl=queue_url,
             Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
@@ -292,7 +300,7 @@ def _check_batch(clients, functions: Functions, world: World, dlq_reachable: boo
     rows = _rows(clients["dynamodb"], functions.predictions_table, request_ids)
     mine = {rid: row for rid, row in rows.items() if row["sequence_number"]["S"] in set(sequences)}
     row_sequences = [row["sequence_number"]["S"] for row in mine.values()]
-    letters = _drain_letters(clients["sqs"], functions.dlq_url) if dlq_reachable else []
+    letters = _drain_letters(clients["sqs"], clients["s3"], functions.dlq_url) if dlq_reachable else []
     letter_sequences = [letter["sequence_number"] for letter in letters]
 
     # exactly one place
@@ -329,7 +337,7 @@ def _check_batch(clients, functions: Functions, world: World, dlq_reachable: boo
 
 
 def test_every_record_ends_in_exactly_one_place(emulator, functions):
-    clients = {service: emulator.client(service) for service in ("lambda", "dynamodb", "sqs")}
+    clients = {service: emulator.client(service) for service in ("lambda", "dynamodb", "sqs", "s3")}
 
     @settings(
         max_examples=EXAMPLES,
