@@ -1,7 +1,7 @@
 """Feature definitions, written once: names, windows, and the online (one event at a time) computation.
 
-The offline computation over a whole history lives in orchestration/offline_features.py and uses the
-constants here; tests/serving/test_feature_parity.py holds the two equal on the same event sequence.
+The offline computation over a whole history lives in orchestration/data/offline_features.py and uses
+the constants here; tests/serving/test_features.py holds the two equal on the same event sequence.
 
 Customer windows are half-open on the past: an event at time t sees the customer's earlier events
 with timestamps in [t - window, t). Terminal windows are whole UTC days: an event on day d sees the
@@ -9,6 +9,30 @@ terminal's transactions of days [d - window, d). Day buckets make the terminal s
 per-day counters that concurrent consumers can increment atomically (a terminal is shared across
 shards; a customer is not). Terminal fraud rates count a fraud only once its label is known
 (label_available_at <= t), so no feature leaks a label from the future.
+
+Customer state is bounded, because it is one DynamoDB item and an item over 400 KB can never be
+written again (every later event of that customer would fail to persist):
+
+- events: the MAX_EVENTS_KEPT most recent ones within HISTORY_DAYS; the customer windows count and
+  average over the kept events only, so a customer busier than that sees its counts saturate.
+- devices: device -> last seen, at most MAX_DEVICES, the least recently seen evicted first; a device
+  not seen for HISTORY_DAYS is forgotten. device_seen_before is 1 when the customer used the device in
+  [t - HISTORY_DAYS, t) and it is among the kept devices.
+
+Worst case of the stored item (serving/consumer/state_store.customer_item: pk, the state as ASCII
+JSON, applied_through), with ids of 256 characters (twice the schema's MAX_ID_CHARS) that are all
+outside the Basic Multilingual Plane, so each one escapes to 12 bytes of JSON (a surrogate pair of
+\\uXXXX):
+
+    devices  32 x ("<3,072 bytes of id>":<13-digit ms>,)   = 32 x 3,089      =  98,848 B
+    events   4,000 x (<13-digit ms>, + <23-char amount>,)  = 4,000 x 38      = 152,000 B
+    rest     pk (1,028 B), applied_through (~1,060 B), names, last_ms, braces <  2,200 B
+    total                                                                    < 253,100 B
+
+which is about 62 % of DynamoDB's 409,600-byte limit (about 50 % with the schema's 128-character ids).
+Times are 13 digits because the schema keeps them in 2000..2100; the longest float text a
+non-negative amount has is 23 characters (1.2345678901234567e-100).
+tests/serving/consumer/test_state_store.py builds that item and measures it.
 """
 
 from __future__ import annotations
@@ -23,6 +47,11 @@ MS_PER_HOUR = 3_600_000
 CUSTOMER_WINDOWS_DAYS = (1, 7, 30)
 TERMINAL_WINDOWS_DAYS = (7, 30)
 HISTORY_DAYS = max(CUSTOMER_WINDOWS_DAYS + TERMINAL_WINDOWS_DAYS)
+HISTORY_MS = HISTORY_DAYS * MS_PER_DAY
+# The caps on one customer's state (see the module docstring for the item size they bound). Read at
+# call time, here and offline, so a test can lower them for both paths at once.
+MAX_EVENTS_KEPT = 4_000
+MAX_DEVICES = 32
 NO_PREVIOUS = -1.0  # time_since_last_s and ratios when the entity has no history yet
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -56,11 +85,13 @@ class CustomerState:
     """What the online features need to know about one customer.
 
     Recent amounts are kept as running totals (totals[i] - totals[j] is the sum of amounts j..i-1), so
-    every window is two bisects and a subtraction instead of a loop over the history.
+    every window is two bisects and a subtraction instead of a loop over the history. `devices` maps a
+    device to when it was last seen, in the order last seen (oldest first): the front is what ages
+    out or is evicted.
     """
 
     last_ms: int | None = None
-    devices: set[str] = field(default_factory=set)
+    devices: dict[str, int] = field(default_factory=dict)
     times_ms: list[int] = field(default_factory=list)  # ordered
     totals: list[float] = field(default_factory=lambda: [0.0])  # len(times_ms) + 1 running sums
 
@@ -70,20 +101,29 @@ class CustomerState:
     def to_dict(self) -> dict:
         return {
             "last_ms": self.last_ms,
-            "devices": sorted(self.devices),
+            "devices": dict(self.devices),  # a JSON object keeps its order, and the order is the LRU's
             "times_ms": self.times_ms,
             "amounts": self.amounts(),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> CustomerState:
-        state = cls(
-            data.get("last_ms"), set(data.get("devices", [])), [int(ts) for ts in data.get("times_ms", [])]
-        )
-        for amount in data.get("amounts", []):
+        last_ms = data.get("last_ms")
+        last_ms = None if last_ms is None else int(last_ms)
+        devices = data.get("devices", {})
+        if isinstance(devices, list):
+            # Written before devices had times (a sorted list): take them as seen at the last event.
+            devices = dict.fromkeys(devices, last_ms or 0)
+        elif not isinstance(devices, dict):
+            raise ValueError(f"devices must be a list or an object, not {type(devices).__name__}")
+        # Items written before the caps may hold more; the caps apply from the first load.
+        state = cls(last_ms, {device: int(seen) for device, seen in list(devices.items())[-MAX_DEVICES:]})
+        times, amounts = data.get("times_ms", []), data.get("amounts", [])
+        if len(times) != len(amounts):
+            raise ValueError(f"{len(times)} times_ms but {len(amounts)} amounts")
+        state.times_ms = [int(ts) for ts in times[-MAX_EVENTS_KEPT:]]
+        for amount in amounts[len(amounts) - len(state.times_ms) :]:
             state.totals.append(state.totals[-1] + float(amount))
-        if state.last_ms is not None:
-            state.last_ms = int(state.last_ms)
         return state
 
 
@@ -118,9 +158,10 @@ class TerminalState:
 
 def customer_features(state: CustomerState, event: TransactionEvent) -> list[float]:
     t = event.timestamp_ms
+    seen = state.devices.get(event.device_id)
     values = [
         NO_PREVIOUS if state.last_ms is None else (t - state.last_ms) / 1000.0,
-        1.0 if event.device_id in state.devices else 0.0,
+        0.0 if seen is None or seen < t - HISTORY_MS else 1.0,
     ]
     times, totals = state.times_ms, state.totals
     end = len(times)
@@ -151,14 +192,25 @@ def terminal_features(state: TerminalState, t: int) -> list[float]:
 def update_customer(state: CustomerState, event: TransactionEvent) -> None:
     t = event.timestamp_ms
     state.last_ms = t
-    state.devices.add(event.device_id)
-    state.times_ms.append(t)
-    state.totals.append(state.totals[-1] + event.amount)
-    horizon = t - HISTORY_DAYS * MS_PER_DAY
-    if state.times_ms[0] < horizon:
-        expired = bisect_left(state.times_ms, horizon)
-        del state.times_ms[:expired]
-        del state.totals[:expired]
+    devices, device = state.devices, event.device_id
+    devices.pop(device, None)  # re-inserted at the end: the most recently seen
+    devices[device] = t
+    if len(devices) > MAX_DEVICES:
+        del devices[next(iter(devices))]
+    times, totals = state.times_ms, state.totals
+    times.append(t)
+    totals.append(totals[-1] + event.amount)
+    horizon = t - HISTORY_MS
+    if len(times) > MAX_EVENTS_KEPT:
+        del times[0]
+        del totals[0]
+    if times[0] < horizon:
+        expired = bisect_left(times, horizon)
+        del times[:expired]
+        del totals[:expired]
+    if len(devices) > 1 and next(iter(devices.values())) < horizon:  # one device: the one just seen
+        for old in [old for old, seen in devices.items() if seen < horizon]:
+            del devices[old]
 
 
 def update_terminal(state: TerminalState, t: int) -> None:

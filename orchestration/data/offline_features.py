@@ -3,6 +3,11 @@
 Vectorised with numpy: every windowed aggregate is a searchsorted over a (entity, time) key, so the
 cost is a few sorts, not a loop over events. The canonical event order is (timestamp_ms, request_id);
 the online path sees events in that order, which is what makes the two agree.
+
+The online state's caps hold here too: a customer window starts no earlier than MAX_EVENTS_KEPT
+events back, and a device counts as seen only if the customer's last use of it is within
+HISTORY_DAYS and among the MAX_DEVICES most recently used. That last rule needs a loop, but only over
+customers with more than MAX_DEVICES distinct devices: below that, nothing is ever evicted.
 """
 
 from __future__ import annotations
@@ -10,9 +15,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from serving import features
 from serving.features import (
     CUSTOMER_WINDOWS_DAYS,
     FEATURE_NAMES,
+    HISTORY_MS,
     MS_PER_DAY,
     NO_PREVIOUS,
     TERMINAL_WINDOWS_DAYS,
@@ -52,8 +59,9 @@ def _customer_block(events: pd.DataFrame, ts_rel: np.ndarray) -> dict[str, np.nd
     out: dict[str, np.ndarray] = {}
     since_last = np.where(first_of_group, NO_PREVIOUS, np.diff(ts, prepend=0) / 1000.0)
     out["time_since_last_s"] = since_last
+    oldest_kept = positions - features.MAX_EVENTS_KEPT  # read now: tests lower the caps
     for w in CUSTOMER_WINDOWS_DAYS:
-        start = _window_start_index(keys, codes, ts, w * MS_PER_DAY)
+        start = np.maximum(_window_start_index(keys, codes, ts, w * MS_PER_DAY), oldest_kept)
         count = positions - start
         total = amount_cumsum[positions] - amount_cumsum[start]
         mean = np.divide(total, count, out=np.zeros(len(count)), where=count > 0)
@@ -63,10 +71,41 @@ def _customer_block(events: pd.DataFrame, ts_rel: np.ndarray) -> dict[str, np.nd
     out["amount_over_cust_mean_30d"] = np.divide(
         amounts, mean_30d, out=np.full(len(amounts), NO_PREVIOUS), where=mean_30d > 0
     )
-    sorted_devices = events["device_id"].to_numpy()[order]
-    seen = pd.DataFrame({"c": codes, "d": sorted_devices}).groupby(["c", "d"], sort=False).cumcount() > 0
-    out["device_seen_before"] = seen.to_numpy(np.float64)
+    out["device_seen_before"] = _device_seen_before(codes, events["device_id"].to_numpy()[order], ts)
     return _unsort(out, order)
+
+
+def _device_seen_before(codes: np.ndarray, devices: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """1.0 where the customer's previous use of the device is within HISTORY_MS and the device is
+    still among its MAX_DEVICES most recently used; rows are in (customer, time) order."""
+    n = len(codes)
+    if n == 0:
+        return np.zeros(0)
+    device_codes = pd.factorize(devices)[0]
+    by_pair = np.lexsort((np.arange(n), device_codes, codes))  # (customer, device, time)
+    pair_codes, pair_devices = codes[by_pair], device_codes[by_pair]
+    repeat = (pair_codes[1:] == pair_codes[:-1]) & (pair_devices[1:] == pair_devices[:-1])
+    later, earlier = by_pair[1:][repeat], by_pair[:-1][repeat]
+    seen = np.zeros(n, dtype=bool)
+    seen[later] = ts[earlier] >= ts[later] - HISTORY_MS
+
+    max_devices = features.MAX_DEVICES
+    distinct = np.bincount(pair_codes[np.r_[True, ~repeat]], minlength=int(codes.max(initial=-1)) + 1)
+    for customer in np.flatnonzero(distinct > max_devices):
+        # Replay the online LRU. Its age expiry needs no replaying: an expired device fails the check
+        # above, and the expired ones are always the least recently seen, so dropping them never
+        # changes which of the others the count cap keeps.
+        lo, hi = np.searchsorted(codes, [customer, customer + 1])
+        recent: dict[int, None] = {}
+        for row, device in enumerate(device_codes[lo:hi].tolist(), start=lo):
+            if device in recent:
+                del recent[device]
+            else:
+                seen[row] = False
+            recent[device] = None
+            if len(recent) > max_devices:
+                del recent[next(iter(recent))]
+    return seen.astype(np.float64)
 
 
 def _terminal_block(

@@ -1,6 +1,7 @@
 """Online feature state in DynamoDB: one item per customer, one per terminal.
 
-Customer items hold the serialised CustomerState and the last request applied to it. A customer's
+Customer items hold the serialised CustomerState (bounded by the caps in serving/features.py, whose
+docstring works out the worst-case item size) and the last request applied to it. A customer's
 events all travel on one shard in order (the partition key is the customer id), so one writer at a
 time updates a customer; an event at or before the last applied one is a replay and changes nothing.
 

@@ -1,11 +1,22 @@
 """serving.consumer.state_store against the emulator's DynamoDB: customer and terminal state round-trip,
-unknown entities start empty, terminal counts add up atomically and old days are dropped."""
+unknown entities start empty, terminal counts add up atomically and old days are dropped, and a
+customer item stays writable however many events and devices the customer has."""
+
+import json
 
 import pytest
 
-from serving.consumer.state_store import DynamoFeatureStore, LoadedCustomer, StateStoreError, terminal_item
+from serving import features
+from serving.consumer.state_store import (
+    DynamoFeatureStore,
+    LoadedCustomer,
+    StateStoreError,
+    customer_item,
+    customer_key,
+    terminal_item,
+)
 from serving.features import HISTORY_DAYS, MS_PER_DAY, CustomerState, TerminalState, update_customer
-from serving.schemas import validate_event
+from serving.schemas import LATEST_MS, MAX_ID_CHARS, TransactionEvent, validate_event
 
 DAY = 20_458  # 2026-01-05
 
@@ -48,8 +59,32 @@ def test_customer_state_round_trips(store):
     loaded = store.load({"C1"}, set()).customers["C1"]
     assert loaded.state.to_dict() == customer.state.to_dict()
     assert loaded.state.to_dict()["amounts"] == [10.0, 20.0, 30.0]
-    assert loaded.state.devices == {"dev-1", "dev-2"}
+    assert list(loaded.state.devices.items()) == [
+        ("dev-2", _event(1).timestamp_ms),
+        ("dev-1", _event(2).timestamp_ms),
+    ]
     assert loaded.applied_through == (_event(2).timestamp_ms, "r2")
+
+
+def test_a_customer_item_the_previous_code_wrote_still_loads(store, clients, stack):
+    old_state = {
+        "last_ms": 1_767_225_600_000,
+        "devices": ["dev-1"],
+        "times_ms": [1_767_225_600_000],
+        "amounts": [5.0],
+    }
+    item = {
+        **customer_key("C-old"),
+        "state": {"S": json.dumps(old_state)},
+        "applied_through": {"M": {"ts": {"N": "1767225600000"}, "rid": {"S": "r0"}}},
+    }
+    clients.dynamodb.put_item(TableName=stack.feature_state_table, Item=item)
+    loaded = store.load({"C-old"}, set())
+    assert loaded.damaged == {}
+    customer = loaded.customers["C-old"]
+    assert customer.state.devices == {"dev-1": 1_767_225_600_000}
+    assert customer.state.amounts() == [5.0]
+    assert customer.applied_through == (1_767_225_600_000, "r0")
 
 
 def test_customers_the_batch_did_not_change_are_not_written(store, clients, stack):
@@ -110,3 +145,95 @@ def test_writes_that_fail_name_their_entities(clients):
     changed = {c: LoadedCustomer(CustomerState(), (1, "r1")) for c in ("C1", "C2")}
     assert sorted(store.save_customers(changed)) == ["C1", "C2"]
     assert sorted(store.add_terminal_counts({"T1": {DAY: 1}, "T9": {DAY: 2}}, {})) == ["T1", "T9"]
+
+
+ITEM_LIMIT = 400 * 1024  # DynamoDB's item size limit
+WORST_CASE_BOUND = 253_100  # serving/features.py's docstring
+ID_CHARS = 256  # twice the schema's bound, so the margin holds if it is raised to Kinesis's 256
+LONGEST_MS = LATEST_MS - 1  # 13 digits: the schema keeps times in 2000..2100
+LONGEST_AMOUNT = 2.0**-338  # 1.7859177988785547e-102: 23 characters, the most any amount in range takes
+
+
+def item_bytes(item: dict) -> int:
+    """DynamoDB's item size: attribute names plus values, in UTF-8; a number counted as its text and a
+    map with DynamoDB's 3 bytes plus 1 per entry, both at least what DynamoDB counts."""
+
+    def value_bytes(value: dict) -> int:
+        ((kind, payload),) = value.items()
+        if kind == "M":
+            return 3 + sum(len(k.encode()) + value_bytes(v) + 1 for k, v in payload.items())
+        return len(payload.encode())
+
+    return sum(len(name.encode()) + value_bytes(value) for name, value in item.items())
+
+
+def widest_id(i: int, chars: int = ID_CHARS) -> str:
+    """`chars` characters outside the BMP: 4 bytes each in UTF-8, 12 in ASCII JSON (a surrogate pair)."""
+    return chr(0x10000 + i) * chars
+
+
+def test_the_worst_case_customer_item_is_well_under_the_item_limit():
+    assert MAX_ID_CHARS <= ID_CHARS
+    assert len(repr(LONGEST_AMOUNT)) == 23
+    n = features.MAX_EVENTS_KEPT
+    state = CustomerState(
+        last_ms=LONGEST_MS,
+        devices={widest_id(i): LONGEST_MS for i in range(features.MAX_DEVICES)},
+        times_ms=[LONGEST_MS] * n,
+        totals=[k * LONGEST_AMOUNT for k in range(n + 1)],  # exact multiples: every amount is the longest
+    )
+    assert set(state.amounts()) == {LONGEST_AMOUNT}
+    item = customer_item(widest_id(999), state, (LONGEST_MS, widest_id(998)))
+    size = item_bytes(item)
+    assert size <= WORST_CASE_BOUND < 0.65 * ITEM_LIMIT
+    assert size > 0.99 * WORST_CASE_BOUND  # the bound is the real worst case, not a loose guess
+
+
+def _flood_event(i: int) -> TransactionEvent:
+    """Events one second apart, a new device every ten events, with ids as long as the schema allows."""
+    return TransactionEvent(
+        f"r{i:06d}",
+        "C-flood",
+        "T1",
+        "grocery",
+        LONGEST_AMOUNT,
+        1_767_225_600_000 + i * 1000,
+        widest_id(i // 10, MAX_ID_CHARS),
+        1.0,
+    )
+
+
+def test_a_customer_with_far_more_events_and_devices_than_the_caps_stays_writable(
+    store, clients, stack, monkeypatch
+):
+    # Twice the event cap, and 800 devices: 25 times the device cap.
+    events = [_flood_event(i) for i in range(2 * features.MAX_EVENTS_KEPT)]
+    expected = CustomerState()
+    for start in range(0, len(events), 400):
+        state = store.load({"C-flood"}, set())
+        customer = state.customers["C-flood"]
+        for event in events[start : start + 400]:
+            update_customer(customer.state, event)
+            update_customer(expected, event)
+        customer.applied_through = (events[start + 399].timestamp_ms, events[start + 399].request_id)
+        assert store.save_customers(state.customers) == []  # every write persists
+        stored = clients.dynamodb.get_item(TableName=stack.feature_state_table, Key=customer_key("C-flood"))
+        assert item_bytes(stored["Item"]) <= WORST_CASE_BOUND
+
+    loaded = store.load({"C-flood"}, set()).customers["C-flood"]
+    assert list(loaded.state.devices.items()) == list(expected.devices.items())
+    assert (loaded.state.times_ms, loaded.state.amounts()) == (expected.times_ms, expected.amounts())
+    assert len(loaded.state.devices) == features.MAX_DEVICES
+    assert len(loaded.state.times_ms) == features.MAX_EVENTS_KEPT
+
+    # Without the caps the same customer could not be written at all: this history is one that
+    # poisons an uncapped state.
+    monkeypatch.setattr(features, "MAX_DEVICES", 10**9)
+    monkeypatch.setattr(features, "MAX_EVENTS_KEPT", 10**9)
+    uncapped = CustomerState()
+    for event in events:
+        update_customer(uncapped, event)
+    applied = (events[-1].timestamp_ms, events[-1].request_id)
+    assert item_bytes(customer_item("C-flood", uncapped, applied)) > ITEM_LIMIT
+    refused = {"C-flood": LoadedCustomer(uncapped, applied)}
+    assert store.save_customers(refused) == ["C-flood"]
