@@ -24,6 +24,9 @@ def test_the_stack_is_wired_together(emulator, deployed):
     assert variables["ENDPOINT_NAME"] == "stack-ep"
     assert variables["DEAD_LETTER_QUEUE_URL"] == stack.dead_letter_queue_url
     assert variables["PREDICTIONS_TABLE"] == "stack-test-predictions"
+    assert variables["PREDICTIONS_RETENTION_SECONDS"] == str(spec.predictions_retention_s)
+    ttl = emulator.client("dynamodb").describe_time_to_live(TableName="stack-test-predictions")
+    assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
     mapping = emulator.client("lambda").get_event_source_mapping(UUID=stack.mapping_uuid)
     assert mapping["EventSourceArn"] == stack.input_stream_arn and mapping["State"] == "Enabled"
     assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == stack.batch_failure_queue_arn
