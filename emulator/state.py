@@ -26,7 +26,7 @@ from pathlib import Path
 
 BUSY_TIMEOUT_MS = 30_000  # a reader that meets a checkpoint or recovery waits instead of failing
 CHECKPOINT_EVERY_S = 1.0
-WAL_LIMIT_BYTES = 64 * 1024 * 1024
+WAL_LIMIT_BYTES = 16 * 1024 * 1024
 TRUNCATE_WAIT_MS = 500  # how long a TRUNCATE checkpoint waits for readers before the next round retries
 
 
