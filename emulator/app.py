@@ -71,7 +71,7 @@ def create_app(home: Path, port: int) -> Starlette:
     sqs = SqsBackend(db)
     function_metrics = FunctionMetrics(cloudwatch.metrics)
     functions = LambdaBackend(db, root / "lambda", port, function_metrics)
-    mappings = EventSourceMappings(db, functions, kinesis, sqs)
+    mappings = EventSourceMappings(db, functions, kinesis, sqs, s3)
     housekeeping = Housekeeping(
         [
             Job("kinesis retention", TRIM_EVERY_S, kinesis.trim_expired),
