@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RTINFER_HOME ?= $(abspath .rtinfer)
 export DAGSTER_HOME ?= $(RTINFER_HOME)/dagster
 
-.PHONY: install bytecode demo test dev bench lint lock emulator clean
+.PHONY: install checkov bytecode demo test dev bench lint lock emulator clean
 
 install: $(STAMP)
 
@@ -17,6 +17,17 @@ $(STAMP): requirements.lock requirements-bootstrap.txt pyproject.toml
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements-bootstrap.txt
 	$(BIN)/uv pip sync -q --python $(BIN)/python --require-hashes --compile-bytecode requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+# checkov (run by tests/infra on infra/template.yaml) pins boto3 and others below the product's
+# versions: it gets a venv of its own, from its own hash-checked lock.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+checkov: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.lock $(STAMP)
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(BIN)/uv pip sync -q --python $(CHECKOV_VENV)/bin/python --require-hashes requirements-checkov.lock
 	@touch $@
 
 # Bytecode for the project's own modules, compiled up front: with PYTHONDONTWRITEBYTECODE set (as
@@ -35,7 +46,7 @@ demo: bytecode
 # (tests/conftest.py) instead of the files with the most tests.
 TEST_WORKERS ?= 4
 
-test: bytecode
+test: bytecode checkov
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
@@ -58,6 +69,8 @@ lint: install
 lock: install
 	$(BIN)/uv pip compile -q --generate-hashes --extra dev --no-header --python-version 3.11 \
 		pyproject.toml -o requirements.lock
+	$(BIN)/uv pip compile -q --generate-hashes --no-header --python-version 3.11 \
+		requirements-checkov.in -o requirements-checkov.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache

@@ -27,7 +27,9 @@ def compiled_model(
         s3, settings, Path(fraud_model["artifact_path"]), version, fraud_model["artifact_sha256"]
     )
     rows = transaction_features[list(FEATURE_NAMES)].tail(VERIFY_ROWS).to_numpy(np.float64)
-    record = choose_serving_artifact(s3, sm, settings, version, uncompiled, rows)
+    record = choose_serving_artifact(
+        s3, sm, settings, version, uncompiled, rows, fraud_model["content_sha256"]
+    )
     reason, outcome = record["not_compiled_because"], record["compilation"]
     context.log.info(
         f"{version}: serving {'compiled' if record['compiled'] else 'uncompiled'} artifact ({reason or 'ok'})"
@@ -70,6 +72,7 @@ def registered_model(
         compiled_model["serving_model_url"],
         metadata,
         checks_passed=not findings,
+        content_sha256=compiled_model["serving_content_sha256"],
     )
     context.log.info(f"registered {version.model_version} as {version.arn}: {version.status}")
     record = {

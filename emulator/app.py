@@ -17,8 +17,10 @@ from emulator.cloudwatch.backend import CloudWatchBackend
 from emulator.cloudwatch.legacy import migrate_alarms
 from emulator.dynamodb.api import build_dynamodb_api
 from emulator.dynamodb.backend import DynamoDBBackend
+from emulator.dynamodb.ttl import SWEEP_EVERY_S
+from emulator.housekeeping import Housekeeping, Job
 from emulator.kinesis.api import build_kinesis_api
-from emulator.kinesis.backend import KinesisBackend
+from emulator.kinesis.backend import TRIM_EVERY_S, KinesisBackend
 from emulator.lambda_.api import build_lambda_api
 from emulator.lambda_.backend import LambdaBackend
 from emulator.lambda_.debug import debug_routes as lambda_debug_routes
@@ -69,7 +71,13 @@ def create_app(home: Path, port: int) -> Starlette:
     sqs = SqsBackend(db)
     function_metrics = FunctionMetrics(cloudwatch.metrics)
     functions = LambdaBackend(db, root / "lambda", port, function_metrics)
-    mappings = EventSourceMappings(db, functions, kinesis, sqs)
+    mappings = EventSourceMappings(db, functions, kinesis, sqs, s3)
+    housekeeping = Housekeeping(
+        [
+            Job("kinesis retention", TRIM_EVERY_S, kinesis.trim_expired),
+            Job("dynamodb ttl", SWEEP_EVERY_S, dynamodb.ttl.delete_expired),
+        ]
+    )
 
     router = ServiceRouter()
     router.register("s3", presigned_s3(build_s3_api(s3)))
@@ -107,7 +115,9 @@ def create_app(home: Path, port: int) -> Starlette:
         invocation_metrics.start()
         function_metrics.start()
         mappings.restore()
+        housekeeping.start()
         yield
+        housekeeping.close()
         mappings.shutdown()
         functions.shutdown()
         function_metrics.close()  # after the workers stopped: their last log lines are read

@@ -6,6 +6,11 @@ instead of sleeping in SQLite's busy handler and never see "database is locked".
 neither waits for the writer nor makes it wait. A thread inside a transaction reads through the
 write connection, so it sees its own uncommitted changes as before.
 
+The WAL file is kept bounded: a passive checkpoint every second copies committed pages into the
+database without waiting for anyone, and once the WAL file has grown past `wal_limit_bytes` (because
+readers kept a passive checkpoint from finishing) a TRUNCATE checkpoint waits briefly for the readers
+and empties it. `journal_size_limit` trims the file whenever SQLite restarts the log.
+
 Every sqlite3 step releases and retakes the GIL, and under load retaking it can cost a switch
 interval; callers on hot paths therefore keep the statements run while holding the write lock few
 (one multi-row statement rather than one per row).
@@ -21,15 +26,19 @@ from pathlib import Path
 
 BUSY_TIMEOUT_MS = 30_000  # a reader that meets a checkpoint or recovery waits instead of failing
 CHECKPOINT_EVERY_S = 1.0
+WAL_LIMIT_BYTES = 16 * 1024 * 1024
+TRUNCATE_WAIT_MS = 500  # how long a TRUNCATE checkpoint waits for readers before the next round retries
 
 
 class Database:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, wal_limit_bytes: int = WAL_LIMIT_BYTES) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._path = path
+        self._wal_limit = wal_limit_bytes
         self._conn = self._connect()
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(f"PRAGMA journal_size_limit={int(wal_limit_bytes)}")
         # Checkpoints (copying the WAL into the database, with fsyncs) run in a thread of their own
         # rather than inside whichever commit crosses the WAL threshold while holding the write lock.
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
@@ -49,12 +58,25 @@ class Database:
         conn.row_factory = sqlite3.Row
         return conn
 
+    @property
+    def wal_path(self) -> Path:
+        return self._path.with_name(self._path.name + "-wal")
+
+    def _wal_bytes(self) -> int:
+        try:
+            return self.wal_path.stat().st_size
+        except OSError:
+            return 0
+
     def _checkpoint_loop(self) -> None:
         conn = self._connect()
+        conn.execute(f"PRAGMA busy_timeout={TRUNCATE_WAIT_MS}")
         try:
             while not self._stop_checkpoints.wait(CHECKPOINT_EVERY_S):
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    if self._wal_bytes() > self._wal_limit:
+                        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
                 except sqlite3.Error:
                     continue  # busy or closing: the next round catches up
         finally:

@@ -2,8 +2,10 @@
 
 `RTINFER_TIME_SCALE` (default 1.0) multiplies every duration the emulator waits on behalf of AWS
 semantics: blue/green WaitIntervalInSeconds, TerminationWaitInSeconds and
-MaximumExecutionTimeoutInSeconds, and CloudWatch alarm evaluation periods. With 0.01 a 300 s baking
-period takes 3 s. It is read from the emulator process's environment at use, so set it before the
+MaximumExecutionTimeoutInSeconds, CloudWatch alarm evaluation periods, Kinesis retention periods,
+DynamoDB's one TTL change per hour, and how often the background housekeeping runs. With 0.01 a
+300 s baking period takes 3 s and a stream's 24 h retention 14.4 minutes. TTL expiry times are
+absolute epoch seconds and are not scaled. It is read from the emulator process's environment at use, so set it before the
 emulator starts.
 """
 

@@ -8,6 +8,7 @@ column or field and the offending value, which the server turns into a 400.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from serving.artifact import read_schema, verify_manifest
+from serving.artifact import ARTIFACT_SHA256_ENV, expected_digest_from_env, read_schema, verify_manifest
 from serving.predictors import Predictor, XGBoostPredictor, load_predictor
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 CSV = "text/csv"
 JSON = "application/json"
+log = logging.getLogger(__name__)
 
 
 class InvalidInputError(ValueError):
@@ -59,12 +61,22 @@ class Prediction:
     threshold: float  # the model's operating point: callers decide with the threshold it was tuned for
 
 
-def model_fn(model_dir: str | Path) -> LoadedModel:
+def model_fn(model_dir: str | Path, expected_sha256: str | None = None) -> LoadedModel:
+    """Load the artifact after checking it in full (serving.artifact.verify_manifest) against the
+    digest recorded in the registry: `expected_sha256`, or else the container's ARTIFACT_SHA256_ENV."""
     model_dir = Path(model_dir)
-    verify_manifest(model_dir)  # refuse to load anything whose sha256 does not match the manifest
+    expected = expected_sha256 or expected_digest_from_env()
+    if expected is None:
+        log.warning(
+            "%s is not set: %s is checked against its own manifest only, which cannot tell a swapped "
+            "artifact; deploy through the registry to pin it",
+            ARTIFACT_SHA256_ENV,
+            model_dir,
+        )
+    verified = verify_manifest(model_dir, expected)
     schema = read_schema(model_dir)
     return LoadedModel(
-        load_predictor(model_dir),
+        load_predictor(model_dir, verified),
         list(schema["features"]),
         float(schema["threshold"]),
         str(schema["model_version"]),

@@ -1,8 +1,8 @@
 """The two ways an artifact's trees are evaluated: XGBoost itself, or the TL2cgen-compiled library.
 
-A compiled artifact (one with serving.artifact.COMPILED_LIB) is served by the library, which answers
-small batches several times faster; anything else by XGBoost. Both return the same scores (within
-float32 rounding). tl2cgen is imported only for compiled artifacts.
+A compiled artifact (one whose verified manifest lists serving.artifact.COMPILED_LIB) is served by
+the library, which answers small batches several times faster; anything else by XGBoost. Both
+return the same scores (within float32 rounding). tl2cgen is imported only for compiled artifacts.
 """
 
 from __future__ import annotations
@@ -50,7 +50,10 @@ class CompiledPredictor:
         return np.asarray(scores, dtype=np.float64).reshape(-1)
 
 
-def load_predictor(model_dir: Path) -> Predictor:
-    if (model_dir / COMPILED_LIB).exists():
+def load_predictor(model_dir: Path, verified: dict[str, str]) -> Predictor:
+    """The predictor for an artifact whose files `verified` lists (name -> sha256, as checked by
+    serving.artifact.verify_manifest). A native library is loaded (and its constructors run) only
+    when it is among them: one merely present on disk is never opened."""
+    if COMPILED_LIB in verified and (model_dir / COMPILED_LIB).is_file():
         return CompiledPredictor(model_dir / COMPILED_LIB)
     return XGBoostPredictor(model_dir / MODEL_FILE)

@@ -143,6 +143,15 @@ def build_dynamodb_api(backend: DynamoDBBackend) -> JsonDispatcher:
         names, last = backend.list_tables(params.get("ExclusiveStartTableName"), params.get("Limit", 100))
         return {"TableNames": names, **({"LastEvaluatedTableName": last} if last else {})}
 
+    @api.operation("UpdateTimeToLive")
+    def update_time_to_live(params: Params) -> Params:
+        specification = backend.ttl.update(params.get("TableName", ""), params.get("TimeToLiveSpecification"))
+        return {"TimeToLiveSpecification": specification}
+
+    @api.operation("DescribeTimeToLive")
+    def describe_time_to_live(params: Params) -> Params:
+        return {"TimeToLiveDescription": backend.ttl.describe(params.get("TableName", ""))}
+
     @api.operation("PutItem")
     def put_item(params: Params) -> Params:
         returns = _return_values(params, "PutItem")

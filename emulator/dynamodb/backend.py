@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.dynamodb.expressions import Node, Path, apply_update, evaluate, project
+from emulator.dynamodb.ttl import TimeToLive
 from emulator.dynamodb.values import (
     Item,
     check_item_size,
@@ -176,6 +177,7 @@ class DynamoDBBackend:
         self._tables: dict[str, dict] = {
             row["name"]: json.loads(row["description"]) for row in db.query("SELECT * FROM dynamodb_tables")
         }
+        self.ttl = TimeToLive(db, self._description, clock)
 
     # tables
 
@@ -237,6 +239,7 @@ class DynamoDBBackend:
         with self._lock, self._db.transaction() as conn:
             conn.execute("DELETE FROM dynamodb_tables WHERE name=?", (table,))
             conn.execute("DELETE FROM dynamodb_items WHERE tbl=?", (table,))
+            self.ttl.forget(conn, table)
             self._tables.pop(table, None)
         return description
 

@@ -7,6 +7,8 @@ Interface for other emulated services (the Lambda event-source mapping reads sha
   records of one shard in sequence order, strictly after `after_sequence` when given, otherwise from
   `at` (TRIM_HORIZON: the oldest retained record; LATEST: nothing that is already in the shard).
   Records older than the stream's retention period are never returned.
+- `trim_expired() -> int`: delete every record past its stream's retention period (the housekeeping
+  thread calls it; Kinesis trims in the background too). Returns how many were deleted.
 - `latest_sequence(stream, shard_id) -> str | None`: the newest sequence number in the shard, if any.
 - `stream_arn(stream) -> str`.
 
@@ -30,6 +32,7 @@ from typing import NamedTuple
 from emulator.kinesis.throughput import MIB, ShardThrottle, limits_enabled
 from emulator.protocol.errors import AwsError, validation_exception
 from emulator.state import Database
+from emulator.timescale import scaled
 
 ACCOUNT = "000000000000"
 HASH_SPACE = 1 << 128
@@ -43,7 +46,8 @@ MAX_RETENTION_HOURS = 8760
 ON_DEMAND_SHARDS = 4
 _SEQ_WIDTH = 56
 _NAME = re.compile(r"[a-zA-Z0-9_.-]{1,128}\Z")
-_PURGE_EVERY_S = 60.0
+TRIM_EVERY_S = 60.0  # how often (in AWS time, see emulator.timescale) expired records are deleted
+_TRIM_CHUNK = 5000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kinesis_streams (
@@ -98,7 +102,6 @@ class _Stream:
     shards: list[ShardInfo]
     counters: list[int]  # next sequence counter per shard index
     starts: list[int] = field(default_factory=list)  # shard start hashes, for bisect
-    purged: float = 0.0
 
     def __post_init__(self) -> None:
         self.starts = [shard.start_hash for shard in self.shards]
@@ -333,12 +336,6 @@ class KinesisBackend:
                     + ")",
                     [*(v for i in touched for v in (i, found.counters[i])), found.name, *touched],
                 )
-            if now - found.purged > _PURGE_EVERY_S:  # retention: drop what can no longer be read
-                conn.execute(
-                    "DELETE FROM kinesis_records WHERE stream=? AND arrival < ?",
-                    (found.name, self._oldest(found)),
-                )
-                found.purged = now
         return results
 
     def _target_shard(self, stream: _Stream, entry: PutEntry) -> int:
@@ -357,7 +354,40 @@ class KinesisBackend:
         return bisect.bisect_right(stream.starts, key_hash) - 1
 
     def _oldest(self, stream: _Stream) -> float:
-        return self._clock() - stream.retention_hours * 3600.0
+        """The arrival time before which a record of `stream` has expired (the retention, time-scaled)."""
+        return self._clock() - scaled(stream.retention_hours * 3600.0)
+
+    def trim_expired(self) -> int:
+        """Delete the expired records of every shard: the prefix (in sequence order) that arrived before
+        the retention period. Reads already skip expired records; this bounds what is kept."""
+        deleted = 0
+        for stream in list(self._streams.values()):
+            for shard in stream.shards:
+                deleted += self._trim_shard(stream, shard.shard_id)
+        return deleted
+
+    def _trim_shard(self, stream: _Stream, shard_id: str) -> int:
+        deleted = 0
+        while True:
+            oldest = self._oldest(stream)
+            rows = self._db.query(
+                "SELECT seq, arrival FROM kinesis_records WHERE stream=? AND shard_id=? ORDER BY seq LIMIT ?",
+                (stream.name, shard_id, _TRIM_CHUNK),
+            )
+            expired = 0
+            while expired < len(rows) and rows[expired]["arrival"] < oldest:
+                expired += 1
+            if not expired:
+                return deleted
+            with self._db.transaction() as conn:
+                # `arrival < ?` again: never a record that has not expired, whatever changed since the read
+                conn.execute(
+                    "DELETE FROM kinesis_records WHERE stream=? AND shard_id=? AND seq <= ? AND arrival < ?",
+                    (stream.name, shard_id, rows[expired - 1]["seq"], oldest),
+                )
+            deleted += expired
+            if expired < len(rows):
+                return deleted
 
     def latest_sequence(self, stream: str, shard_id: str) -> str | None:
         found = self._get(stream)

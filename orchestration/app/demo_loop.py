@@ -150,6 +150,7 @@ def _register_faulty(version: str) -> str:
         {"game_day": GAME_DAY_FAULT},
         True,
         {"RTINFER_FAULT": GAME_DAY_FAULT},
+        content_sha256=base.content_sha256,
     )
     return faulty
 

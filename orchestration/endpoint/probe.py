@@ -54,11 +54,11 @@ def probe_endpoint(runtime, endpoint_name: str, rows: np.ndarray, batch_size: in
     return ProbeResult(np.array(single_ms), np.array(batch_ms), batch_size, np.array(scores), variants)
 
 
-def local_scores(artifact_path: Path, rows: np.ndarray) -> np.ndarray:
-    """The packaged model's scores computed in this process (after the same sha256 check)."""
+def local_scores(artifact_path: Path, rows: np.ndarray, content_sha256: str | None = None) -> np.ndarray:
+    """The packaged model's scores computed in this process (after the same check as the server's)."""
     with tempfile.TemporaryDirectory() as tmp, tarfile.open(artifact_path) as tar:
         tar.extractall(tmp, filter="data")
-        verify_manifest(Path(tmp))
+        verify_manifest(Path(tmp), content_sha256)
         booster = xgb.Booster()
         booster.load_model(str(Path(tmp) / MODEL_FILE))
     return booster.inplace_predict(rows.astype(np.float32))

@@ -13,8 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestration.model.registry import RegisteredVersion
+from orchestration.model.registry import CONTENT_SHA256_KEY, RegisteredVersion
 from orchestration.settings import Settings
+from serving.artifact import ARTIFACT_SHA256_ENV
 
 
 class DeploymentPolicy(BaseModel):
@@ -73,8 +74,19 @@ class VariantSpec:
     instance_type: str
 
 
+class UnpinnedArtifact(ValueError):
+    """A registered version records no artifact digest, so nothing could tell its artifact swapped."""
+
+
 def ensure_model_from_package(sm, settings: Settings, version: RegisteredVersion) -> str:
-    """A SageMaker model created from the registered package (so it carries the package's container)."""
+    """A SageMaker model created from the registered package (so it carries the package's container),
+    with the artifact digest the registry recorded in the container's environment: the model server
+    refuses any other artifact."""
+    if not version.content_sha256:
+        raise UnpinnedArtifact(
+            f"model package {version.arn} ({version.model_version}) records no {CONTENT_SHA256_KEY}; "
+            "register the artifact again (publish_artifact records it) before deploying it"
+        )
     name = f"{version.model_version}-p{version.version}"[:63]
     try:
         sm.describe_model(ModelName=name)
@@ -82,7 +94,10 @@ def ensure_model_from_package(sm, settings: Settings, version: RegisteredVersion
         sm.create_model(
             ModelName=name,
             ExecutionRoleArn=settings.sagemaker_role_arn,
-            PrimaryContainer={"ModelPackageName": version.arn},
+            PrimaryContainer={
+                "ModelPackageName": version.arn,
+                "Environment": {ARTIFACT_SHA256_ENV: version.content_sha256},
+            },
         )
     return name
 

@@ -1,5 +1,9 @@
 """Pack a trained booster into the SageMaker-layout model.tar.gz described in serving.artifact, and
-upload it to the artifact bucket with its sha256 in the object's metadata."""
+upload it to the artifact bucket with its sha256 in the object's metadata.
+
+Two digests come out: `sha256`, of the tarball (the upload's metadata, the `.sha256` file), and
+`content_sha256`, the artifact's digest as the model server checks it after extraction (the sha256 of
+its manifest, which lists every file): the registry records the second for the server to compare."""
 
 from __future__ import annotations
 
@@ -13,7 +17,14 @@ from pathlib import Path
 import xgboost as xgb
 
 from orchestration.settings import Settings
-from serving.artifact import METRICS_FILE, MODEL_FILE, SCHEMA_FILE, sha256_file, write_manifest
+from serving.artifact import (
+    METRICS_FILE,
+    MODEL_FILE,
+    SCHEMA_FILE,
+    artifact_digest,
+    sha256_file,
+    write_manifest,
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +33,7 @@ class PackedArtifact:
     sha256: str  # of the tarball itself
     file_hashes: dict[str, str]
     model_version: str
+    content_sha256: str  # the artifact's digest: sha256 of its manifest (serving.artifact)
 
 
 def pack_model_artifact(
@@ -40,12 +52,19 @@ def pack_model_artifact(
         (staging / SCHEMA_FILE).write_text(json.dumps(schema, indent=2))
         (staging / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
         file_hashes = write_manifest(staging)
+        content_sha256 = artifact_digest(staging)
         with tarfile.open(out_path, "w:gz") as tar:
             for entry in sorted(staging.iterdir()):
                 tar.add(entry, arcname=entry.name)
     tar_sha = sha256_file(out_path)
     Path(f"{out_path}.sha256").write_text(f"{tar_sha}  {out_path.name}\n")
-    return PackedArtifact(path=out_path, sha256=tar_sha, file_hashes=file_hashes, model_version=model_version)
+    return PackedArtifact(
+        path=out_path,
+        sha256=tar_sha,
+        file_hashes=file_hashes,
+        model_version=model_version,
+        content_sha256=content_sha256,
+    )
 
 
 def _ensure_bucket(s3, bucket: str, region: str) -> None:

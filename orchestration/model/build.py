@@ -42,6 +42,7 @@ def build_model(
         "model_version": version,
         "artifact_path": str(packed.path),
         "artifact_sha256": packed.sha256,
+        "content_sha256": packed.content_sha256,
         "file_sha256": packed.file_hashes,
         "threshold": trained.threshold,
         "metrics": trained.metrics,

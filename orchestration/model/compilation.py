@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from orchestration.settings import Settings
-from serving.inference import ParsedInput, model_fn, predict_fn
+from serving.artifact import artifact_digest
+from serving.inference import LoadedModel, ParsedInput, model_fn, predict_fn
 
 AGREEMENT_TOLERANCE = 1e-5
 
@@ -72,13 +73,15 @@ def compile_with_neo(
     )
 
 
-def _load_from_s3(s3, url: str, into: Path):
+def _load_from_s3(s3, url: str, into: Path, expected_sha256: str | None) -> tuple[LoadedModel, str]:
+    """The artifact at `url`, loaded after the model server's checks, and its digest."""
     bucket, key = url.removeprefix("s3://").split("/", 1)
     archive = into / "model.tar.gz"
     s3.download_file(bucket, key, str(archive))
     with tarfile.open(archive) as tar:
         tar.extractall(into / "model", filter="data")
-    return model_fn(into / "model")
+    model = model_fn(into / "model", expected_sha256)
+    return model, artifact_digest(into / "model")
 
 
 def _one_row_seconds(model, rows: np.ndarray) -> float:
@@ -88,29 +91,41 @@ def _one_row_seconds(model, rows: np.ndarray) -> float:
     return (time.perf_counter() - started) / len(rows)
 
 
-def verify_compiled(s3, uncompiled_url: str, compiled_url: str, rows: np.ndarray) -> dict[str, float]:
-    """Score the same rows with both artifacts (each after its sha256 check): agreement and speed-up."""
+def verify_compiled(
+    s3, uncompiled_url: str, compiled_url: str, rows: np.ndarray, uncompiled_sha256: str | None = None
+) -> tuple[dict[str, float], str]:
+    """Score the same rows with both artifacts, each after the model server's checks (the uncompiled one
+    against its recorded digest): agreement and speed-up, and the compiled artifact's digest, which is
+    what gets recorded if it serves (it is the artifact these scores vouch for)."""
     with tempfile.TemporaryDirectory() as tmp_a, tempfile.TemporaryDirectory() as tmp_b:
-        plain = _load_from_s3(s3, uncompiled_url, Path(tmp_a))
-        compiled = _load_from_s3(s3, compiled_url, Path(tmp_b))
+        plain, _ = _load_from_s3(s3, uncompiled_url, Path(tmp_a), uncompiled_sha256)
+        compiled, compiled_sha256 = _load_from_s3(s3, compiled_url, Path(tmp_b), None)
         expected = predict_fn(ParsedInput(matrix=rows), plain).scores
         actual = predict_fn(ParsedInput(matrix=rows), compiled).scores
         sample = rows[: min(len(rows), 300)]
         plain_s, compiled_s = _one_row_seconds(plain, sample), _one_row_seconds(compiled, sample)
-    return {
+    check = {
         "max_abs_diff": float(np.max(np.abs(expected - actual))),
         "rows_compared": float(len(rows)),
         "uncompiled_1row_us": plain_s * 1e6,
         "compiled_1row_us": compiled_s * 1e6,
         "speedup_1row": plain_s / compiled_s,
     }
+    return check, compiled_sha256
 
 
 def choose_serving_artifact(
-    s3, sm, settings: Settings, model_version: str, uncompiled_url: str, verify_rows: np.ndarray
+    s3,
+    sm,
+    settings: Settings,
+    model_version: str,
+    uncompiled_url: str,
+    verify_rows: np.ndarray,
+    uncompiled_sha256: str | None = None,
 ) -> dict:
     """Compile with Neo and serve the compiled artifact only when it scores `verify_rows` like the
-    uncompiled one; otherwise serve the uncompiled artifact and say why."""
+    uncompiled one; otherwise serve the uncompiled artifact and say why. `serving_content_sha256` is the
+    digest of the artifact that serves, for the registry."""
     outcome = compile_with_neo(sm, settings, model_version, uncompiled_url, verify_rows.shape[1])
     record = {
         "model_version": model_version,
@@ -118,16 +133,22 @@ def choose_serving_artifact(
         "compilation": outcome.as_dict(),
     }
     serving_url, reason = uncompiled_url, outcome.failure_reason
+    serving_sha256 = uncompiled_sha256
     if outcome.status == "COMPLETED":
-        check = verify_compiled(s3, uncompiled_url, outcome.compiled_model_url, verify_rows)
+        check, compiled_sha256 = verify_compiled(
+            s3, uncompiled_url, outcome.compiled_model_url, verify_rows, uncompiled_sha256
+        )
         record["verification"] = check
         if check["max_abs_diff"] <= AGREEMENT_TOLERANCE:
-            serving_url = outcome.compiled_model_url
+            serving_url, serving_sha256 = outcome.compiled_model_url, compiled_sha256
         else:
             reason = (
                 f"compiled predictions differ by up to {check['max_abs_diff']:.2e} (> {AGREEMENT_TOLERANCE})"
             )
     record.update(
-        serving_model_url=serving_url, compiled=serving_url != uncompiled_url, not_compiled_because=reason
+        serving_model_url=serving_url,
+        serving_content_sha256=serving_sha256,
+        compiled=serving_url != uncompiled_url,
+        not_compiled_because=reason,
     )
     return record

@@ -5,10 +5,14 @@ checks passed, otherwise it waits as PendingManualApproval for a person (the app
 registry follows the lifecycle's decisions: a version that is rolled back (by a sensor, a failed
 canary or a person) becomes Rejected with the reason as its ApprovalDescription, so "the newest
 Approved version" never picks it again. Deploying a Rejected version takes a stated override.
+
+Every version records its artifact's digest (CONTENT_SHA256_KEY, see serving.artifact): the model
+created from the package hands it to the model server, which refuses any other artifact.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from orchestration.model.artifact import PackedArtifact, upload_artifact
@@ -17,6 +21,7 @@ from orchestration.settings import Settings
 APPROVED = "Approved"
 PENDING = "PendingManualApproval"
 REJECTED = "Rejected"
+CONTENT_SHA256_KEY = "content_sha256"
 
 
 class NotApproved(RuntimeError):
@@ -31,6 +36,7 @@ class RegisteredVersion:
     model_version: str
     model_data_url: str
     approval_note: str = ""  # ApprovalDescription: who decided the status, and why
+    content_sha256: str = ""  # the artifact's digest the model server must find ("" if never recorded)
 
 
 def ensure_group(sm, group: str, description: str = "rtinfer fraud models") -> None:
@@ -49,11 +55,17 @@ def register_version(
     metadata: dict[str, str],
     checks_passed: bool,
     environment: dict[str, str] | None = None,
+    *,
+    content_sha256: str,
 ) -> RegisteredVersion:
     """A new package version carrying the model's metrics and artifact hashes as metadata.
 
-    `environment` is passed to the serving container (e.g. RTINFER_FAULT for game days).
+    `content_sha256` is the digest of the artifact at `model_data_url` (serving.artifact), which the
+    model server will insist on. `environment` is passed to the serving container (e.g. RTINFER_FAULT
+    for game days).
     """
+    if not re.fullmatch(r"[0-9a-f]{64}", content_sha256 or ""):
+        raise ValueError(f"content_sha256 must be the artifact's sha256 hex digest, got {content_sha256!r}")
     ensure_group(sm, group)
     response = sm.create_model_package(
         ModelPackageGroupName=group,
@@ -70,7 +82,11 @@ def register_version(
             "SupportedResponseMIMETypes": ["application/json", "text/csv"],
         },
         ModelApprovalStatus=APPROVED if checks_passed else PENDING,
-        CustomerMetadataProperties={"model_version": model_version, **metadata},
+        CustomerMetadataProperties={
+            "model_version": model_version,
+            **metadata,
+            CONTENT_SHA256_KEY: content_sha256,
+        },
     )
     return describe_version(sm, response["ModelPackageArn"])
 
@@ -89,20 +105,30 @@ def publish_artifact(
     url = upload_artifact(s3, settings, packed.path, packed.model_version, packed.sha256)
     metadata = {"artifact_sha256": packed.sha256}
     return register_version(
-        sm, settings, group, packed.model_version, url, metadata, checks_passed, environment
+        sm,
+        settings,
+        group,
+        packed.model_version,
+        url,
+        metadata,
+        checks_passed,
+        environment,
+        content_sha256=packed.content_sha256,
     )
 
 
 def describe_version(sm, arn: str) -> RegisteredVersion:
     described = sm.describe_model_package(ModelPackageName=arn)
     container = described["InferenceSpecification"]["Containers"][0]
+    metadata = described.get("CustomerMetadataProperties", {})
     return RegisteredVersion(
         arn=described["ModelPackageArn"],
         version=int(described.get("ModelPackageVersion", 0)),
         status=described["ModelApprovalStatus"],
-        model_version=described.get("CustomerMetadataProperties", {}).get("model_version", ""),
+        model_version=metadata.get("model_version", ""),
         model_data_url=container["ModelDataUrl"],
         approval_note=described.get("ApprovalDescription", ""),
+        content_sha256=metadata.get(CONTENT_SHA256_KEY, ""),
     )
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestration.endpoint.names import ENDPOINT_NAME
 from orchestration.stream.packaging import HANDLER
+from serving.consumer.config import DEFAULT_PREDICTIONS_RETENTION_S, PREDICTIONS_TTL_ATTRIBUTE
 
 
 class StreamStackSpec(BaseModel):
@@ -33,6 +34,9 @@ class StreamStackSpec(BaseModel):
     # many shards as the input: with fewer, its per-shard limits throttle the consumer's PutRecords.
     output_shards: int | None = Field(None, ge=1, le=64)
     predictions_table: str = "rtinfer-predictions"
+    # Each prediction carries its expiry (`expires_at`, epoch seconds); the table's TTL deletes it then.
+    predictions_retention_s: int = Field(DEFAULT_PREDICTIONS_RETENTION_S, ge=1, le=10 * 365 * 86_400)
+    predictions_ttl: bool = True  # False keeps every prediction (the attribute is still written)
     feature_state_table: str = "rtinfer-feature-state"
     labels_table: str = "rtinfer-labels"
     dead_letter_queue: str = "rtinfer-consumer-dlq"
@@ -99,6 +103,22 @@ def ensure_table(dynamodb, name: str, hash_key: str) -> None:
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
+def ensure_ttl(dynamodb, table: str, attribute: str) -> None:
+    """TTL on `attribute` of `table`, enabled once (UpdateTimeToLive refuses to repeat a change)."""
+    description = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    status, current = description["TimeToLiveStatus"], description.get("AttributeName")
+    if status in ("ENABLED", "ENABLING") and current == attribute:
+        return
+    if status != "DISABLED":
+        raise RuntimeError(
+            f"table {table} has TTL {status} on attribute {current!r}, not on {attribute!r}: disable it "
+            "first (DynamoDB allows one TTL change per hour)"
+        )
+    dynamodb.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"AttributeName": attribute, "Enabled": True}
+    )
+
+
 def ensure_queue(sqs, name: str) -> tuple[str, str]:
     url = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -122,6 +142,7 @@ def _function_environment(spec: StreamStackSpec, dlq_url: str) -> dict:
             "DEAD_LETTER_QUEUE_URL": dlq_url,
             "DEAD_LETTER_BUCKET": spec.dead_letter_bucket,
             "CIRCUIT_COOLDOWN_SECONDS": str(spec.circuit_cooldown_s),
+            "PREDICTIONS_RETENTION_SECONDS": str(spec.predictions_retention_s),
             "POWERTOOLS_METRICS_NAMESPACE": "rtinfer",
         }
     }
@@ -197,6 +218,8 @@ def deploy_stream_stack(clients, spec: StreamStackSpec, zip_path: Path, role_arn
     input_arn = ensure_stream(kinesis, spec.input_stream, spec.input_shards)
     output_arn = ensure_stream(kinesis, spec.output_stream, spec.output_shards or spec.input_shards)
     ensure_table(dynamodb, spec.predictions_table, "request_id")
+    if spec.predictions_ttl:
+        ensure_ttl(dynamodb, spec.predictions_table, PREDICTIONS_TTL_ATTRIBUTE)
     ensure_table(dynamodb, spec.feature_state_table, "pk")
     ensure_table(dynamodb, spec.labels_table, "request_id")
     dlq_url, _ = ensure_queue(sqs, spec.dead_letter_queue)

@@ -9,6 +9,10 @@ from serving.consumer.claim_check import MIN_INLINE_BYTES, SQS_MAX_MESSAGE_BYTES
 from serving.schemas import DEFAULT_MAX_CLOCK_SKEW_MS
 
 MAX_INVOKE_BYTES = 6 * 1024 * 1024  # SageMaker's InvokeEndpoint body limit
+# How long a prediction stays in the predictions table: the consumer writes its expiry (epoch seconds)
+# in this attribute, which the table's TTL is set on.
+PREDICTIONS_TTL_ATTRIBUTE = "expires_at"
+DEFAULT_PREDICTIONS_RETENTION_S = 30 * 86_400
 
 
 class ConfigurationError(RuntimeError):
@@ -52,6 +56,7 @@ class ConsumerConfig:
     fallback_amount: float
     fallback_distance_km: float
     max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS
+    predictions_retention_s: int = DEFAULT_PREDICTIONS_RETENTION_S
 
     @classmethod
     def from_env(cls) -> ConsumerConfig:
@@ -81,6 +86,11 @@ class ConsumerConfig:
             fallback_distance_km=_number("FALLBACK_REVIEW_DISTANCE_KM", 50.0, 0, 1e6),
             max_clock_skew_ms=int(
                 1000 * _number("MAX_CLOCK_SKEW_SECONDS", DEFAULT_MAX_CLOCK_SKEW_MS / 1000, 0, 86_400)
+            ),
+            predictions_retention_s=int(
+                _number(
+                    "PREDICTIONS_RETENTION_SECONDS", DEFAULT_PREDICTIONS_RETENTION_S, 1, 10 * 365 * 86_400
+                )
             ),
         )
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from serving.consumer.config import ConsumerConfig
+from serving.consumer.config import PREDICTIONS_TTL_ATTRIBUTE, ConsumerConfig
 from serving.consumer.decode import Rejected, StreamPosition, decode_record, undecidable
 from serving.consumer.fallback import FALLBACK_MODEL_VERSION, fallback_decision
 from serving.consumer.scoring import EndpointScorer, Scored
@@ -49,7 +49,9 @@ def _dead_letter(position: StreamPosition, payload: str, reason: str) -> dict:
     }
 
 
-def _prediction(event: TransactionEvent, position: StreamPosition, now_ms: int, **outcome) -> dict:
+def _prediction(
+    event: TransactionEvent, position: StreamPosition, now_ms: int, retention_s: int, **outcome
+) -> dict:
     return {
         "request_id": event.request_id,
         "customer_id": event.customer_id,
@@ -61,6 +63,7 @@ def _prediction(event: TransactionEvent, position: StreamPosition, now_ms: int, 
         "latency_ms": now_ms - position.arrival_ms,
         "shard_id": position.shard_id,
         "sequence_number": position.sequence_number,
+        PREDICTIONS_TTL_ATTRIBUTE: now_ms // 1000 + retention_s,
         **outcome,
     }
 
@@ -158,6 +161,7 @@ def process_batch(
                     event,
                     position,
                     stamp,
+                    config.predictions_retention_s,
                     score=result.score,
                     decision=decision,
                     threshold=result.threshold,
@@ -179,6 +183,7 @@ def process_batch(
                     event,
                     position,
                     stamp,
+                    config.predictions_retention_s,
                     score=score,
                     decision=decision,
                     threshold=None,

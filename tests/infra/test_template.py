@@ -28,6 +28,7 @@ from orchestration.stream.packaging import HANDLER
 from orchestration.stream.stack import StreamStackSpec, ensure_function, ensure_mapping, ensure_queue
 from serving.consumer import config as consumer_config
 from serving.consumer.claim_check import KEY_PREFIX
+from serving.consumer.config import PREDICTIONS_TTL_ATTRIBUTE
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -349,9 +350,9 @@ MAPPING_READ = {
 }
 # IAM authorizes these batch APIs with the single-message action.
 _IAM_ACTION_OF = {"sqs:SendMessageBatch": "sqs:SendMessage"}
-# The only managed policy: CloudWatch Logs. It is AWS's, and grants logs:CreateLogGroup,
-# logs:CreateLogStream and logs:PutLogEvents on Resource "*" - the one wildcard accepted here.
-BASIC_EXECUTION = "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+# What Lambda needs to write the function's logs, granted on the function's own log group (no managed
+# policy: AWSLambdaBasicExecutionRole grants them, and logs:CreateLogGroup, on Resource "*").
+LOG_WRITES = {"logs:CreateLogStream", "logs:PutLogEvents"}
 
 
 def statements(template: dict) -> list[dict]:
@@ -394,7 +395,7 @@ def test_iam_has_no_wildcards(template):
         for resource in _as_list(statement["Resource"]):
             assert resource == DEAD_LETTER_OBJECTS or "*" not in json.dumps(resource), statement
     (role,) = resources(template, "AWS::IAM::Role").values()
-    assert role["Properties"]["ManagedPolicyArns"] == [{"Fn::Sub": BASIC_EXECUTION}]
+    assert "ManagedPolicyArns" not in role["Properties"]
     principal = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
     assert principal == {"Service": "lambda.amazonaws.com"}
 
@@ -461,7 +462,7 @@ def test_iam_grants_exactly_what_the_consumer_and_mapping_use(template):
     called = consumer_calls()
     assert {"sagemaker:InvokeEndpoint", "kinesis:PutRecords", "sqs:SendMessage", "s3:PutObject"} <= called
     granted = set().union(*grants(template).values())
-    assert granted == called | MAPPING_READ
+    assert granted == called | MAPPING_READ | LOG_WRITES
 
 
 def test_iam_grants_each_action_on_its_own_resource(template):
@@ -484,7 +485,11 @@ def test_iam_grants_each_action_on_its_own_resource(template):
         key(get_att("BatchFailureQueue")): {"sqs:SendMessage"},  # the mapping's OnFailure, as this role
         key(DEAD_LETTER_OBJECTS): {"s3:PutObject"},  # claim-checked letters, under their prefix only
         key(endpoint): {"sagemaker:InvokeEndpoint"},
+        key(get_att("ConsumerLogGroup")): LOG_WRITES,  # the function's own log group, nothing else
     }
+    log_group = template["Resources"]["ConsumerLogGroup"]["Properties"]["LogGroupName"]
+    assert log_group == {"Fn::Sub": "/aws/lambda/${FunctionName}"}  # where Lambda writes the logs
+    assert template["Resources"][FUNCTION]["DependsOn"] == "ConsumerLogGroup"  # exists before any log
     # Endpoint ARNs are lower-case, so the parameter only admits names whose ARN the grant matches.
     pattern = template["Parameters"]["EndpointName"]["AllowedPattern"]
     assert re.fullmatch(pattern, StreamStackSpec().endpoint_name)
@@ -536,9 +541,15 @@ def test_tables_are_keyed_like_the_local_stack_and_encrypted(template):
         assert properties["AttributeDefinitions"] == [{"AttributeName": hash_key, "AttributeType": "S"}]
         assert properties["BillingMode"] == "PAY_PER_REQUEST"
         assert properties["SSESpecification"] == {"SSEEnabled": True}
-        assert tables[name]["DeletionPolicy"] == "Retain"
-    predictions = tables["PredictionsTable"]["Properties"]
-    assert predictions["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert tables[name]["DeletionPolicy"] == tables[name]["UpdateReplacePolicy"] == "Retain"
+        assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    # predictions expire as the consumer stamps them: the TTL is on the attribute it writes
+    assert tables["PredictionsTable"]["Properties"]["TimeToLiveSpecification"] == {
+        "AttributeName": PREDICTIONS_TTL_ATTRIBUTE,
+        "Enabled": True,
+    }
+    retention = template["Parameters"]["PredictionsRetentionSeconds"]["Default"]
+    assert retention == StreamStackSpec().predictions_retention_s
 
 
 def test_queues_keep_messages_as_long_as_the_local_stack_and_are_encrypted(template):
@@ -550,6 +561,7 @@ def test_queues_keep_messages_as_long_as_the_local_stack_and_are_encrypted(templ
     for queue in queues.values():
         assert queue["Properties"]["MessageRetentionPeriod"] == retention == 14 * 24 * 3600
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
+        assert queue["DeletionPolicy"] == queue["UpdateReplacePolicy"] == "Retain"  # letters survive
 
 
 def test_the_dead_letter_bucket_is_kept_private_encrypted_and_bounded(template):

@@ -22,7 +22,7 @@ def booster_dir(tmp_path_factory):
 
 def test_a_plain_artifact_is_served_by_xgboost(booster_dir):
     root, booster, x = booster_dir
-    predictor = load_predictor(root)
+    predictor = load_predictor(root, {MODEL_FILE: "verified"})
     assert isinstance(predictor, XGBoostPredictor) and predictor.kind == "xgboost"
     scores = predictor.predict(x[:7])
     assert scores.shape == (7,) and scores.dtype == np.float64
@@ -31,16 +31,24 @@ def test_a_plain_artifact_is_served_by_xgboost(booster_dir):
 
 def test_one_row_gives_one_score(booster_dir):
     root, _, x = booster_dir
-    assert load_predictor(root).predict(x[:1]).shape == (1,)
+    assert load_predictor(root, {MODEL_FILE: "verified"}).predict(x[:1]).shape == (1,)
 
 
-def test_a_compiled_library_takes_precedence(booster_dir, tmp_path):
-    # load_predictor picks by the library's presence, never falling back to the trees beside it: a file
-    # that is not a library fails to load, loudly
+def test_a_verified_compiled_library_takes_precedence(booster_dir, tmp_path):
+    # a library among the verified files is what serves, never falling back to the trees beside it: a
+    # file that is not a library fails to load, loudly
     root, _, _ = booster_dir
     (tmp_path / MODEL_FILE).write_bytes((root / MODEL_FILE).read_bytes())
     (tmp_path / COMPILED_LIB).parent.mkdir()
     (tmp_path / COMPILED_LIB).write_bytes(b"not a shared library")
     with pytest.raises(TL2cgenError, match="Failed to load dynamic shared library"):
-        load_predictor(tmp_path)
+        load_predictor(tmp_path, {MODEL_FILE: "verified", COMPILED_LIB: "verified"})
     assert CompiledPredictor.kind == "tl2cgen"
+
+
+def test_a_library_that_was_not_verified_is_never_opened(booster_dir, tmp_path):
+    root, _, _ = booster_dir
+    (tmp_path / MODEL_FILE).write_bytes((root / MODEL_FILE).read_bytes())
+    (tmp_path / COMPILED_LIB).parent.mkdir()
+    (tmp_path / COMPILED_LIB).write_bytes(b"not a shared library")  # opening it would raise
+    assert isinstance(load_predictor(tmp_path, {MODEL_FILE: "verified"}), XGBoostPredictor)

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.lambda_.errors import invalid_parameter
+from emulator.lambda_.esm.filters import RecordFilter, check_filter_criteria, record_filter
 
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
 _KINESIS_ARN = re.compile(r"arn:aws:kinesis:[a-z0-9-]+:\d{12}:stream/[a-zA-Z0-9_.-]{1,128}\Z")
 _SQS_ARN = re.compile(r"arn:aws:sqs:[a-z0-9-]+:\d{12}:[a-zA-Z0-9_-]{1,80}(\.fifo)?\Z")
+S3_ARN_PREFIX = "arn:aws:s3:::"
+_S3_ARN = re.compile(r"arn:aws:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 # what UpdateEventSourceMapping may change; the source and starting position are fixed at creation
 UPDATABLE = (
     "FunctionName",
@@ -23,6 +26,7 @@ UPDATABLE = (
     "MaximumRetryAttempts",
     "MaximumRecordAgeInSeconds",
     "DestinationConfig",
+    "FilterCriteria",
 )
 
 
@@ -39,7 +43,8 @@ class PollSettings:
     bisect: bool
     max_retries: int  # -1: until the records expire
     max_record_age_s: int  # -1: no limit
-    on_failure: str | None  # SQS queue ARN
+    on_failure: str | None  # SQS queue or S3 bucket ARN
+    filters: RecordFilter | None = None  # None: every record is delivered
 
 
 def _int(params: dict, field: str, default: int, low: int, high: int, also: int | None = None) -> int:
@@ -80,7 +85,7 @@ def check_source(params: dict) -> dict:
                 f"got {timestamp!r}."
             )
         source["StartingPositionTimestamp"] = float(timestamp)
-    for unsupported in ("FilterCriteria", "TumblingWindowInSeconds", "Topics", "Queues"):
+    for unsupported in ("TumblingWindowInSeconds", "Topics", "Queues"):
         if params.get(unsupported):
             raise invalid_parameter(f"{unsupported} is not emulated for Kinesis event sources.")
     return source
@@ -94,10 +99,10 @@ def check_settings(params: dict) -> dict:
             f"FunctionResponseTypes may only contain 'ReportBatchItemFailures', got {response_types!r}."
         )
     destination = ((params.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-    if destination is not None and not _SQS_ARN.match(str(destination)):
+    if destination is not None and not (_SQS_ARN.match(str(destination)) or _S3_ARN.match(str(destination))):
         raise invalid_parameter(
-            f"DestinationConfig.OnFailure.Destination must be an SQS queue ARN, got {destination!r} "
-            "(SNS, S3 and other destinations are not emulated)."
+            f"DestinationConfig.OnFailure.Destination must be an SQS queue or S3 bucket ARN, got "
+            f"{destination!r} (SNS and other destinations are not emulated)."
         )
     return {
         "Enabled": _bool(params, "Enabled", True),
@@ -109,6 +114,7 @@ def check_settings(params: dict) -> dict:
         "MaximumRetryAttempts": _int(params, "MaximumRetryAttempts", -1, 0, 10000, also=-1),
         "MaximumRecordAgeInSeconds": _int(params, "MaximumRecordAgeInSeconds", -1, 60, 604800, also=-1),
         "DestinationConfig": {"OnFailure": {"Destination": destination} if destination else {}},
+        "FilterCriteria": check_filter_criteria(params.get("FilterCriteria")),
     }
 
 
@@ -124,6 +130,7 @@ def poll_settings(record: dict, function_name: str) -> PollSettings:
         max_retries=record["MaximumRetryAttempts"],
         max_record_age_s=record["MaximumRecordAgeInSeconds"],
         on_failure=record["DestinationConfig"]["OnFailure"].get("Destination"),
+        filters=record_filter(record.get("FilterCriteria")),
     )
 
 
@@ -132,5 +139,5 @@ def merged_update(record: dict, params: dict[str, Any]) -> dict:
     unknown = set(params) - set(UPDATABLE) - {"UUID"}
     if unknown:
         raise invalid_parameter(f"UpdateEventSourceMapping cannot change {', '.join(sorted(unknown))}.")
-    current = {field: record[field] for field in UPDATABLE if field != "FunctionName"}
+    current = {field: record.get(field) for field in UPDATABLE if field != "FunctionName"}
     return check_settings({**current, **{k: v for k, v in params.items() if k != "FunctionName"}})

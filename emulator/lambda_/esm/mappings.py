@@ -18,7 +18,7 @@ from emulator.lambda_.backend import ACCOUNT, LambdaBackend
 from emulator.lambda_.errors import conflict, invalid_parameter, not_found
 from emulator.lambda_.esm.checkpoints import Checkpoints
 from emulator.lambda_.esm.config import check_settings, check_source, merged_update
-from emulator.lambda_.esm.runner import MappingRunner, QueueSender
+from emulator.lambda_.esm.runner import MappingRunner, ObjectWriter, QueueSender
 from emulator.lambda_.esm.shard_poller import ShardPoller
 from emulator.lambda_.esm.stats import MappingStats
 from emulator.protocol.errors import AwsError
@@ -32,13 +32,18 @@ _SHUTDOWN_JOIN_S = 2.0
 
 class EventSourceMappings:
     def __init__(
-        self, db: Database, functions: LambdaBackend, kinesis: KinesisBackend, sqs: QueueSender
+        self,
+        db: Database,
+        functions: LambdaBackend,
+        kinesis: KinesisBackend,
+        sqs: QueueSender,
+        s3: ObjectWriter,
     ) -> None:
         self._db = db
         self._functions = functions
         self._kinesis = kinesis
         self._checkpoints = Checkpoints(db)
-        self._runner = MappingRunner(functions, kinesis, sqs, self._checkpoints)
+        self._runner = MappingRunner(functions, kinesis, sqs, s3, self._checkpoints)
         db.create_tables(_SCHEMA)
         self._records: dict[str, dict] = {
             row["uuid"]: json.loads(row["body"]) for row in db.query("SELECT uuid, body FROM lambda_esm")
@@ -65,6 +70,8 @@ class EventSourceMappings:
     def _render(self, record: dict) -> dict:
         rendered = copy.deepcopy(record)
         rendered.pop("Enabled")
+        if not rendered.get("FilterCriteria"):  # AWS leaves it out when there are no filters
+            rendered.pop("FilterCriteria", None)
         stats = self._stats.get(record["UUID"])
         rendered["LastProcessingResult"] = stats.last_result if stats else "No records processed"
         return rendered

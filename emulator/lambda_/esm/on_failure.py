@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 
 from emulator.lambda_.esm.kinesis_event import EventRecord
@@ -23,8 +24,11 @@ def failure_record(
     request_id: str,
     invoke_count: int,
     function_error: str | None,
+    payload: bytes | None = None,
 ) -> str:
-    """The message body, in AWS's shape (the records themselves are not included, only their range)."""
+    """The destination record, in AWS's shape. An SQS queue gets the batch's range only; an S3 bucket
+    also gets `payload`, the invocation's whole event (the records with their metadata and data) as a
+    JSON string."""
     first, last = records[0].record, records[-1].record
     response = {"statusCode": 200, "executedVersion": "$LATEST"}
     if function_error:
@@ -49,5 +53,13 @@ def failure_record(
                 "batchSize": len(records),
                 "streamArn": stream_arn,
             },
+            **({"payload": payload.decode()} if payload is not None else {}),
         }
     )
+
+
+def s3_object_key(mapping_uuid: str, shard_id: str, now: datetime | None = None) -> str:
+    """Where Lambda writes a stream batch's failure record in an S3 destination:
+    aws/lambda/<mapping UUID>/<shard id>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<random UUID>."""
+    now = now or datetime.now(UTC)
+    return f"aws/lambda/{mapping_uuid}/{shard_id}/{now:%Y/%m/%d}/{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"

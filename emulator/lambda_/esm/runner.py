@@ -11,8 +11,9 @@ from emulator.kinesis.backend import KinesisBackend
 from emulator.lambda_.backend import LambdaBackend
 from emulator.lambda_.esm.batch_processor import BatchProcessor, NotInvoked, Segment
 from emulator.lambda_.esm.checkpoints import Checkpoints
-from emulator.lambda_.esm.config import poll_settings
-from emulator.lambda_.esm.on_failure import failure_record
+from emulator.lambda_.esm.config import S3_ARN_PREFIX, poll_settings
+from emulator.lambda_.esm.kinesis_event import event_payload
+from emulator.lambda_.esm.on_failure import failure_record, s3_object_key
 from emulator.lambda_.esm.shard_poller import ShardPoller
 from emulator.lambda_.esm.stats import MappingStats
 from emulator.lambda_.workers import Report
@@ -27,13 +28,23 @@ class QueueSender(Protocol):
     def send_message(self, queue: str, body: str, attributes: dict | None = None) -> object: ...
 
 
+class ObjectWriter(Protocol):
+    def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> object: ...
+
+
 class MappingRunner:
     def __init__(
-        self, functions: LambdaBackend, kinesis: KinesisBackend, sqs: QueueSender, checkpoints: Checkpoints
+        self,
+        functions: LambdaBackend,
+        kinesis: KinesisBackend,
+        sqs: QueueSender,
+        s3: ObjectWriter,
+        checkpoints: Checkpoints,
     ) -> None:
         self._functions = functions
         self._kinesis = kinesis
         self._sqs = sqs
+        self._s3 = s3
         self._checkpoints = checkpoints
 
     def initial_position(self, source: dict, shard_id: str) -> str:
@@ -104,6 +115,7 @@ class MappingRunner:
             log.warning("event-source mapping %s discarded %d records (%s)", record["UUID"], count, condition)
             stats.add("records_dropped", count)
             return
+        to_s3 = destination.startswith(S3_ARN_PREFIX)
         body = failure_record(
             segment.records,
             condition,
@@ -112,9 +124,16 @@ class MappingRunner:
             segment.request_id or str(uuids.uuid4()),
             segment.invokes,
             segment.function_error,
+            event_payload(segment.records) if to_s3 else None,
         )
         try:
-            self._sqs.send_message(destination, body)
+            if to_s3:
+                key = s3_object_key(record["UUID"], segment.records[0].record.shard_id)
+                self._s3.put_object(
+                    destination.removeprefix(S3_ARN_PREFIX), key, body.encode(), "application/json"
+                )
+            else:
+                self._sqs.send_message(destination, body)
         except AwsError as err:
             log.warning(
                 "event-source mapping %s could not send to %s: %s", record["UUID"], destination, err.message

@@ -121,6 +121,7 @@ class ShardPoller:
         self._stopping = threading.Event()
         self._processor = processor_for(self._stopping)
         self._progress = _Progress(checkpoint)
+        self._finishing = threading.Lock()
         self._lanes = [_Lane() for _ in range(settings.parallelization)]
         # bounded read-ahead: enough to keep every lane's next batch ready
         self._max_in_flight = max(2 * settings.batch_size * settings.parallelization, 100)
@@ -167,6 +168,14 @@ class ShardPoller:
             self._stats.add("records_read", len(records))
             position = records[-1].sequence_number
             self._progress.read([r.sequence_number for r in records])
+            filters = self._settings.filters
+            if filters is not None:  # records no filter matches are processed without an invocation
+                dropped = [r.sequence_number for r in records if not filters.matches(r.data)]
+                if dropped:
+                    self._stats.add("records_filtered", len(dropped))
+                    self._finish(dropped)
+                    kept = set(dropped)
+                    records = [r for r in records if r.sequence_number not in kept]
             for record in records:
                 lane = self._lanes[zlib.crc32(record.partition_key.encode()) % len(self._lanes)]
                 lane.records.put(
@@ -182,7 +191,13 @@ class ShardPoller:
             self._stats.add("batches")
             if not self._process(batch):
                 return  # stopped mid-batch: the checkpoint stays before it, so it is re-read later
-            moved = self._progress.finish([r.sequence for r in batch])
+            self._finish([r.sequence for r in batch])
+
+    def _finish(self, sequences: list[str]) -> None:
+        """Mark records finished and save the checkpoint if it moved (the reader and the lanes both
+        finish records: one at a time, so a checkpoint is never overwritten by an older one)."""
+        with self._finishing:
+            moved = self._progress.finish(sequences)
             if moved is not None:
                 self._save_checkpoint(self.shard_id, moved)
 

@@ -8,6 +8,7 @@ import time
 
 COUNTERS = (
     "records_read",
+    "records_filtered",
     "batches",
     "invocations",
     "failed_invocations",

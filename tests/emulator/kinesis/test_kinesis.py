@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import time
 import uuid
 
@@ -280,3 +281,39 @@ def test_shard_reader_interface_for_the_event_source_mapping(backend):
     assert [r.data for r in rest] == [b"2", b"3", b"4"]
     assert kinesis.read_shard("esm", shard, at="LATEST") == []
     assert kinesis.stream_arn("esm") == "arn:aws:kinesis:us-east-1:000000000000:stream/esm"
+
+
+def _kept(tmp_path) -> int:
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        return conn.execute("SELECT count(*) FROM kinesis_records").fetchone()[0]
+
+
+def test_trim_deletes_only_records_past_the_retention_period(backend, tmp_path):
+    kinesis, clock = backend
+    kinesis.create_stream("t", 2)
+    kinesis.put_records("t", [PutEntry(f"old-{i}".encode(), f"k{i}") for i in range(20)])
+    clock.now += 12 * 3600
+    kinesis.put_records("t", [PutEntry(f"new-{i}".encode(), f"k{i}") for i in range(20)])
+    assert kinesis.trim_expired() == 0  # nothing is 24 h old yet
+    clock.now += 12 * 3600 + 1
+    assert kinesis.trim_expired() == 20
+    assert _kept(tmp_path) == 20
+    kinesis.set_retention("t", 48, increase=True)  # a longer retention keeps the rest longer
+    clock.now += 24 * 3600
+    assert kinesis.trim_expired() == 0
+    clock.now += 12 * 3600
+    assert kinesis.trim_expired() == 20
+    assert _kept(tmp_path) == 0
+
+
+def test_retention_follows_the_time_scale(backend, monkeypatch):
+    kinesis, clock = backend
+    monkeypatch.setenv("RTINFER_TIME_SCALE", "0.001")  # 24 h pass in 86.4 s
+    kinesis.create_stream("s", 1)
+    kinesis.put_records("s", [PutEntry(b"x", "k")])
+    clock.now += 80
+    assert kinesis.trim_expired() == 0
+    assert [r.data for r in kinesis.read_shard("s", "shardId-000000000000")] == [b"x"]
+    clock.now += 7
+    assert kinesis.read_shard("s", "shardId-000000000000") == []
+    assert kinesis.trim_expired() == 1

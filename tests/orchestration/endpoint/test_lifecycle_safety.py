@@ -83,7 +83,8 @@ def safety_world(fast_emulator, tmp_path_factory, monkeypatch_module):
     broken_key = "safety/not-a-model.tar.gz"
     s3.put_object(Bucket=emulator.settings.bucket, Key=broken_key, Body=b"this is not a tar.gz")
     clients = Clients(sm, emulator.client("cloudwatch"), s3)
-    return emulator, clients, base.model_data_url, f"s3://{emulator.settings.bucket}/{broken_key}"
+    broken_url = f"s3://{emulator.settings.bucket}/{broken_key}"
+    return emulator, clients, base.model_data_url, broken_url, base.content_sha256
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,9 @@ def _live_production_package(sm, endpoint: str) -> str:
     return sm.describe_model(ModelName=model)["PrimaryContainer"]["ModelPackageName"]
 
 
-def make_machine(emulator, clients: Clients, model_url: str, broken_url: str, failed_deploy_tick):
+def make_machine(
+    emulator, clients: Clients, model_url: str, broken_url: str, failed_deploy_tick, content_sha256: str
+):
     sequence_numbers = itertools.count()
 
     class LifecycleSafety(RuleBasedStateMachine):
@@ -123,7 +126,16 @@ def make_machine(emulator, clients: Clients, model_url: str, broken_url: str, fa
 
         def _register(self, name: str, url: str) -> str:
             version = f"safety-{os.getpid()}-{self.n}-{name}"
-            register_version(clients.sagemaker, emulator.settings, GROUP, version, url, {}, True)
+            register_version(
+                clients.sagemaker,
+                emulator.settings,
+                GROUP,
+                version,
+                url,
+                {},
+                True,
+                content_sha256=content_sha256,  # the broken file never gets as far as the check
+            )
             return version
 
         def _trigger(self, reason: str) -> Trigger:
@@ -274,8 +286,8 @@ def make_machine(emulator, clients: Clients, model_url: str, broken_url: str, fa
 
 
 def test_lifecycle_safety_holds_over_explored_sequences(safety_world, failed_deploy_tick):
-    emulator, clients, model_url, broken_url = safety_world
-    machine = make_machine(emulator, clients, model_url, broken_url, failed_deploy_tick)
+    emulator, clients, model_url, broken_url, content_sha256 = safety_world
+    machine = make_machine(emulator, clients, model_url, broken_url, failed_deploy_tick, content_sha256)
     run_state_machine_as_test(
         machine,
         settings=settings(

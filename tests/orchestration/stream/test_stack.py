@@ -27,6 +27,9 @@ def test_the_stack_is_wired_together(emulator, deployed):
     assert variables["DEAD_LETTER_BUCKET"] == stack.dead_letter_bucket == "stack-test-dead-letters"
     listing = emulator.client("s3").list_objects_v2(Bucket="stack-test-dead-letters")  # the bucket exists
     assert listing["KeyCount"] == 0
+    assert variables["PREDICTIONS_RETENTION_SECONDS"] == str(spec.predictions_retention_s)
+    ttl = emulator.client("dynamodb").describe_time_to_live(TableName="stack-test-predictions")
+    assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
     mapping = emulator.client("lambda").get_event_source_mapping(UUID=stack.mapping_uuid)
     assert mapping["EventSourceArn"] == stack.input_stream_arn and mapping["State"] == "Enabled"
     assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == stack.batch_failure_queue_arn

@@ -1,8 +1,10 @@
 """The consumer's batch work against real services (the emulator), called as the handler calls it."""
 
+import dataclasses
 import json
 
 from serving.consumer.circuit_breaker import CircuitBreaker
+from serving.consumer.config import PREDICTIONS_TTL_ATTRIBUTE
 from serving.consumer.fallback import FALLBACK_MODEL_VERSION
 from serving.consumer.pipeline import process_batch
 from serving.consumer.sinks import OUTPUT_FIELDS
@@ -210,3 +212,17 @@ def test_a_damaged_state_item_dead_letters_its_customers_events_only(
         TableName=consumer_config.feature_state_table, Key=customer_key("C-broken")
     )
     assert item["Item"]["state"]["S"] == "{truncated"  # left for an operator to see, not overwritten
+
+
+def test_each_stored_prediction_expires_after_the_configured_retention(
+    clients, consumer_config, records, make_scorer, stored_predictions
+):
+    config = dataclasses.replace(consumer_config, predictions_retention_s=3600)
+    process_batch([records.event(i) for i in range(5)], config, clients, make_scorer())
+    stored = stored_predictions(config.predictions_table)
+    assert len(stored) == 5
+    for item in stored.values():
+        # epoch seconds, as DynamoDB's TTL reads it
+        assert int(item[PREDICTIONS_TTL_ATTRIBUTE]["N"]) == int(item["predicted_ms"]["N"]) // 1000 + 3600
+    published = _output_records(clients, config.output_stream)
+    assert all(PREDICTIONS_TTL_ATTRIBUTE not in message for message in published)
