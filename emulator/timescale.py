@@ -5,8 +5,8 @@ semantics: blue/green WaitIntervalInSeconds, TerminationWaitInSeconds and
 MaximumExecutionTimeoutInSeconds, CloudWatch alarm evaluation periods, Kinesis retention periods,
 DynamoDB's one TTL change per hour, and how often the background housekeeping runs. With 0.01 a
 300 s baking period takes 3 s and a stream's 24 h retention 14.4 minutes. TTL expiry times are
-absolute epoch seconds and are not scaled. It is read from the emulator process's environment at use, so set it before the
-emulator starts.
+absolute epoch seconds and are not scaled. It is read from the emulator process's environment at
+use, so set it before the emulator starts.
 """
 
 from __future__ import annotations
