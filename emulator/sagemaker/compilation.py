@@ -185,7 +185,7 @@ class CompilationJobs:
             self._update(job, status="FAILED", failure_reason=str(exc), end_time=time.time())
         except Exception as exc:  # an emulator bug: fail the job loudly rather than leave it running
             log.exception("compilation job %s failed", job.spec.name)
-            reason = f"InternalError: {type(exc).__name__}: {exc}"
+            reason = f"InternalError: the emulator failed ({type(exc).__name__}); see its log"
             self._update(job, status="FAILED", failure_reason=reason, end_time=time.time())
 
     def _compile(self, job: CompilationJob) -> None:

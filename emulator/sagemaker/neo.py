@@ -79,7 +79,8 @@ def compile_artifact(source_tar: Path, output_tar: Path) -> None:
                 options=COMPILER_OPTIONS,
             )
         except Exception as exc:  # tl2cgen raises its own and the toolchain's errors
-            raise CompilationError(f"compiler error: {type(exc).__name__}: {exc}") from None
+            detail = str(exc).replace(tmp, "<build>")[:500]  # the toolchain names its build folder
+            raise CompilationError(f"compiler error: {type(exc).__name__}: {detail}") from None
         _update_manifest(staging)
         with tarfile.open(output_tar, "w:gz") as tar:
             for entry in sorted(staging.iterdir()):

@@ -1,7 +1,7 @@
 """Damage in an emulator's home (a truncated, garbage or missing model artifact, an undecodable state row,
 an instance count over the quotas) costs only the resource it is in: the emulator starts within its
 normal start timeout, answers at once, the damaged endpoints are Failed with a reason naming the damage,
-and the others serve again."""
+and the others serve again. Undecodable rows of other services' resources are skipped, the rest load."""
 
 from __future__ import annotations
 
@@ -72,6 +72,8 @@ def _damage_home(home: Path) -> None:
             "UPDATE sagemaker_hosting SET body=? WHERE kind='endpoint' AND name='row'",
             ('{"name": "row", "sta',),
         )
+        for table, (key, column) in OTHER_ROWS.items():
+            conn.execute(f"UPDATE {table} SET {column}='{{\"trunc' WHERE {key}='broken'")
         (body,) = conn.execute(
             "SELECT body FROM sagemaker_hosting WHERE kind='endpoint' AND name='oversized'"
         ).fetchone()
@@ -83,14 +85,59 @@ def _damage_home(home: Path) -> None:
         )
 
 
+OTHER_ROWS = {  # service table, its key column, its JSON column
+    "sqs_queues": ("name", "attributes"),
+    "dynamodb_tables": ("name", "description"),
+    "cw_metric_alarms": ("name", "body"),
+    "lambda_functions": ("name", "body"),
+}
+
+
+def _create_other_resources(running, lambda_zip) -> None:
+    """A kept and a broken one of each: a queue, a table, an alarm, a function."""
+    sqs, dynamodb, cloudwatch, functions = (
+        running.client(name) for name in ("sqs", "dynamodb", "cloudwatch", "lambda")
+    )
+    code = {"ZipFile": lambda_zip({"handler.py": "def handle(event, context):\n    return event\n"})}
+    for name in ("kept", "broken"):
+        sqs.create_queue(QueueName=name)
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        cloudwatch.put_metric_alarm(
+            AlarmName=name, Namespace="N", MetricName="m", Statistic="Sum", Period=60,
+            EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+        )  # fmt: skip
+        functions.create_function(
+            FunctionName=name, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r",
+            Handler="handler.handle", Code=code,
+        )  # fmt: skip
+
+
+def _other_resources(running) -> dict[str, list[str]]:
+    sqs, dynamodb, cloudwatch, functions = (
+        running.client(name) for name in ("sqs", "dynamodb", "cloudwatch", "lambda")
+    )
+    return {
+        "sqs_queues": [url.rsplit("/", 1)[1] for url in sqs.list_queues().get("QueueUrls", [])],
+        "dynamodb_tables": dynamodb.list_tables()["TableNames"],
+        "cw_metric_alarms": [a["AlarmName"] for a in cloudwatch.describe_alarms()["MetricAlarms"]],
+        "lambda_functions": [f["FunctionName"] for f in functions.list_functions()["Functions"]],
+    }
+
+
 def _settled(sagemaker, name: str) -> dict | None:
     described = sagemaker.describe_endpoint(EndpointName=name)
     return described if described["EndpointStatus"] != "Creating" else None
 
 
-def test_damage_fails_only_the_damaged_endpoints(tmp_path, emulator_factory, artifacts, wait_for):
+def test_damage_fails_only_the_damaged_endpoints(tmp_path, emulator_factory, artifacts, wait_for, lambda_zip):
     home = tmp_path / "home"
     first = emulator_factory(home)
+    _create_other_resources(first, lambda_zip)
     s3, sagemaker = first.client("s3"), first.client("sagemaker")
     s3.create_bucket(Bucket=BUCKET)
     s3.upload_file(str(artifacts["v1"]), BUCKET, "good/model.tar.gz")
@@ -137,6 +184,7 @@ def test_damage_fails_only_the_damaged_endpoints(tmp_path, emulator_factory, art
         assert str(home) not in reason and "Traceback" not in reason, (name, reason)
     assert not list((state_dir(home) / "sagemaker" / "models").glob(".extract-*"))
 
+    assert _other_resources(second) == {table: ["kept"] for table in OTHER_ROWS}
     answer = runtime.invoke_endpoint(EndpointName="good", Body=b"0,0,0,0,0", ContentType="text/csv")
     assert json.loads(answer["Body"].read())["model_version"] == "v1"
     # the damaged ones can be replaced the usual way
