@@ -51,8 +51,8 @@ class ShapeErrors:
 
 
 def _wrong_type(path: Path, detail: str) -> AwsError:
-    where = f"at '{validation_path(path)}'" if path else "as the request body"
-    return AwsError("SerializationException", f"Value {where} cannot be deserialized: {detail}")
+    what = f"The value at '{validation_path(path)}'" if path else "The request body"
+    return AwsError("SerializationException", f"{what} cannot be deserialized: {detail}")
 
 
 def _missing(path: Path) -> AwsError:
@@ -263,6 +263,9 @@ class RequestShapes:
         `body_only` for REST-JSON: only the members the model carries in the body, not those in the
         URI, query string or headers."""
         found = self._input(operation, body_only)
-        if found is None or found.fits(params):
+        if found is None:  # an operation the model does not know: its body must still be an object
+            if type(params) is not dict:
+                raise self._explainer.structure({}, [], params, ())
             return
-        raise self._explainer.structure(found.members, found.required, params, ())
+        if not found.fits(params):
+            raise self._explainer.structure(found.members, found.required, params, ())
