@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from emulator.cloudwatch.api import build_cloudwatch_api
 from emulator.cloudwatch.backend import CloudWatchBackend
@@ -28,6 +31,8 @@ from emulator.lambda_.esm.mappings import EventSourceMappings
 from emulator.lambda_.metrics import FunctionMetrics
 from emulator.protocol.errors import AwsError
 from emulator.protocol.json_rpc import JsonDispatcher
+from emulator.protocol.last_resort import LastResort
+from emulator.protocol.loopback import LoopbackOnly
 from emulator.protocol.routing import ServiceRouter
 from emulator.s3.api import build_s3_api, presigned_s3
 from emulator.s3.backend import S3Backend
@@ -45,6 +50,7 @@ from emulator.sqs.backend import SqsBackend
 from emulator.state import Database
 
 HEALTH_PATH = "/_rtinfer/health"
+OPERATIONS_PATH = "/_rtinfer/operations"  # every routed AWS operation, by service (emulator-only)
 
 
 def state_dir(home: Path) -> Path:
@@ -87,16 +93,15 @@ def create_app(home: Path, port: int) -> Starlette:
     router.register("lambda", build_lambda_api(functions, mappings))
     router.register("monitoring", build_cloudwatch_api(cloudwatch))
     # botocore signs SageMaker Runtime as "sagemaker" too: the runtime is the one with a REST path.
-    runtime_api, control_api = (
-        build_runtime_api(runtime),
-        build_sagemaker_api(sagemaker, registry, compilations),
-    )
     router.register(
-        "sagemaker", lambda request: (runtime_api if runtime_api.handles(request) else control_api)(request)
+        "sagemaker", build_runtime_api(runtime), build_sagemaker_api(sagemaker, registry, compilations)
     )
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "pid": os.getpid(), "home": str(home)})
+
+    async def operations(request: Request) -> Response:
+        return JSONResponse(router.operations())
 
     async def dispatch(request: Request) -> Response:
         handler = router.handler_for(request)
@@ -107,18 +112,34 @@ def create_app(home: Path, port: int) -> Starlette:
             return JsonDispatcher("", "1.0").error_response(err)
         return await handler(request)
 
+    stopping = threading.Event()
+    mappings_lock = threading.Lock()  # the mappings are restored or shut down, never both at once
+
+    def restore(endpoints: list) -> None:
+        """Endpoints first (each instance a process to start), then the event-source mappings, whose
+        functions call those endpoints."""
+        try:
+            sagemaker.restore(endpoints)
+        finally:
+            with mappings_lock:
+                if not stopping.is_set():
+                    mappings.restore()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        sagemaker.restore()  # endpoints answer again before the health check does
+        # The emulator answers at once; endpoints say Creating until their instances answer again.
+        endpoints = sagemaker.begin_restore()
         capture.start()
         cloudwatch.start()
         invocation_metrics.start()
         function_metrics.start()
-        mappings.restore()
+        threading.Thread(target=restore, args=(endpoints,), daemon=True, name="restore").start()
         housekeeping.start()
         yield
+        stopping.set()
         housekeeping.close()
-        mappings.shutdown()
+        with mappings_lock:
+            mappings.shutdown()
         functions.shutdown()
         function_metrics.close()  # after the workers stopped: their last log lines are read
         await runtime.close()
@@ -129,12 +150,20 @@ def create_app(home: Path, port: int) -> Starlette:
         sagemaker.shutdown()
         db.close()
 
-    methods = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH"]
-    return Starlette(
+    async def aws_request(scope: Scope, receive: Receive, send: Send) -> None:
+        """Whatever the emulator's own routes do not match: any method, any path (even one a route's
+        pattern cannot match, such as a percent-encoded newline) goes to the services."""
+        response = await dispatch(Request(scope, receive))
+        await response(scope, receive, send)
+
+    app = Starlette(
         routes=[
             Route(HEALTH_PATH, health),
+            Route(OPERATIONS_PATH, operations),
             *lambda_debug_routes(functions, mappings),
-            Route("/{path:path}", dispatch, methods=methods),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(LoopbackOnly), Middleware(LastResort)],
     )
+    app.router.default = aws_request
+    return app

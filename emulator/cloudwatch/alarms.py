@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from emulator.cloudwatch.metrics import MetricId, MetricStore
 from emulator.protocol.errors import AwsError
 from emulator.state import Database
+from emulator.stored_rows import decoded_rows
 from emulator.timescale import scaled
 from emulator.typed_json import from_json, to_json
 
@@ -72,9 +73,12 @@ class Alarms:
         self._region = region
         self._lock = threading.Lock()
         db.create_tables(SCHEMA)
-        self._alarms: dict[str, Alarm] = {
-            row["name"]: from_json(Alarm, row["body"]) for row in db.query(f"SELECT name, body FROM {TABLE}")
-        }
+        self._alarms: dict[str, Alarm] = decoded_rows(
+            db.query(f"SELECT name, body FROM {TABLE}"),
+            "name",
+            lambda row: from_json(Alarm, row["body"]),
+            "alarm",
+        )
         self._next_evaluation: dict[str, float] = {}
 
     def _save(self, alarm: Alarm) -> None:

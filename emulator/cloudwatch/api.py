@@ -22,10 +22,20 @@ from emulator.cloudwatch.requests import (
     parse_statistics_query,
 )
 from emulator.cloudwatch.statistics import is_percentile
-from emulator.protocol.json_rpc import JsonDispatcher
+from emulator.protocol.body import BodyLimit
+from emulator.protocol.errors import AwsError
+from emulator.protocol.json_rpc import MIB, JsonDispatcher, request_entity_too_large
 from emulator.protocol.pagination import paginate
+from emulator.protocol.shapes import STANDARD_ERRORS, Path, RequestShapes, ShapeErrors
 
 TARGET_PREFIX = "GraniteServiceVersion20100801"
+
+
+def _missing_parameter(path: Path) -> AwsError:
+    return AwsError("MissingParameter", f"The parameter {'.'.join(map(str, path))} is required.")
+
+
+CLOUDWATCH_ERRORS = ShapeErrors(STANDARD_ERRORS.wrong_type, _missing_parameter)
 
 
 def _dimensions(dimensions: Dimensions) -> list[Params]:
@@ -73,7 +83,9 @@ def _alarm(alarm: Alarm) -> Params:
 
 
 def build_cloudwatch_api(backend: CloudWatchBackend) -> JsonDispatcher:
-    api = JsonDispatcher(TARGET_PREFIX, json_version="1.0")
+    # "Each PutMetricData request is limited to 1 MB in size for HTTP POST requests"
+    limit = BodyLimit(MIB, request_entity_too_large(MIB))
+    api = JsonDispatcher(TARGET_PREFIX, "1.0", RequestShapes("cloudwatch", CLOUDWATCH_ERRORS), limit)
     alarms = backend.alarms
 
     @api.operation("PutMetricData")

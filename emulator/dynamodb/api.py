@@ -18,8 +18,10 @@ from emulator.dynamodb.expressions import (
     parse_update,
 )
 from emulator.dynamodb.values import Item, normalise_item
+from emulator.protocol.body import BodyLimit
 from emulator.protocol.errors import validation_exception
-from emulator.protocol.json_rpc import JsonDispatcher
+from emulator.protocol.json_rpc import MIB, JsonDispatcher, request_entity_too_large
+from emulator.protocol.shapes import RequestShapes
 
 Params = dict[str, Any]
 _RETURN_VALUES = {
@@ -124,7 +126,9 @@ def _transact_action(entry: Params, where: str) -> TransactAction:
 
 
 def build_dynamodb_api(backend: DynamoDBBackend) -> JsonDispatcher:
-    api = JsonDispatcher("DynamoDB_20120810", json_version="1.0")
+    # BatchWriteItem "can transmit up to 16MB of data over the network": DynamoDB's largest request
+    limit = BodyLimit(16 * MIB, request_entity_too_large(16 * MIB))
+    api = JsonDispatcher("DynamoDB_20120810", "1.0", RequestShapes("dynamodb"), limit)
 
     @api.operation("CreateTable")
     def create_table(params: Params) -> Params:
@@ -140,7 +144,13 @@ def build_dynamodb_api(backend: DynamoDBBackend) -> JsonDispatcher:
 
     @api.operation("ListTables")
     def list_tables(params: Params) -> Params:
-        names, last = backend.list_tables(params.get("ExclusiveStartTableName"), params.get("Limit", 100))
+        limit = params.get("Limit", 100)
+        if not 1 <= limit <= 100:
+            raise validation_exception(
+                f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: "
+                "Member must have value between 1 and 100"
+            )
+        names, last = backend.list_tables(params.get("ExclusiveStartTableName"), limit)
         return {"TableNames": names, **({"LastEvaluatedTableName": last} if last else {})}
 
     @api.operation("UpdateTimeToLive")

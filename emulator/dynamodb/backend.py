@@ -31,6 +31,7 @@ from emulator.dynamodb.values import (
 from emulator.protocol import json_codec
 from emulator.protocol.errors import AwsError, validation_exception
 from emulator.state import Database
+from emulator.stored_rows import decoded_rows
 
 ACCOUNT = "000000000000"
 MAX_BATCH_WRITE = 25
@@ -174,9 +175,12 @@ class DynamoDBBackend:
         self._lock = threading.Lock()
         db.create_tables(_SCHEMA)
         _add_size_column(db)
-        self._tables: dict[str, dict] = {
-            row["name"]: json.loads(row["description"]) for row in db.query("SELECT * FROM dynamodb_tables")
-        }
+        self._tables: dict[str, dict] = decoded_rows(
+            db.query("SELECT * FROM dynamodb_tables"),
+            "name",
+            lambda row: json.loads(row["description"]),
+            "table",
+        )
         self.ttl = TimeToLive(db, self._description, clock)
 
     # tables

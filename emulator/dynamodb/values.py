@@ -7,11 +7,12 @@ DynamoDB's 38 digits of precision, so nothing is rounded through a float.
 from __future__ import annotations
 
 import base64
+import binascii
 import re
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
-from emulator.protocol.errors import validation_exception
+from emulator.protocol.errors import AwsError, validation_exception
 
 Value = dict[str, Any]
 Item = dict[str, Value]
@@ -80,6 +81,9 @@ def normalise(value: Any, where: str) -> Value:
                 f"One or more parameter values were invalid: An {kind} may not be empty ({where})"
             )
         members = [format_number(parse_number(x, where)) for x in payload] if kind == "NS" else list(payload)
+        if kind == "BS":
+            for member in members:
+                _check_base64(member, where)
         if len(set(members)) != len(members):
             raise validation_exception(
                 f"One or more parameter values were invalid: Input collection {payload!r} "
@@ -89,7 +93,19 @@ def normalise(value: Any, where: str) -> Value:
     expected = {"S": str, "B": str, "BOOL": bool, "NULL": bool}[kind]
     if not isinstance(payload, expected) or (kind == "NULL" and payload is not True):
         raise validation_exception(f"Invalid {kind} attribute value {payload!r} at {where}")
+    if kind == "B":
+        _check_base64(payload, where)
     return {kind: payload}
+
+
+def _check_base64(payload: Any, where: str) -> None:
+    try:
+        binascii.a2b_base64(payload, strict_mode=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise AwsError(
+            "SerializationException",
+            f"Binary attribute value at {where} is not valid base64: {payload!r:.60}",
+        ) from None
 
 
 def normalise_item(item: Any, where: str = "Item") -> Item:

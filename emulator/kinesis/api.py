@@ -7,11 +7,22 @@ import binascii
 from typing import Any
 
 from emulator.kinesis.backend import KinesisBackend, PutEntry, StreamRecord
+from emulator.protocol.body import BodyLimit
 from emulator.protocol.errors import AwsError
-from emulator.protocol.json_rpc import JsonDispatcher
+from emulator.protocol.json_rpc import MIB, JsonDispatcher
 from emulator.protocol.pagination import paginate
+from emulator.protocol.shapes import RequestShapes
 
 Params = dict[str, Any]
+
+# PutRecords carries at most 10 MiB of records, their Data base64-encoded (4/3), and 500 partition keys.
+MAX_BODY_BYTES = 10 * MIB * 4 // 3 + MIB
+_LIMIT = BodyLimit(
+    MAX_BODY_BYTES,
+    lambda size: AwsError(
+        "InvalidArgumentException", f"Records size exceeds 10 MiB limit: the request body is {size} bytes"
+    ),
+)
 
 
 def _stream(params: Params) -> str:
@@ -39,7 +50,7 @@ def _record(record: StreamRecord) -> Params:
 
 
 def build_kinesis_api(backend: KinesisBackend) -> JsonDispatcher:
-    api = JsonDispatcher("Kinesis_20131202", json_version="1.1")
+    api = JsonDispatcher("Kinesis_20131202", "1.1", RequestShapes("kinesis"), _LIMIT)
 
     @api.operation("CreateStream")
     def create_stream(params: Params) -> Params:

@@ -14,6 +14,9 @@ from starlette.responses import Response
 
 from emulator.lambda_.backend import LATEST, LambdaBackend
 from emulator.lambda_.esm.mappings import EventSourceMappings
+from emulator.lambda_.limits import CODE_LIMIT, INVOKE_LIMIT, REQUEST_LIMIT, SHAPES, marker, max_items
+from emulator.protocol import json_codec
+from emulator.protocol.body import BodyLimit, read_body
 from emulator.protocol.errors import AwsError
 from emulator.protocol.rest import RestDispatcher
 
@@ -35,37 +38,39 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status, media_type="application/json")
 
 
-async def _params(request: Request) -> dict:
-    raw = await request.body()
+async def _params(request: Request, operation: str, limit: BodyLimit = REQUEST_LIMIT) -> dict:
+    """The JSON body of `operation`, its members checked against the operation's input shape."""
+    raw = await read_body(request, limit)
     try:
-        params = json.loads(raw) if raw else {}
+        params = json_codec.loads(raw) if raw else {}
     except ValueError as exc:
-        raise AwsError("InvalidRequestContentException", f"request body is not JSON: {exc}") from None
-    if not isinstance(params, dict):
-        raise AwsError("InvalidRequestContentException", "request body must be a JSON object")
+        raise AwsError(
+            "InvalidRequestContentException", f"Could not parse request body into json: {exc}"
+        ) from None
+    SHAPES.check(operation, params, body_only=True)
     return params
 
 
 def _max_items(request: Request) -> int | None:
-    value = request.query_params.get("MaxItems")
-    return int(value) if value else None
+    return max_items(request.query_params.get("MaxItems"))
 
 
 def build_lambda_api(backend: LambdaBackend, mappings: EventSourceMappings) -> RestDispatcher:
-    api = RestDispatcher(render_error)
+    api = RestDispatcher(render_error, internal_code="ServiceException")
     invoke_pool = ThreadPoolExecutor(max_workers=_INVOKE_THREADS, thread_name_prefix="lambda-invoke")
 
     # ---- functions ---------------------------------------------------------------------------------
 
     @api.route("POST", _FUNCTIONS + "/?")
     async def create_function(request: Request) -> Response:
-        return _json(await run_in_threadpool(backend.create_function, await _params(request)), 201)
+        params = await _params(request, "CreateFunction", CODE_LIMIT)
+        return _json(await run_in_threadpool(backend.create_function, params), 201)
 
     @api.route("GET", _FUNCTIONS + "/?")
     async def list_functions(request: Request) -> Response:
         return _json(
             await run_in_threadpool(
-                backend.list_functions, request.query_params.get("Marker"), _max_items(request)
+                backend.list_functions, marker(request.query_params.get("Marker")), _max_items(request)
             )
         )
 
@@ -87,11 +92,13 @@ def build_lambda_api(backend: LambdaBackend, mappings: EventSourceMappings) -> R
 
     @api.route("PUT", _FUNCTION + "/code/?")
     async def update_code(request: Request, name: str) -> Response:
-        return _json(await run_in_threadpool(backend.update_code, name, await _params(request)))
+        params = await _params(request, "UpdateFunctionCode", CODE_LIMIT)
+        return _json(await run_in_threadpool(backend.update_code, name, params))
 
     @api.route("PUT", _FUNCTION + "/configuration/?")
     async def update_configuration(request: Request, name: str) -> Response:
-        return _json(await run_in_threadpool(backend.update_configuration, name, await _params(request)))
+        params = await _params(request, "UpdateFunctionConfiguration")
+        return _json(await run_in_threadpool(backend.update_configuration, name, params))
 
     @api.route("DELETE", _FUNCTION + "/?")
     async def delete_function(request: Request, name: str) -> Response:
@@ -100,7 +107,7 @@ def build_lambda_api(backend: LambdaBackend, mappings: EventSourceMappings) -> R
 
     @api.route("POST", _FUNCTION + "/invocations/?")
     async def invoke(request: Request, name: str) -> Response:
-        payload = await request.body()
+        payload = await read_body(request, INVOKE_LIMIT)
         qualifier = request.query_params.get("Qualifier")
         invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type == "DryRun":
@@ -129,7 +136,8 @@ def build_lambda_api(backend: LambdaBackend, mappings: EventSourceMappings) -> R
 
     @api.route("POST", _MAPPINGS + "/?")
     async def create_mapping(request: Request) -> Response:
-        return _json(await run_in_threadpool(mappings.create, await _params(request)), 202)
+        params = await _params(request, "CreateEventSourceMapping")
+        return _json(await run_in_threadpool(mappings.create, params), 202)
 
     @api.route("GET", _MAPPINGS + "/?")
     async def list_mappings(request: Request) -> Response:
@@ -138,7 +146,7 @@ def build_lambda_api(backend: LambdaBackend, mappings: EventSourceMappings) -> R
             mappings.list,
             query.get("EventSourceArn"),
             query.get("FunctionName"),
-            query.get("Marker"),
+            marker(query.get("Marker")),
             _max_items(request),
         )
         return _json(page)
@@ -149,7 +157,8 @@ def build_lambda_api(backend: LambdaBackend, mappings: EventSourceMappings) -> R
 
     @api.route("PUT", _MAPPING + "/?")
     async def update_mapping(request: Request, uuid: str) -> Response:
-        return _json(await run_in_threadpool(mappings.update, uuid, await _params(request)), 202)
+        params = await _params(request, "UpdateEventSourceMapping")
+        return _json(await run_in_threadpool(mappings.update, uuid, params), 202)
 
     @api.route("DELETE", _MAPPING + "/?")
     async def delete_mapping(request: Request, uuid: str) -> Response:

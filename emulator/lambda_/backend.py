@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+import binascii
 import copy
 import json
 import logging
@@ -20,6 +20,7 @@ from emulator.lambda_.validation import check_configuration, check_name
 from emulator.lambda_.workers import FunctionPool, FunctionSpec, Report
 from emulator.protocol.errors import AwsError
 from emulator.state import Database
+from emulator.stored_rows import decoded_rows
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,12 @@ class LambdaBackend:
         self._log_root = root / "logs"
         self._lock = threading.RLock()
         db.create_tables(_SCHEMA)
-        self._functions: dict[str, dict] = {
-            row["name"]: json.loads(row["body"])
-            for row in db.query("SELECT name, body FROM lambda_functions")
-        }
+        self._functions: dict[str, dict] = decoded_rows(
+            db.query("SELECT name, body FROM lambda_functions"),
+            "name",
+            lambda row: _function_record(json.loads(row["body"])),
+            "function",
+        )
         self._pools: dict[str, FunctionPool] = {}
         self._async = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda-event")
 
@@ -107,7 +110,7 @@ class LambdaBackend:
         with self._lock:
             if name in self._functions:
                 raise conflict(f"Function already exist: {name}")
-        code = self._code.save(base64.b64decode(zip_file))
+        code = self._code.save(_zip_bytes(zip_file, "Code.ZipFile"))
         record = {
             "FunctionName": name,
             "FunctionArn": self.function_arn(name),
@@ -140,7 +143,7 @@ class LambdaBackend:
         zip_file = params.get("ZipFile")
         if not zip_file:
             raise invalid_parameter("ZipFile is required (S3 and image code locations are not emulated).")
-        code = self._code.save(base64.b64decode(zip_file))
+        code = self._code.save(_zip_bytes(zip_file, "ZipFile"))
         return self._update(name, {"CodeSha256": code.sha256, "CodeSize": code.size})
 
     def update_configuration(self, name: str, params: dict) -> dict:
@@ -267,6 +270,21 @@ class LambdaBackend:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             pool.retire()
+
+
+def _zip_bytes(zip_file: str, field: str) -> bytes:
+    try:
+        return binascii.a2b_base64(zip_file, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise invalid_parameter(f"{field} is not valid base64-encoded zip data.") from None
+
+
+def _function_record(record: dict) -> dict:
+    """A stored function's record, if it has what invoking it needs."""
+    for field in ("FunctionName", "FunctionArn", "Handler", "Runtime", "CodeSha256", "CodeSize"):
+        if field not in record:
+            raise KeyError(f"the stored record has no {field}")
+    return record
 
 
 def _checked_payload(payload: bytes, limit: int) -> bytes:

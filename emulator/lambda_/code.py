@@ -63,9 +63,10 @@ class CodeStore:
                 staging = Path(tempfile.mkdtemp(dir=self._root, prefix=".extract-"))
                 try:
                     archive.extractall(staging)
-                except (OSError, zipfile.BadZipFile) as exc:
+                except Exception as exc:  # a corrupt member, an encrypted zip, a full disk...
                     shutil.rmtree(staging, ignore_errors=True)
-                    raise invalid_parameter(f"Could not unzip uploaded file: {exc}") from None
+                    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)[:200]
+                    raise invalid_parameter(f"Could not unzip uploaded file: {detail}") from None
                 archive_path.write_bytes(zip_bytes)
                 staging.rename(directory)
         return CodeVersion(base64.b64encode(digest).decode(), len(zip_bytes), directory, archive_path)

@@ -16,3 +16,13 @@ class AwsError(Exception):
 
 def validation_exception(message: str) -> AwsError:
     return AwsError("ValidationException", message)
+
+
+def internal_failure(code: str = "InternalFailure") -> AwsError:
+    """A fault of the emulator itself: logged where it happened, answered without any detail."""
+    return AwsError(code, "The request processing has failed because of an unknown error.", 500)
+
+
+def too_deep() -> AwsError:
+    """A request nested deeper than the emulator follows (its arrays, objects or expressions)."""
+    return validation_exception("The request is nested too deeply to be processed")

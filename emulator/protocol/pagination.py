@@ -35,6 +35,11 @@ def paginate(
     name_of: Callable[[T], str] | None = None,
 ) -> dict[str, Any]:
     """`{key: this page}`, plus `NextToken` when more rows follow."""
+    if limit < 1:
+        raise validation_exception(
+            f"1 validation error detected: Value '{limit}' at 'maxResults' failed to satisfy constraint: "
+            "Member must have value greater than or equal to 1"
+        )
     start = _start(rows, next_token, name_of)
     end = start + limit
     page: dict[str, Any] = {key: list(rows[start:end])}

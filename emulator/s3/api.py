@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 from email.utils import format_datetime
+from urllib.parse import unquote
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from starlette.concurrency import run_in_threadpool
@@ -11,14 +12,33 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from emulator.protocol import presigned
+from emulator.protocol.body import BodyLimit, read_body
 from emulator.protocol.errors import AwsError
 from emulator.protocol.rest import RestDispatcher
+from emulator.s3 import listing
 from emulator.s3.backend import ObjectInfo, S3Backend
+from emulator.s3.chunked import decode_aws_chunked
+from emulator.s3.metadata import metadata_headers, user_metadata
 
-_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
-_MAX_KEYS = 1000
 _BUCKET = r"/(?P<bucket>[^/]+)/?"
 _OBJECT = r"/(?P<bucket>[^/]+)/(?P<key>.+)"
+
+MAX_OBJECT_BYTES = 5 * 1024**3  # a single PUT
+MAX_REQUEST_XML_BYTES = 1024 * 1024  # bodies other than object data (CreateBucketConfiguration)
+
+_OBJECT_LIMIT = BodyLimit(
+    MAX_OBJECT_BYTES,
+    lambda size: AwsError(
+        "EntityTooLarge",
+        "Your proposed upload exceeds the maximum allowed object size.",
+        ProposedSize=size,
+        MaxSizeAllowed=MAX_OBJECT_BYTES,
+    ),
+)
+_XML_LIMIT = BodyLimit(
+    MAX_REQUEST_XML_BYTES,
+    lambda size: AwsError("MaxMessageLengthExceeded", f"Your request was too big: {size} bytes."),
+)
 
 
 def _xml(body: str, status: int = 200) -> Response:
@@ -33,10 +53,6 @@ def render_error(err: AwsError, request: Request) -> Response:
     return _xml(body, err.status)
 
 
-def _iso(info: ObjectInfo) -> str:
-    return info.modified.strftime("%Y-%m-%dT%H:%M:%S.") + f"{info.modified.microsecond // 1000:03d}Z"
-
-
 def _object_headers(info: ObjectInfo) -> dict[str, str]:
     return {
         "ETag": f'"{info.etag}"',
@@ -44,39 +60,85 @@ def _object_headers(info: ObjectInfo) -> dict[str, str]:
         "Content-Type": info.content_type,
         "Content-Length": str(info.size),
         "Accept-Ranges": "bytes",
+        **metadata_headers(info.metadata),
     }
 
 
-def decode_aws_chunked(body: bytes) -> bytes:
-    """Undo `Content-Encoding: aws-chunked` (hex size[;chunk-signature=..] CRLF data CRLF ... 0 CRLF)."""
-    out = bytearray()
-    pos = 0
-    while True:
-        line_end = body.index(b"\r\n", pos)
-        size = int(body[pos:line_end].split(b";")[0], 16)
-        if size == 0:
-            return bytes(out)
-        start = line_end + 2
-        out += body[start : start + size]
-        pos = start + size + 2
+def _check_bucket_configuration(body: bytes) -> None:
+    """CreateBucket's optional body: a well-formed CreateBucketConfiguration (no DTDs, no entities)."""
+    if not body.strip():
+        return
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise AwsError("MalformedXML", "The XML you provided may not declare a DOCTYPE or entities.")
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        raise AwsError(
+            "MalformedXML",
+            "The XML you provided was not well-formed or did not validate against our published schema.",
+        ) from None
+    if root.tag.rpartition("}")[2] != "CreateBucketConfiguration":
+        raise AwsError(
+            "MalformedXML",
+            f"The XML you provided has root element {root.tag[:80]!r}, not CreateBucketConfiguration.",
+        )
+
+
+def _copy_source(header: str) -> tuple[str, str]:
+    """`x-amz-copy-source: /bucket/key` (percent-encoded, optionally `?versionId=`) -> (bucket, key)."""
+    bucket, _, key = unquote(header.partition("?")[0]).lstrip("/").partition("/")
+    if not bucket or not key:
+        raise AwsError(
+            "InvalidArgument", f"Copy Source must mention the source bucket and key: {header[:200]!r}"
+        )
+    return bucket, key
 
 
 def build_s3_api(backend: S3Backend) -> RestDispatcher:
-    api = RestDispatcher(render_error)
+    api = RestDispatcher(render_error, internal_code="InternalError")
 
     @api.route("PUT", _BUCKET)
     async def create_bucket(request: Request, bucket: str) -> Response:
+        _check_bucket_configuration(await read_body(request, _XML_LIMIT))
         await run_in_threadpool(backend.create_bucket, bucket)
         return Response(headers={"Location": f"/{bucket}"})
 
     @api.route("PUT", _OBJECT)
     async def put_object(request: Request, bucket: str, key: str) -> Response:
-        body = await request.body()
-        if "aws-chunked" in request.headers.get("content-encoding", ""):
-            body = decode_aws_chunked(body)
-        content_type = request.headers.get("content-type", "binary/octet-stream")
-        info = await run_in_threadpool(backend.put_object, bucket, key, body, content_type)
+        headers = request.headers
+        source = headers.get("x-amz-copy-source")
+        if source is not None:
+            return await copy_object(request, bucket, key, _copy_source(source))
+        body = await read_body(request, _OBJECT_LIMIT)
+        if "aws-chunked" in headers.get("content-encoding", ""):
+            body = decode_aws_chunked(body, headers.get("x-amz-decoded-content-length"))
+        content_type = headers.get("content-type", "binary/octet-stream")
+        metadata = user_metadata(headers)
+        info = await run_in_threadpool(backend.put_object, bucket, key, body, content_type, metadata)
         return Response(headers={"ETag": f'"{info.etag}"'})
+
+    async def copy_object(request: Request, bucket: str, key: str, source: tuple[str, str]) -> Response:
+        directive = request.headers.get("x-amz-metadata-directive", "COPY")
+        if directive not in ("COPY", "REPLACE"):
+            raise AwsError(
+                "InvalidArgument", f"Unknown metadata directive {directive[:40]!r}: use COPY or REPLACE."
+            )
+        replace = None
+        if directive == "REPLACE":
+            content_type = request.headers.get("content-type", "binary/octet-stream")
+            replace = (content_type, user_metadata(request.headers))
+        elif source == (bucket, key):
+            raise AwsError(
+                "InvalidRequest",
+                "This copy request is illegal because it is trying to copy an object to itself without "
+                "changing the object's metadata, storage class, website redirect location or encryption "
+                "attributes.",
+            )
+        info = await run_in_threadpool(backend.copy_object, source, bucket, key, replace)
+        return _xml(
+            f'<CopyObjectResult xmlns="{listing.XMLNS}"><LastModified>{listing.iso_time(info)}</LastModified>'
+            f"<ETag>&quot;{info.etag}&quot;</ETag></CopyObjectResult>"
+        )
 
     @api.route("GET", _OBJECT)
     async def get_object(request: Request, bucket: str, key: str) -> Response:
@@ -94,61 +156,19 @@ def build_s3_api(backend: S3Backend) -> RestDispatcher:
         return Response(status_code=204)
 
     @api.route("GET", _BUCKET)
-    async def list_objects_v2(request: Request, bucket: str) -> Response:
+    async def list_objects(request: Request, bucket: str) -> Response:
         query = request.query_params
-        if query.get("list-type") != "2":
-            raise AwsError("NotImplemented", "only ListObjectsV2 (list-type=2) is emulated", 501)
-        prefix = query.get("prefix", "")
-        token = query.get("continuation-token")
-        max_keys = _parse_max_keys(query.get("max-keys"))
-        start_after = _decode_token(token) if token else query.get("start-after", "")
-        listing = await run_in_threadpool(backend.list_objects, bucket, prefix, start_after, max_keys)
-        contents = "".join(
-            f"<Contents><Key>{escape(o.key)}</Key><LastModified>{_iso(o)}</LastModified>"
-            f"<ETag>&quot;{o.etag}&quot;</ETag><Size>{o.size}</Size><StorageClass>STANDARD</StorageClass>"
-            "</Contents>"
-            for o in listing.objects
+        version = query.get("list-type", "1")
+        if version not in ("1", "2"):
+            raise AwsError("InvalidArgument", f"list-type must be 2 (or absent for v1), got {version[:20]!r}")
+        max_keys = listing.parse_max_keys(query.get("max-keys"))
+        start_after = listing.where_to_start(version, query)
+        found = await run_in_threadpool(
+            backend.list_objects, bucket, query.get("prefix", ""), start_after, max_keys
         )
-        parts = [
-            f'<ListBucketResult xmlns="{_XMLNS}"><Name>{escape(bucket)}</Name>',
-            f"<Prefix>{escape(prefix)}</Prefix><KeyCount>{len(listing.objects)}</KeyCount>",
-            f"<MaxKeys>{max_keys}</MaxKeys>",
-            f"<IsTruncated>{'true' if listing.next_key else 'false'}</IsTruncated>",
-            f"<ContinuationToken>{escape(token)}</ContinuationToken>" if token else "",
-            f"<NextContinuationToken>{_encode_token(listing.next_key)}</NextContinuationToken>"
-            if listing.next_key
-            else "",
-            contents,
-            "</ListBucketResult>",
-        ]
-        return _xml("".join(parts))
+        return _xml(listing.render(version, bucket, query, max_keys, found))
 
     return api
-
-
-def _parse_max_keys(text: str | None) -> int:
-    if text is None:
-        return _MAX_KEYS
-    try:
-        value = int(text)
-    except ValueError:
-        raise AwsError("InvalidArgument", f"max-keys must be an integer, got {text!r}") from None
-    if value < 0:
-        raise AwsError("InvalidArgument", f"max-keys must be >= 0, got {value}")
-    return min(value, _MAX_KEYS)
-
-
-def _encode_token(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode()
-
-
-def _decode_token(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except ValueError:
-        raise AwsError(
-            "InvalidArgument", f"The continuation token provided is incorrect: {token!r}"
-        ) from None
 
 
 # The credentials the product's boto3 clients sign with locally (orchestration/aws.py); the emulator
@@ -156,21 +176,33 @@ def _decode_token(token: str) -> str:
 LOCAL_SECRETS = {"local": "local"}
 
 
-def presigned_s3(api, secrets=LOCAL_SECRETS):
+class PresignedS3:
     """The S3 API, answering a presigned URL only when its SigV4 query signature holds."""
 
-    async def handle(request: Request) -> Response:
+    def __init__(self, api: RestDispatcher, secrets: dict[str, str] = LOCAL_SECRETS) -> None:
+        self._api = api
+        self._secrets = secrets
+
+    def handles(self, request: Request) -> bool:
+        return self._api.handles(request)
+
+    def operations(self) -> list[dict]:
+        return self._api.operations()
+
+    async def __call__(self, request: Request) -> Response:
         if presigned.is_presigned(request.url.query):
             try:
                 presigned.verify(
                     request.method,
-                    request.scope["raw_path"].decode(),
+                    request.scope["raw_path"].decode("latin-1"),
                     request.url.query,
                     {name.lower(): value for name, value in request.headers.items()},
-                    secrets,
+                    self._secrets,
                 )
             except AwsError as err:
                 return render_error(err, request)
-        return await api(request)
+        return await self._api(request)
 
-    return handle
+
+def presigned_s3(api: RestDispatcher, secrets: dict[str, str] = LOCAL_SECRETS) -> PresignedS3:
+    return PresignedS3(api, secrets)

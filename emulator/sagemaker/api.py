@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from emulator.protocol.json_rpc import JsonDispatcher
+from emulator.protocol.shapes import RequestShapes
 from emulator.sagemaker.backend import SageMakerBackend
 from emulator.sagemaker.compilation import CompilationJobs
 from emulator.sagemaker.compilation_api import register_compilation
@@ -14,7 +15,7 @@ from emulator.sagemaker.registry_api import register_registry
 def build_sagemaker_api(
     backend: SageMakerBackend, registry: ModelRegistry, compilations: CompilationJobs
 ) -> JsonDispatcher:
-    api = JsonDispatcher("SageMaker", json_version="1.1")
+    api = JsonDispatcher("SageMaker", "1.1", RequestShapes("sagemaker"))
     register_hosting(api, backend)
     register_registry(api, registry)
     register_compilation(api, compilations)

@@ -3,6 +3,10 @@
 Records (emulator.sagemaker.resources) live in memory (the hot path reads `live` and statuses
 without I/O) and are written through to SQLite on every change. Slow work (starting workers) runs
 in background threads, like AWS's asynchronous Creating/Updating states.
+
+A stored row the emulator cannot read any more is kept as it is: an endpoint whose row is damaged
+is listed as Failed with a FailureReason saying so, a damaged model or endpoint config answers every
+use with an error naming the damage; deleting and creating the resource again replaces the row.
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ import copy
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from emulator.protocol.errors import validation_exception
+from emulator.protocol.errors import AwsError, validation_exception
 from emulator.s3.backend import S3Backend, parse_s3_uri
+from emulator.sagemaker import quotas
 from emulator.sagemaker.deploy import AlarmState, policy_for
 from emulator.sagemaker.fleet import (
     CaptureSettings,
@@ -86,9 +92,39 @@ class SageMakerBackend:
         self._lock = threading.RLock()
         db.create_tables(SCHEMA)
         self._records: dict[str, dict[str, Any]] = {kind: {} for kind in _TYPES}
+        self._damaged: dict[str, dict[str, str]] = {kind: {} for kind in _TYPES}  # name -> what is wrong
         for row in db.query(f"SELECT kind, name, body FROM {TABLE}"):
-            self._records[row["kind"]][row["name"]] = from_json(_TYPES[row["kind"]], row["body"])
+            self._load(row["kind"], row["name"], row["body"])
         self.live: dict[str, LiveEndpoint] = {}  # endpoints that can take traffic, read by the hot path
+        self._closed = False
+
+    def _load(self, kind: str, name: str, body: str) -> None:
+        if kind not in _TYPES:
+            log.warning("ignoring a stored SageMaker row of unknown kind %r (%r)", kind, name)
+            return
+        try:
+            self._records[kind][name] = from_json(_TYPES[kind], body)
+            return
+        except Exception as exc:  # whatever the damage: the row stays as it is, the resource says so
+            problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+        log.warning("the stored %s %r is damaged: %s", _LABELS[kind], name, problem)
+        if kind != "endpoint":
+            self._damaged[kind][name] = problem
+            return
+        now = time.time()
+        self._records[kind][name] = Endpoint(
+            name,
+            self.arn("endpoint", name),
+            "",
+            "Failed",
+            now,
+            now,
+            Deployment((), (), None),
+            failure_reason=(
+                f"The emulator could not read this endpoint's stored state ({problem}); delete the "
+                "endpoint and create it again."
+            ),
+        )
 
     # ---- records -------------------------------------------------------------------------------------
 
@@ -97,6 +133,11 @@ class SageMakerBackend:
 
     def _get(self, kind: str, name: str) -> Any:
         record = self._records[kind].get(name)
+        if record is None and name in self._damaged[kind]:
+            raise validation_exception(
+                f'{_LABELS[kind].capitalize()} "{self.arn(kind, name)}" cannot be used: the emulator could '
+                f"not read its stored state ({self._damaged[kind][name]}); delete it and create it again."
+            )
         if record is None:
             raise validation_exception(f'Could not find {_LABELS[kind]} "{self.arn(kind, name)}".')
         return record
@@ -107,6 +148,7 @@ class SageMakerBackend:
                 f'Cannot create already existing {_LABELS[kind]} "{self.arn(kind, name)}".'
             )
         self._records[kind][name] = record
+        self._damaged[kind].pop(name, None)
         self._save(kind, name)
 
     def _save(self, kind: str, name: str) -> None:
@@ -115,8 +157,9 @@ class SageMakerBackend:
             conn.execute(f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?)", (kind, name, body))
 
     def _delete(self, kind: str, name: str) -> None:
-        self._get(kind, name)
-        del self._records[kind][name]
+        if self._damaged[kind].pop(name, None) is None:
+            self._get(kind, name)
+            del self._records[kind][name]
         with self._db.transaction() as conn:
             conn.execute(f"DELETE FROM {TABLE} WHERE kind=? AND name=?", (kind, name))
 
@@ -201,9 +244,15 @@ class SageMakerBackend:
             tuple(map(resolve, spec.production)), tuple(map(resolve, spec.shadow)), spec.data_capture
         )
 
+    def _check_quotas(self, snapshot: Deployment) -> None:
+        needs = quotas.instances_by_type(snapshot.variants())
+        quotas.check(sum(needs.values()), needs, quotas.in_use(self._records["endpoint"].values()))
+
     def create_endpoint(self, name: str, config_name: str) -> str:
         with self._lock:
             snapshot = self._snapshot(config_name)
+            if name not in self._records["endpoint"]:
+                self._check_quotas(snapshot)
             now = time.time()
             record = Endpoint(name, self.arn("endpoint", name), config_name, "Creating", now, now, snapshot)
             self._create("endpoint", name, record)
@@ -217,7 +266,7 @@ class SageMakerBackend:
             self._finish(record, "Failed", str(exc))
             return
         with self._lock:
-            if not self._current(record):  # deleted while we were starting
+            if self._closed or not self._current(record):  # deleted (or shut down) while we were starting
                 stop_fleets(fleets.values())
                 return
             self.live[record.name] = self._live(record.name, record.deployed, fleets)
@@ -243,7 +292,7 @@ class SageMakerBackend:
 
     def _finish(self, record: Endpoint, status: str, failure: str | None) -> None:
         with self._lock:
-            if not self._current(record):
+            if self._closed or not self._current(record):  # after shutdown the state is closed too
                 return
             record.status = status
             record.last_modified_time = time.time()
@@ -286,6 +335,7 @@ class SageMakerBackend:
         policy = policy_for(deployment, snapshot.production_capacity(), self._alarm_state)
         with self._lock:
             record = self._require_updatable(name)
+            self._check_quotas(snapshot)
             record.status = "Updating"
             record.last_modified_time = time.time()
             if deployment:
@@ -340,6 +390,17 @@ class SageMakerBackend:
                         f"The variant name {change.variant_name!r} is not present in endpoint {name!r}; "
                         f"variants: {sorted(variants)}"
                     )
+            counts = {v.name: v.desired_instance_count for v in record.deployed.variants()}
+            counts.update(
+                (c.variant_name, c.desired_instance_count) for c in changes if c.desired_instance_count
+            )
+            delta = quotas.instances_by_type(
+                replace(v, desired_instance_count=counts[v.name] - v.desired_instance_count)
+                for v in record.deployed.variants()
+            )
+            current = sum(v.desired_instance_count for v in record.deployed.variants())
+            used = quotas.in_use(self._records["endpoint"].values())
+            quotas.check(sum(counts.values()), delta, used, current)
             for change in changes:
                 variant = variants[change.variant_name]
                 if change.desired_weight is not None:
@@ -382,18 +443,43 @@ class SageMakerBackend:
 
         threading.Thread(target=run, daemon=True).start()
 
-    def restore(self) -> None:
-        """After a restart, bring every endpoint that was serving back to InService (in parallel)."""
+    def begin_restore(self) -> list[Endpoint]:
+        """After a restart: every endpoint that was serving is Creating again (what DescribeEndpoint says
+        until `restore` brought it up); an interrupted update restarts on the fleet that was serving."""
         with self._lock:
             records = [r for r in self._records["endpoint"].values() if r.status != "Failed"]
-        for record in records:  # an interrupted update restarts on the fleet that was serving
-            record.status = "Creating"
-            record.pending = None
-        with ThreadPoolExecutor(max_workers=max(1, len(records))) as pool:
-            list(pool.map(self._bring_up, records))
+            for record in records:
+                record.status = "Creating"
+                record.pending = None
+        return records
+
+    def restore(self, records: list[Endpoint]) -> None:
+        """Bring `records` (from begin_restore) back to InService, in parallel; an endpoint over a quota
+        or whose model cannot be deployed any more is Failed with the reason."""
+        used: Counter[str] = Counter()
+        launchable = []
+        for record in records:
+            needs = quotas.instances_by_type(record.deployed.variants())
+            try:
+                quotas.check(sum(needs.values()), needs, used)
+            except AwsError as err:
+                self._finish(record, "Failed", f"{err.code}: {err.message}")
+                continue
+            used += needs
+            launchable.append(record)
+        with ThreadPoolExecutor(max_workers=max(1, len(launchable))) as pool:
+            list(pool.map(self._bring_up_restored, launchable))
+
+    def _bring_up_restored(self, record: Endpoint) -> None:
+        try:
+            self._bring_up(record)
+        except Exception as exc:  # one endpoint's trouble must not stop the others
+            log.exception("restoring endpoint %s failed", record.name)
+            self._finish(record, "Failed", f"Restoring the endpoint failed: {type(exc).__name__}")
 
     def shutdown(self) -> None:
         with self._lock:
+            self._closed = True
             live, self.live = list(self.live.values()), {}
         for endpoint in live:
             stop_fleets(_all_fleets(endpoint))

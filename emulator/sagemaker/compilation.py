@@ -111,7 +111,13 @@ class CompilationJobs:
         db.create_tables(SCHEMA)
         self._jobs: dict[str, CompilationJob] = {}
         for row in db.query(f"SELECT name, body FROM {TABLE}"):
-            job = from_json(CompilationJob, row["body"])
+            try:
+                job = from_json(CompilationJob, row["body"])
+            except Exception as exc:  # a damaged row: left as it is, the other jobs load
+                log.warning(
+                    "skipping the damaged compilation job %r: %s: %s", row["name"], type(exc).__name__, exc
+                )
+                continue
             if job.status in ACTIVE:
                 job.status, job.failure_reason = "FAILED", "The emulator restarted during the job."
                 self._save(job)
@@ -179,7 +185,7 @@ class CompilationJobs:
             self._update(job, status="FAILED", failure_reason=str(exc), end_time=time.time())
         except Exception as exc:  # an emulator bug: fail the job loudly rather than leave it running
             log.exception("compilation job %s failed", job.spec.name)
-            reason = f"InternalError: {type(exc).__name__}: {exc}"
+            reason = f"InternalError: the emulator failed ({type(exc).__name__}); see its log"
             self._update(job, status="FAILED", failure_reason=reason, end_time=time.time())
 
     def _compile(self, job: CompilationJob) -> None:

@@ -51,8 +51,11 @@ def compile_artifact(source_tar: Path, output_tar: Path) -> None:
         try:
             with tarfile.open(source_tar, "r:*") as tar:
                 tar.extractall(staging, filter="data")
-        except (tarfile.TarError, OSError) as exc:
-            raise CompilationError(f"InputConfig.S3Uri is not a readable tar.gz: {exc}") from None
+        except Exception as exc:  # truncated gzip (EOFError), bad zlib data, not a tar, a missing body...
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)[:200]
+            raise CompilationError(
+                f"InputConfig.S3Uri is not a readable tar.gz: {type(exc).__name__}: {detail}"
+            ) from None
         model_file = staging / MODEL_FILE
         if not model_file.exists():
             found = sorted(p.name for p in staging.iterdir()) if staging.exists() else []
@@ -76,7 +79,8 @@ def compile_artifact(source_tar: Path, output_tar: Path) -> None:
                 options=COMPILER_OPTIONS,
             )
         except Exception as exc:  # tl2cgen raises its own and the toolchain's errors
-            raise CompilationError(f"compiler error: {type(exc).__name__}: {exc}") from None
+            detail = str(exc).replace(tmp, "<build>")[:500]  # the toolchain names its build folder
+            raise CompilationError(f"compiler error: {type(exc).__name__}: {detail}") from None
         _update_manifest(staging)
         with tarfile.open(output_tar, "w:gz") as tar:
             for entry in sorted(staging.iterdir()):

@@ -8,6 +8,7 @@ SQLite (table sagemaker_model_registry) through emulator.typed_json.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from emulator.typed_json import from_json, to_json
 
 TABLE = "sagemaker_model_registry"
 SCHEMA = f"CREATE TABLE IF NOT EXISTS {TABLE} (kind TEXT, name TEXT, body TEXT, PRIMARY KEY (kind, name));"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -112,10 +115,19 @@ class ModelRegistry:
         self._groups: dict[str, PackageGroup] = {}
         self._packages: dict[str, ModelPackage] = {}  # by ARN
         for row in db.query(f"SELECT kind, name, body FROM {TABLE}"):
-            if row["kind"] == "group":
-                self._groups[row["name"]] = from_json(PackageGroup, row["body"])
-            else:
-                self._packages[row["name"]] = from_json(ModelPackage, row["body"])
+            try:
+                if row["kind"] == "group":
+                    self._groups[row["name"]] = from_json(PackageGroup, row["body"])
+                else:
+                    self._packages[row["name"]] = from_json(ModelPackage, row["body"])
+            except Exception as exc:  # a damaged row: left as it is, the rest of the registry loads
+                log.warning(
+                    "skipping the damaged registry %s %r: %s: %s",
+                    row["kind"],
+                    row["name"],
+                    type(exc).__name__,
+                    exc,
+                )
 
     def _save(self, kind: str, name: str, record: PackageGroup | ModelPackage | None) -> None:
         with self._db.transaction() as conn:

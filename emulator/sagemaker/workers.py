@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 from emulator.protocol.errors import AwsError
 from emulator.s3.backend import S3Backend, parse_s3_uri
@@ -54,27 +55,43 @@ class ArtifactStore:
         self._lock = threading.Lock()
 
     def materialize(self, model_data_url: str) -> Path:
-        """Extract the model.tar.gz at `model_data_url` (once per content) and return its directory."""
+        """Extract the model.tar.gz at `model_data_url` (once per content) and return its directory.
+
+        A damaged artifact (truncated, not a tarball, its stored body gone) raises DeploymentError
+        naming the artifact and the damage; nothing of a failed extraction stays behind."""
         try:
             bucket, key = parse_s3_uri(model_data_url)
-            info = self._s3.head_object(bucket, key)
-        except (ValueError, AwsError) as exc:
+            with self._s3.open_object(bucket, key) as (info, body):
+                target = self._root / info.etag
+                with self._lock:
+                    if not target.exists():
+                        self._extract(body, target, model_data_url)
+        except ValueError as exc:
             raise DeploymentError(f"could not read model data {model_data_url}: {exc}") from None
-        target = self._root / info.etag
-        with self._lock:
-            if not target.exists():
-                self._root.mkdir(parents=True, exist_ok=True)
-                staging = Path(tempfile.mkdtemp(dir=self._root, prefix=".extract-"))
-                try:
-                    with tarfile.open(info.path, "r:*") as tar:
-                        tar.extractall(staging, filter="data")
-                except (tarfile.TarError, OSError) as exc:
-                    shutil.rmtree(staging, ignore_errors=True)
-                    raise DeploymentError(
-                        f"model data {model_data_url} is not a readable tar.gz: {exc}"
-                    ) from None
-                staging.rename(target)
+        except AwsError as exc:
+            raise DeploymentError(f"could not read model data {model_data_url}: {exc.message}") from None
         return target
+
+    def _extract(self, body: BinaryIO, target: Path, model_data_url: str) -> None:
+        self._root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=self._root, prefix=".extract-"))
+        try:
+            with tarfile.open(fileobj=body, mode="r:*") as tar:
+                tar.extractall(staging, filter="data")
+            staging.rename(target)
+        except Exception as exc:  # truncated gzip (EOFError), bad zlib data, not a tar, a full disk...
+            raise DeploymentError(
+                f"model data {model_data_url} is not a readable tar.gz: {_damage(exc)}"
+            ) from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone already when the rename succeeded
+
+
+def _damage(exc: BaseException) -> str:
+    """What is wrong, without the emulator's file names (an OSError's text carries a path)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    return f"{type(exc).__name__}: {str(exc)[:200] or 'no detail'}"
 
 
 def _free_port() -> int:

@@ -9,11 +9,18 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
+from emulator.protocol.body import BodyLimit, read_body
 from emulator.protocol.errors import AwsError
 from emulator.protocol.rest import RestDispatcher
 from emulator.sagemaker_runtime.backend import Invocation, RuntimeBackend, validation_error
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+_LIMIT = BodyLimit(
+    MAX_PAYLOAD_BYTES,
+    lambda size: validation_error(
+        f"Request payload of {size} bytes exceeds the maximum of {MAX_PAYLOAD_BYTES} bytes (6 MB)."
+    ),
+)
 
 
 def render_error(err: AwsError, request: Request) -> Response:
@@ -29,12 +36,7 @@ def build_runtime_api(backend: RuntimeBackend) -> RestDispatcher:
     @api.route("POST", r"/endpoints/(?P<name>[^/]+)/invocations")
     async def invoke(request: Request, name: str) -> Response:
         started = time.perf_counter()
-        body = await request.body()
-        if len(body) > MAX_PAYLOAD_BYTES:
-            raise validation_error(
-                f"Request payload of {len(body)} bytes exceeds the maximum "
-                f"of {MAX_PAYLOAD_BYTES} bytes (6 MB)."
-            )
+        body = await read_body(request, _LIMIT)
         headers = request.headers
         result = await backend.invoke(
             Invocation(

@@ -16,9 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from emulator.protocol.body import BodyLimit
 from emulator.protocol.errors import AwsError
 from emulator.protocol.json_rpc import JsonDispatcher
 from emulator.protocol.pagination import paginate
+from emulator.protocol.shapes import RequestShapes
+from emulator.sqs import limits
 from emulator.sqs.backend import ACCOUNT, MAX_RECEIVE, ReceivedMessage, SqsBackend
 from emulator.sqs.messages import (
     MAX_MESSAGE_BYTES,
@@ -54,6 +57,9 @@ class SqsDispatcher(JsonDispatcher):
             return await super().__call__(request)
         finally:
             _base_url.reset(token)
+
+    def body_limit(self, operation: str) -> BodyLimit:
+        return limits.body_limit(operation)
 
     def error_response(self, err: AwsError) -> Response:
         response = super().error_response(err)
@@ -134,7 +140,7 @@ def _per_entry(entries: list[Params], action: Callable[[Params], Params]) -> Par
 
 
 def build_sqs_api(backend: SqsBackend) -> SqsDispatcher:
-    api = SqsDispatcher("AmazonSQS", json_version="1.0")
+    api = SqsDispatcher("AmazonSQS", "1.0", RequestShapes("sqs", limits.SQS_ERRORS))
 
     @api.operation("CreateQueue")
     def create_queue(params: Params) -> Params:
@@ -153,9 +159,12 @@ def build_sqs_api(backend: SqsBackend) -> SqsDispatcher:
     @api.operation("ListQueues")
     def list_queues(params: Params) -> Params:
         names = backend.list_queues(params.get("QueueNamePrefix", ""))
-        page = paginate(
-            names, "QueueUrls", params.get("NextToken"), params.get("MaxResults", 1000), name_of=str
-        )
+        limit = params.get("MaxResults", 1000)
+        if not 1 <= limit <= 1000:
+            raise invalid_parameter(
+                f"Value {limit} for parameter MaxResults is invalid. Reason: Must be between 1 and 1000."
+            )
+        page = paginate(names, "QueueUrls", params.get("NextToken"), limit, name_of=str)
         return {**page, "QueueUrls": [queue_url(name) for name in page["QueueUrls"]]}
 
     @api.operation("DeleteQueue")

@@ -33,6 +33,7 @@ from emulator.sqs.messages import (
     message_size,
 )
 from emulator.state import Database
+from emulator.stored_rows import decoded_rows
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
@@ -165,14 +166,16 @@ class SqsBackend:
         self._clock = clock
         self._lock = threading.Lock()
         db.create_tables(_SCHEMA)
-        self._queues: dict[str, dict[str, Any]] = {
-            row["name"]: {
+        self._queues: dict[str, dict[str, Any]] = decoded_rows(
+            db.query("SELECT * FROM sqs_queues"),
+            "name",
+            lambda row: {
                 "attributes": json.loads(row["attributes"]),
                 "created": row["created"],
                 "modified": row["modified"],
-            }
-            for row in db.query("SELECT * FROM sqs_queues")
-        }
+            },
+            "queue",
+        )
         (row,) = db.query("SELECT coalesce(max(seq), 0) FROM sqs_messages")
         self._seq = row[0]
 

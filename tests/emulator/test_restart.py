@@ -51,6 +51,9 @@ def test_state_survives_a_restart(tmp_path, emulator_factory, artifacts, deploy_
         ]
         == "only"
     )
-    assert sagemaker.describe_endpoint(EndpointName="e")["EndpointStatus"] == "InService"
+    # the emulator answers at once and brings its endpoints back in the background
+    sagemaker.get_waiter("endpoint_in_service").wait(
+        EndpointName="e", WaiterConfig={"Delay": 0.25, "MaxAttempts": 480}
+    )
     answer = runtime.invoke_endpoint(EndpointName="e", Body="1,2,3,4,5", ContentType="text/csv")
     assert json.loads(answer["Body"].read())["model_version"] == "v1"

@@ -175,6 +175,8 @@ def test_state_of_the_previous_release_is_read_after_an_upgrade(tmp_path, emulat
     sagemaker, runtime, cloudwatch = (
         second.client(n) for n in ("sagemaker", "sagemaker-runtime", "cloudwatch")
     )
+    waiter = sagemaker.get_waiter("endpoint_in_service")  # restored in the background
+    waiter.wait(EndpointName="old-endpoint", WaiterConfig={"Delay": 0.25, "MaxAttempts": 480})
     endpoint = sagemaker.describe_endpoint(EndpointName="old-endpoint")
     assert endpoint["EndpointStatus"] == "InService", endpoint.get("FailureReason")
     routing = endpoint["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]

@@ -23,6 +23,7 @@ from emulator.lambda_.esm.shard_poller import ShardPoller
 from emulator.lambda_.esm.stats import MappingStats
 from emulator.protocol.errors import AwsError
 from emulator.state import Database
+from emulator.stored_rows import decoded_rows
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,12 @@ class EventSourceMappings:
         self._checkpoints = Checkpoints(db)
         self._runner = MappingRunner(functions, kinesis, sqs, s3, self._checkpoints)
         db.create_tables(_SCHEMA)
-        self._records: dict[str, dict] = {
-            row["uuid"]: json.loads(row["body"]) for row in db.query("SELECT uuid, body FROM lambda_esm")
-        }
+        self._records: dict[str, dict] = decoded_rows(
+            db.query("SELECT uuid, body FROM lambda_esm"),
+            "uuid",
+            lambda row: json.loads(row["body"]),
+            "mapping",
+        )
         self._pollers: dict[str, list[ShardPoller]] = {}
         self._stats: dict[str, MappingStats] = {}
         self._transitions: dict[str, threading.Lock] = {}

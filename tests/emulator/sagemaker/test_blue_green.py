@@ -302,7 +302,15 @@ def green_config(sagemaker, fast_models) -> str:
             _blue_green({"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}, ("no-such-alarm",)),
             "CloudWatch alarm(s) ['no-such-alarm'] do not exist",
         ),
-        ({"RollingUpdatePolicy": {}}, "RollingUpdatePolicy is not supported by this emulator"),
+        (  # complete, so that what is refused is the policy itself, not its missing members
+            {
+                "RollingUpdatePolicy": {
+                    "MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1},
+                    "WaitIntervalInSeconds": 0,
+                }
+            },
+            "RollingUpdatePolicy is not supported by this emulator",
+        ),
     ],
 )
 def test_deployment_config_validation(fast_emulator, green_config, deployment_config, expected):
