@@ -25,6 +25,8 @@ SUPPRESSED = {
     ("CKV_AWS_116", "AWS::Serverless::Function.ConsumerFunction"),
     ("CKV_AWS_117", "AWS::Serverless::Function.ConsumerFunction"),
     ("CKV_AWS_173", "AWS::Serverless::Function.ConsumerFunction"),
+    ("CKV_AWS_18", "AWS::S3::Bucket.DeadLetterBucket"),
+    ("CKV_AWS_21", "AWS::S3::Bucket.DeadLetterBucket"),
 }
 
 
