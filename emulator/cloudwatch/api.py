@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+from starlette.responses import Response
+
 from emulator.cloudwatch.alarms import Alarm
 from emulator.cloudwatch.backend import CloudWatchBackend
 from emulator.cloudwatch.metrics import Dimensions, MetricId
@@ -22,10 +24,21 @@ from emulator.cloudwatch.requests import (
     parse_statistics_query,
 )
 from emulator.cloudwatch.statistics import is_percentile
+from emulator.protocol.errors import AwsError
 from emulator.protocol.json_rpc import JsonDispatcher
 from emulator.protocol.pagination import paginate
 
 TARGET_PREFIX = "GraniteServiceVersion20100801"
+
+
+class QueryCompatibleDispatcher(JsonDispatcher):
+    """CloudWatch moved from the query protocol to JSON keeping its query error codes: an error also
+    names its code in `x-amzn-query-error: <code>;<Sender|Receiver>`, which SDKs read first."""
+
+    def error_response(self, err: AwsError) -> Response:
+        response = super().error_response(err)
+        response.headers["x-amzn-query-error"] = f"{err.code};{'Receiver' if err.status >= 500 else 'Sender'}"
+        return response
 
 
 def _dimensions(dimensions: Dimensions) -> list[Params]:
@@ -73,7 +86,7 @@ def _alarm(alarm: Alarm) -> Params:
 
 
 def build_cloudwatch_api(backend: CloudWatchBackend) -> JsonDispatcher:
-    api = JsonDispatcher(TARGET_PREFIX, json_version="1.0")
+    api = QueryCompatibleDispatcher(TARGET_PREFIX, json_version="1.0")
     alarms = backend.alarms
 
     @api.operation("PutMetricData")
@@ -83,7 +96,7 @@ def build_cloudwatch_api(backend: CloudWatchBackend) -> JsonDispatcher:
 
     @api.operation("GetMetricStatistics")
     def get_metric_statistics(params: Params) -> Params:
-        query = parse_statistics_query(params)
+        query = parse_statistics_query(params, time.time())
         points = backend.statistics(
             query.metric, query.unit, query.start, query.end, query.period, query.statistics + query.extended
         )
@@ -100,7 +113,7 @@ def build_cloudwatch_api(backend: CloudWatchBackend) -> JsonDispatcher:
 
     @api.operation("GetMetricData")
     def get_metric_data(params: Params) -> Params:
-        queries, start, end = parse_data_queries(params)
+        queries, start, end = parse_data_queries(params, time.time())
         newest_first = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
         results = []
         for query in queries:

@@ -10,9 +10,14 @@ included) checks each call:
 - the parsed response of a successful call, against the operation's output shape, the way
   botocore's Stubber checks the responses it is given (ParamValidator over the output shape, with
   ResponseMetadata left out), plus the enum values of string members, which ParamValidator does
-  not check;
-- the error code of a failed call: one the operation models (what `client.exceptions.X` catches),
-  one the service models, or one of the codes AWS documents as common to its APIs.
+  not check. The models' minimums (`min` of numbers, strings and lists) constrain what callers
+  send, not what AWS returns (PutRecords answers FailedRecordCount 0, whose shape has min 1), so
+  they are not applied to responses;
+- for the JSON protocols, the members of the raw response body: botocore's parser drops the ones
+  the model does not know, so a misspelt member would otherwise just read as absent;
+- the error code of a failed call (the one botocore picks its exception class by): one the
+  operation models (what `client.exceptions.X` catches), one the service models, one of the codes
+  AWS documents as common to its APIs, or the bare HTTP status of an error without a body (HEAD).
 
 Violations are kept in memory (`drain()`), and with a report directory also appended as JSON lines
 to `<directory>/<pid>.jsonl`, which is how processes other than the test process report them.
@@ -64,6 +69,9 @@ COMMON_ERRORS = frozenset(
     }
 )
 SERVICE_ERRORS: dict[str, frozenset[str]] = {
+    # Lambda's front end refuses an Invoke payload over 6 MB (256 KB for Event) with a 413
+    # RequestEntityTooLargeException that no operation models.
+    "lambda": frozenset({"RequestEntityTooLargeException"}),
     # DynamoDB's "Error handling" page: ValidationException, SerializationException and others
     # that no operation models.
     "dynamodb": frozenset({"ValidationException", "SerializationException", "UnknownOperationException"}),
@@ -105,10 +113,13 @@ _lock = threading.Lock()
 _recorded: list[dict[str, Any]] = []
 _report_dir: str | None = None
 _installed = False
+_label: str | None = None
 _has_enum_cache: dict[tuple[str, str], bool] = {}
 
 
 def _origin() -> str:
+    if _label:
+        return f"{_label} (pid {os.getpid()})"
     function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
     if function:
         return f"Lambda function {function} (pid {os.getpid()})"
@@ -183,12 +194,20 @@ def _problem(reason: str, details: dict[str, Any]) -> str:
     return f"{reason}: {', '.join(f'{k}={_quote(v)}' for k, v in details.items())}"
 
 
-def validate_shape(value: Any, shape, root: str) -> list[tuple[str, str]]:
-    """(path, problem) for each way `value` breaks `shape` (ParamValidator's rules)."""
+_MINIMUMS = ("invalid range", "invalid length")
+
+
+def validate_shape(value: Any, shape, root: str, minimums: bool = True) -> list[tuple[str, str]]:
+    """(path, problem) for each way `value` breaks `shape` (ParamValidator's rules; the models'
+    minimums only if `minimums`)."""
     from botocore.validate import ParamValidator
 
     report = ParamValidator().validate(value, shape)
-    return [(_path(name, root), _problem(reason, details)) for reason, name, details in report._errors]
+    return [
+        (_path(name, root), _problem(reason, details))
+        for reason, name, details in report._errors
+        if minimums or reason not in _MINIMUMS
+    ]
 
 
 def _has_enum(shape, service: str, visiting: set[str] | None = None) -> bool:
@@ -249,9 +268,63 @@ def check_response(parsed: dict[str, Any], operation_model) -> list[tuple[str, s
             if response
             else []
         )
-    problems = validate_shape(response, shape, "(response)")
+    problems = validate_shape(response, shape, "(response)", minimums=False)
     check_enums(response, shape, operation_model.service_model.service_name, "", problems)
     return problems
+
+
+_JSON_PROTOCOLS = ("json", "rest-json")
+
+
+def check_raw_members(body: Any, shape, path: str, out: list[tuple[str, str]]) -> None:
+    """Members of a raw JSON body the shape does not have (by their wire names)."""
+    kind = shape.type_name
+    if kind == "structure" and isinstance(body, dict):
+        if shape.is_document_type:
+            return
+        members = {
+            member.serialization.get("name", name): member
+            for name, member in shape.members.items()
+            if member.serialization.get("location") is None
+        }
+        for key, value in body.items():
+            member = members.get(key)
+            if member is None:
+                if not (shape.metadata.get("exception") and key in ("__type", "message", "Message")):
+                    out.append(
+                        (path or "(response)", f"the body has member {key!r}, which the model does not")
+                    )
+            else:
+                check_raw_members(value, member, f"{path}.{key}" if path else key, out)
+    elif kind == "list" and isinstance(body, list):
+        for index, item in enumerate(body):
+            check_raw_members(item, shape.member, f"{path}[{index}]", out)
+    elif kind == "map" and isinstance(body, dict):
+        for key, item in body.items():
+            check_raw_members(item, shape.value, f"{path}.{key}", out)
+
+
+def check_raw_body(http_response, operation_model) -> list[tuple[str, str]]:
+    """For the JSON protocols: body members the parser would drop for not being in the model."""
+    shape = operation_model.output_shape
+    service_model = operation_model.service_model
+    if (
+        shape is None
+        or operation_model.has_streaming_output
+        or getattr(service_model, "resolved_protocol", service_model.protocol) not in _JSON_PROTOCOLS
+        or shape.serialization.get("payload")  # the body is one member, not the structure
+    ):
+        return []
+    content = http_response.content
+    if not content:
+        return []
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return [("(response)", "the body is not JSON")]
+    out: list[tuple[str, str]] = []
+    check_raw_members(body, shape, "", out)
+    return out
 
 
 def allowed_error_codes(operation_model) -> frozenset[str]:
@@ -261,11 +334,10 @@ def allowed_error_codes(operation_model) -> frozenset[str]:
     return frozenset(modelled) | COMMON_ERRORS | SERVICE_ERRORS.get(service_model.service_name, frozenset())
 
 
-def check_error(parsed: dict[str, Any], operation_model) -> list[tuple[str, str]]:
-    code = (parsed.get("Error") or {}).get("Code")
+def check_error(code: str | None, status: int, operation_model) -> list[tuple[str, str]]:
     if not code:
         return [("Error.Code", "the error response carries no error code")]
-    if code in allowed_error_codes(operation_model):
+    if code in allowed_error_codes(operation_model) or code == str(status):
         return []
     modelled = sorted({shape.error_code for shape in operation_model.error_shapes})
     return [
@@ -291,18 +363,32 @@ def _validate_request(params, model, context, **_):
         context[_CONTEXT_KEY] = problems
 
 
-def _after_call(http_response, parsed, model, context, **_):
+def _check_success(http_response, parsed, model, context, **_):
+    """Runs before every other after-call handler: it sees the response as parsed, before any handler
+    (boto3's DynamoDB resource, for one) turns it into something else."""
+    if http_response.status_code >= 300:
+        return
     try:
         service, operation = _names(model)
-        if http_response.status_code < 300:
-            for path, problem in context.pop(_CONTEXT_KEY, None) or ():
-                record(service, operation, "request", path, f"{problem} (and the service accepted it)")
-            for path, problem in check_response(parsed, model):
-                record(service, operation, "response", path, problem)
-        else:
-            for path, problem in check_error(parsed, model):
-                record(service, operation, "error", path, problem)
+        for path, problem in context.pop(_CONTEXT_KEY, None) or ():
+            record(service, operation, "request", path, f"{problem} (and the service accepted it)")
+        for path, problem in check_response(parsed, model) + check_raw_body(http_response, model):
+            record(service, operation, "response", path, problem)
     except Exception as exc:  # the guard must never break the call it watches
+        record("guard", getattr(model, "name", "?"), "internal", "", f"{type(exc).__name__}: {exc}")
+
+
+def _check_failure(http_response, parsed, model, context, **_):
+    """Registered last on after-call: botocore's own handlers may pick the code the exception class
+    comes from (SQS: the shape name, kept as QueryErrorCode), as `error_code_override`."""
+    if http_response.status_code < 300:
+        return
+    try:
+        service, operation = _names(model)
+        code = context.get("error_code_override") or (parsed.get("Error") or {}).get("Code")
+        for path, problem in check_error(code, http_response.status_code, model):
+            record(service, operation, "error", path, problem)
+    except Exception as exc:
         record("guard", getattr(model, "name", "?"), "internal", "", f"{type(exc).__name__}: {exc}")
 
 
@@ -314,14 +400,20 @@ def attach(client) -> None:
     # when the client was created with it off); its serializer does.
     if not isinstance(getattr(client, "_serializer", None), ParamValidationDecorator):
         events.register_last("before-parameter-build", _validate_request, unique_id="rtinfer-guard-req")
-    events.register_last("after-call", _after_call, unique_id="rtinfer-guard-resp")
+    # handlers of more specific events run first: at the operation level (any operation), first there,
+    # the check sees the response before handlers registered for the service or for `after-call`
+    service_id = client.meta.service_model.service_id.hyphenize()
+    events.register_first(f"after-call.{service_id}.*", _check_success, unique_id="rtinfer-guard-response")
+    events.register_last("after-call", _check_failure, unique_id="rtinfer-guard-error")
 
 
-def install(report_dir: str | None = None) -> None:
-    """Check every client created from now on; `report_dir` also receives the violations as files."""
-    global _installed, _report_dir
+def install(report_dir: str | None = None, label: str | None = None) -> None:
+    """Check every client created from now on; `report_dir` also receives the violations as files,
+    `label` names this process in them."""
+    global _installed, _report_dir, _label
     with _lock:
         _report_dir = report_dir
+        _label = label or _label
         if _installed:
             return
         _installed = True

@@ -15,7 +15,7 @@ from serving.consumer.retrying import resend_in_chunks
 _DYNAMO_CHUNK = 25
 _KINESIS_CHUNK = 500
 _SQS_CHUNK = 10
-_SQS_BATCH_BYTES = 262_144  # SendMessageBatch's limit on the sum of its messages' sizes
+_SQS_BATCH_BYTES = 1_048_576  # SendMessageBatch's limit on the sum of its messages' sizes (1 MiB)
 
 
 # What the output stream carries: the decision and what it was made from. The audit fields (stream

@@ -31,16 +31,18 @@ class WrongService:
     """Answers each JSON operation (X-Amz-Target) with the body and status it was last given for it."""
 
     def __init__(self) -> None:
-        self.answers: dict[str, tuple[dict, int]] = {}
+        self.answers: dict[str, tuple[dict, int, dict]] = {}
         service = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 operation = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
-                body, status = service.answers.get(operation, ({}, 200))
+                body, status, headers = service.answers.get(operation, ({}, 200, {}))
                 payload = json.dumps(body).encode()
                 self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -53,8 +55,8 @@ class WrongService:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def answer(self, operation: str, body: dict, status: int = 200) -> None:
-        self.answers[operation] = (body, status)
+    def answer(self, operation: str, body: dict, status: int = 200, headers: dict | None = None) -> None:
+        self.answers[operation] = (body, status, headers or {})
 
     def client(self, service: str, config: Config | None = None):
         return boto3.client(
@@ -93,7 +95,20 @@ def _found(violations: list[dict]) -> set[tuple[str, str, str]]:
 def test_a_valid_response_passes(wrong):
     wrong.answer("DescribeEndpoint", _endpoint())
     wrong.client("sagemaker").describe_endpoint(EndpointName="e")
+    # the models' minimums bind requests only: AWS itself answers FailedRecordCount 0 (min 1)
+    wrong.answer("PutRecords", {"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1", "ShardId": "s"}]})
+    wrong.client("kinesis").put_records(StreamName="s", Records=[{"Data": b"x", "PartitionKey": "k"}])
     assert guard.drain() == []
+
+
+def test_a_member_the_model_does_not_have_is_a_violation(wrong):
+    """The parser drops what it does not know: a misspelt member would just read as absent."""
+    wrong.answer("DescribeEndpoint", {**_endpoint(), "FailureReson": "typo", "CreationTime": NOW})
+    described = wrong.client("sagemaker").describe_endpoint(EndpointName="e")
+    assert "FailureReson" not in described and "FailureReason" not in described
+    [violation] = guard.drain()
+    assert (violation["part"], violation["path"]) == ("response", "(response)")
+    assert violation["problem"] == "the body has member 'FailureReson', which the model does not"
 
 
 def test_response_members_missing_mistyped_or_outside_their_enum(wrong):
@@ -123,7 +138,23 @@ def test_response_members_missing_mistyped_or_outside_their_enum(wrong):
     assert "'EndpointArn' is missing" in problems
     assert "'Terminating' is not one of Creating, Updating, Deleting" in problems
     assert "'2' has type str" in problems
-    assert all(v["origin"].endswith(f"(pid {os.getpid()})") for v in violations)
+    assert {v["origin"] for v in violations} == {f"the test process (pid {os.getpid()})"}
+
+
+def test_the_response_is_checked_before_boto3s_resources_transform_it(wrong):
+    """boto3's DynamoDB Table turns AttributeValues into Python values in its own after-call handler;
+    the guard checks what the service sent."""
+    wrong.answer("GetItem", {"Item": {"pk": {"S": "a"}, "n": {"N": 5}}})
+    table = boto3.resource(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url=wrong.url,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    ).Table("t")
+    assert table.get_item(Key={"pk": "a"})["Item"] == {"pk": "a", "n": 5}
+    [violation] = guard.drain()
+    assert (violation["path"], violation["problem"]) == ("Item.n.N", "5 has type int, valid: <class 'str'>")
 
 
 def test_error_codes_must_be_modelled_or_common(wrong):
@@ -147,6 +178,22 @@ def test_error_codes_must_be_modelled_or_common(wrong):
     with pytest.raises(ClientError):
         wrong.client("sagemaker").describe_endpoint(EndpointName="e")
     assert guard.drain() == []
+
+
+def test_the_error_code_checked_is_the_one_botocore_picks_the_exception_by(wrong):
+    """SQS names its legacy query code in x-amzn-query-error; botocore still raises by the shape name
+    in `__type` (QueueDoesNotExist). The guard checks that name, not the legacy code."""
+    sqs = wrong.client("sqs")
+    legacy = {"x-amzn-query-error": "AWS.SimpleQueueService.NonExistentQueue;Sender"}
+    wrong.answer("GetQueueUrl", {"__type": "QueueDoesNotExist", "message": "gone"}, 400, legacy)
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist) as raised:
+        sqs.get_queue_url(QueueName="q")
+    assert raised.value.response["Error"]["Code"] == "AWS.SimpleQueueService.NonExistentQueue"
+    wrong.answer("GetQueueUrl", {"__type": "NoSuchQueueAnywhere", "message": "gone"}, 400, legacy)
+    with pytest.raises(ClientError):
+        sqs.get_queue_url(QueueName="q")
+    [violation] = guard.drain()
+    assert "'NoSuchQueueAnywhere' is neither modelled" in violation["problem"]
 
 
 def test_an_invalid_request_the_service_accepts_is_a_violation(wrong):

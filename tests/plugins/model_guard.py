@@ -73,7 +73,7 @@ class ModelGuardPlugin:
         self._saved = {name: os.environ.get(name) for name in (guard.ENV, "PYTHONPATH")}
         os.environ[guard.ENV] = str(self.directory)
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GUARD_DIR), self._saved["PYTHONPATH"]]))
-        guard.install()  # this process reports in memory
+        guard.install(label="the test process")  # which reports in memory
         guard.drain()
 
     def collect(self) -> list[dict]:

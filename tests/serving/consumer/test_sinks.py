@@ -97,18 +97,19 @@ def test_dead_letters_that_cannot_be_sent_come_back_by_sequence_number(clients, 
 
 
 def test_large_dead_letters_that_fit_one_by_one_are_all_sent(clients, consumer_config, dead_letters):
-    # Ten 40 KB letters are one SendMessageBatch by count but 400 KB by size, over SQS's 256 KiB per
+    # Ten 120 KB letters are one SendMessageBatch by count but 1.2 MB by size, over SQS's 1 MiB per
     # batch: they must still reach the queue, not come back failed on every redelivery.
-    letters = [_letter(i, payload="x" * 40_000) for i in range(10)]
+    letters = [_letter(i, payload="x" * 120_000) for i in range(10)]
     assert send_dead_letters(clients.sqs, consumer_config.dead_letter_queue_url, letters) == set()
     assert len(dead_letters(consumer_config.dead_letter_queue_url)) == 10
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="no claim check yet: a letter over SQS's 256 KiB limit is never sent, so its record is "
+    reason="no claim check yet: a letter over SQS's 1 MiB limit is never sent, so its record is "
     "redelivered until the stream drops it",
 )
 def test_a_dead_letter_bigger_than_sqs_takes_is_not_lost(clients, consumer_config):
-    letter = _letter(1, payload="x" * 300_000)  # a valid Kinesis record (up to 1 MiB) that is not JSON
+    # a valid Kinesis record (up to 1 MiB) that is not JSON: with its envelope, over SQS's 1 MiB
+    letter = _letter(1, payload="x" * 1_048_500)
     assert send_dead_letters(clients.sqs, consumer_config.dead_letter_queue_url, [letter]) == set()
