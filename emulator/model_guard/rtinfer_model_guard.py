@@ -5,7 +5,8 @@ included) checks each call:
 
 - the request, against the operation's input shape with botocore's own ParamValidator. Clients
   validate their requests themselves unless their config turns `parameter_validation` off; for
-  those the guard validates, and an invalid request that the service answered with success is a
+  those the guard validates. Enum values, which botocore's validation leaves to the service, are
+  checked for every client. An invalid request that the service answered with success is a
   violation (AWS would have refused it);
 - the parsed response of a successful call, against the operation's output shape, the way
   botocore's Stubber checks the responses it is given (ParamValidator over the output shape, with
@@ -189,25 +190,102 @@ def _problem(reason: str, details: dict[str, Any]) -> str:
         return f"{_quote(details['param'])} has type {type(details['param']).__name__}, valid: {valid}"
     if reason == "invalid range":
         return f"{_quote(details['param'])} is below the minimum {details['min_allowed']}"
+    if reason == "invalid enum":
+        return f"{_quote(details['param'])} is not one of {', '.join(details['valid_values'])}"
     if reason == "invalid length":
         return f"{_quote(details['param'])} is shorter than the minimum length {details['min_allowed']}"
     return f"{reason}: {', '.join(f'{k}={_quote(v)}' for k, v in details.items())}"
 
 
-_MINIMUMS = ("invalid range", "invalid length")
+def _validator_class():
+    from botocore.validate import ParamValidator, range_check
+
+    class ModelValidator(ParamValidator):
+        """botocore's ParamValidator, with its checks of the models' minimums optional (they bind what
+        callers send, not what AWS returns) and enum values of strings checked (which it leaves out);
+        the per-shape lookups it repeats for every value are cached."""
+
+        def __init__(self, minimums: bool, enums: bool) -> None:
+            self._minimums, self._enums = minimums, enums
+            self._handlers: dict[Any, Any] = {}  # shape -> the method that validates its values
+
+        def _validate(self, params, shape, errors, name):
+            handler = self._handlers.get(shape)
+            if handler is None:
+                special = self._check_special_validation_cases(shape)
+                handler = self._handlers[shape] = special or getattr(self, f"_validate_{shape.type_name}")
+            handler(params, shape, errors, name)
+
+        def _range(self, name, value, shape, kind, errors) -> None:
+            if self._minimums:
+                range_check(name, value, shape, kind, errors)
+
+        def _typed(self, param, valid: tuple, errors, name) -> bool:
+            if isinstance(param, valid):
+                return True
+            errors.report(name, "invalid type", param=param, valid_types=[str(t) for t in valid])
+            return False
+
+        def _validate_structure(self, params, shape, errors, name):  # ParamValidator's, in one pass
+            if not self._typed(params, (dict,), errors, name):
+                return
+            members = shape.members
+            if shape.is_tagged_union and len(params) != 1:
+                errors.report(name, "empty input" if not params else "more than one input", members=members)
+            for required in shape.metadata.get("required", ()):
+                if required not in params:
+                    errors.report(name, "missing required field", required_name=required, user_params=params)
+            for param, value in params.items():
+                member = members.get(param)
+                if member is None:
+                    errors.report(name, "unknown field", unknown_param=param, valid_names=list(members))
+                else:
+                    self._validate(value, member, errors, f"{name}.{param}")
+
+        def _validate_string(self, param, shape, errors, name):
+            if self._typed(param, (str,), errors, name):
+                self._range(name, len(param), shape, "invalid length", errors)
+                if self._enums:
+                    enum = shape.enum
+                    if enum and param not in enum:
+                        errors.report(name, "invalid enum", param=param, valid_values=enum)
+
+        def _validate_list(self, param, shape, errors, name):
+            if not self._typed(param, (list, tuple), errors, name):
+                return
+            self._range(name, len(param), shape, "invalid length", errors)
+            member = shape.member
+            for index, item in enumerate(param):
+                self._validate(item, member, errors, f"{name}[{index}]")
+
+        def _validate_integer(self, param, shape, errors, name):
+            if self._typed(param, (int,), errors, name):
+                self._range(name, param, shape, "invalid range", errors)
+
+        _validate_long = _validate_integer
+
+        def _validate_double(self, param, shape, errors, name):
+            if self._typed(param, self.SCALAR_TYPES["double"], errors, name):
+                self._range(name, param, shape, "invalid range", errors)
+
+        _validate_float = _validate_double
+
+    return ModelValidator
 
 
-def validate_shape(value: Any, shape, root: str, minimums: bool = True) -> list[tuple[str, str]]:
-    """(path, problem) for each way `value` breaks `shape` (ParamValidator's rules; the models'
-    minimums only if `minimums`)."""
-    from botocore.validate import ParamValidator
+_validators: dict[tuple[bool, bool], Any] = {}
 
-    report = ParamValidator().validate(value, shape)
-    return [
-        (_path(name, root), _problem(reason, details))
-        for reason, name, details in report._errors
-        if minimums or reason not in _MINIMUMS
-    ]
+
+def validate_shape(
+    value: Any, shape, root: str, minimums: bool = True, enums: bool = False
+) -> list[tuple[str, str]]:
+    """(path, problem) for each way `value` breaks `shape`: ParamValidator's rules (the models'
+    minimums only if `minimums`), and enum values if `enums`."""
+    validator = _validators.get((minimums, enums))
+    if validator is None:
+        validator = _validators[(minimums, enums)] = _validator_class()(minimums, enums)
+    report = validator.validate(value, shape)
+    return [(_path(name, root), _problem(reason, details)) for reason, name, details in report._errors]
 
 
 def _has_enum(shape, service: str, visiting: set[str] | None = None) -> bool:
@@ -268,25 +346,30 @@ def check_response(parsed: dict[str, Any], operation_model) -> list[tuple[str, s
             if response
             else []
         )
-    problems = validate_shape(response, shape, "(response)", minimums=False)
-    check_enums(response, shape, operation_model.service_model.service_name, "", problems)
-    return problems
+    return validate_shape(response, shape, "(response)", minimums=False, enums=True)
 
 
 _JSON_PROTOCOLS = ("json", "rest-json")
+_body_members: dict[Any, dict[str, Any] | None] = {}  # structure shape -> its body members by wire name
 
 
 def check_raw_members(body: Any, shape, path: str, out: list[tuple[str, str]]) -> None:
     """Members of a raw JSON body the shape does not have (by their wire names)."""
     kind = shape.type_name
     if kind == "structure" and isinstance(body, dict):
-        if shape.is_document_type:
+        members = _body_members.get(shape)
+        if members is None:
+            members = _body_members[shape] = (
+                None
+                if shape.is_document_type
+                else {
+                    member.serialization.get("name", name): member
+                    for name, member in shape.members.items()
+                    if member.serialization.get("location") is None
+                }
+            )
+        if members is None:
             return
-        members = {
-            member.serialization.get("name", name): member
-            for name, member in shape.members.items()
-            if member.serialization.get("location") is None
-        }
         for key, value in body.items():
             member = members.get(key)
             if member is None:
@@ -358,9 +441,19 @@ def _names(model) -> tuple[str, str]:
 
 def _validate_request(params, model, context, **_):
     """For clients that skip botocore's client-side validation: what the model says of the request."""
-    problems = validate_shape(params, model.input_shape, "(request)") if model.input_shape else []
-    if problems:
-        context[_CONTEXT_KEY] = problems
+    if model.input_shape is not None:
+        problems = validate_shape(params, model.input_shape, "(request)", enums=True)
+        if problems:
+            context[_CONTEXT_KEY] = problems
+
+
+def _check_request_enums(params, model, context, **_):
+    """For clients that validate: the enum values botocore's validation leaves to the service."""
+    if model.input_shape is not None:
+        problems: list[tuple[str, str]] = []
+        check_enums(params, model.input_shape, model.service_model.service_name, "", problems)
+        if problems:
+            context[_CONTEXT_KEY] = problems
 
 
 def _check_success(http_response, parsed, model, context, **_):
@@ -398,8 +491,9 @@ def attach(client) -> None:
     events = client.meta.events
     # A client's config does not say whether it validates (meta.config.parameter_validation stays True
     # when the client was created with it off); its serializer does.
-    if not isinstance(getattr(client, "_serializer", None), ParamValidationDecorator):
-        events.register_last("before-parameter-build", _validate_request, unique_id="rtinfer-guard-req")
+    validates = isinstance(getattr(client, "_serializer", None), ParamValidationDecorator)
+    check = _check_request_enums if validates else _validate_request
+    events.register_last("before-parameter-build", check, unique_id="rtinfer-guard-request")
     # handlers of more specific events run first: at the operation level (any operation), first there,
     # the check sees the response before handlers registered for the service or for `after-call`
     service_id = client.meta.service_model.service_id.hyphenize()

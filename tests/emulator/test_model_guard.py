@@ -214,6 +214,16 @@ def test_an_invalid_request_the_service_accepts_is_a_violation(wrong):
     with pytest.raises(Exception, match="Invalid type for parameter ReceiptHandle"):
         wrong.client("sqs").delete_message(QueueUrl="http://q", ReceiptHandle=7)  # botocore's own check
 
+    # botocore's own validation leaves enum values to the service: the guard checks them for every client
+    wrong.answer("ListEndpoints", {"Endpoints": []})
+    wrong.client("sagemaker").list_endpoints(SortBy="Popularity")
+    [violation] = guard.drain()
+    assert (violation["part"], violation["path"]) == ("request", "SortBy")
+    assert (
+        violation["problem"]
+        == "'Popularity' is not one of Name, CreationTime, Status (and the service accepted it)"
+    )
+
 
 def test_subprocesses_report_through_sitecustomize(wrong, tmp_path):
     """The session puts the guard first on PYTHONPATH; a Python subprocess with RTINFER_MODEL_GUARD set
