@@ -14,6 +14,9 @@ from emulator import control
 from orchestration.aws import aws_client
 from orchestration.settings import Settings
 
+# Every botocore call of the suite is checked against the service models (tests/plugins/model_guard.py).
+pytest_plugins = ["model_guard"]
+
 # The longest test files, started first: with pytest-xdist's --dist loadfile a file runs on one worker,
 # and a long one that starts last is the suite's tail (the demo alone takes about three minutes).
 LONGEST_FIRST = (

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+from starlette.responses import Response
+
 from emulator.cloudwatch.alarms import Alarm
 from emulator.cloudwatch.backend import CloudWatchBackend
 from emulator.cloudwatch.metrics import Dimensions, MetricId
@@ -36,6 +38,16 @@ def _missing_parameter(path: Path) -> AwsError:
 
 
 CLOUDWATCH_ERRORS = ShapeErrors(STANDARD_ERRORS.wrong_type, _missing_parameter)
+
+
+class QueryCompatibleDispatcher(JsonDispatcher):
+    """CloudWatch moved from the query protocol to JSON keeping its query error codes: an error also
+    names its code in `x-amzn-query-error: <code>;<Sender|Receiver>`, which SDKs read first."""
+
+    def error_response(self, err: AwsError) -> Response:
+        response = super().error_response(err)
+        response.headers["x-amzn-query-error"] = f"{err.code};{'Receiver' if err.status >= 500 else 'Sender'}"
+        return response
 
 
 def _dimensions(dimensions: Dimensions) -> list[Params]:
@@ -85,7 +97,9 @@ def _alarm(alarm: Alarm) -> Params:
 def build_cloudwatch_api(backend: CloudWatchBackend) -> JsonDispatcher:
     # "Each PutMetricData request is limited to 1 MB in size for HTTP POST requests"
     limit = BodyLimit(MIB, request_entity_too_large(MIB))
-    api = JsonDispatcher(TARGET_PREFIX, "1.0", RequestShapes("cloudwatch", CLOUDWATCH_ERRORS), limit)
+    api = QueryCompatibleDispatcher(
+        TARGET_PREFIX, "1.0", RequestShapes("cloudwatch", CLOUDWATCH_ERRORS), limit
+    )
     alarms = backend.alarms
 
     @api.operation("PutMetricData")
@@ -95,7 +109,7 @@ def build_cloudwatch_api(backend: CloudWatchBackend) -> JsonDispatcher:
 
     @api.operation("GetMetricStatistics")
     def get_metric_statistics(params: Params) -> Params:
-        query = parse_statistics_query(params)
+        query = parse_statistics_query(params, time.time())
         points = backend.statistics(
             query.metric, query.unit, query.start, query.end, query.period, query.statistics + query.extended
         )
@@ -112,7 +126,7 @@ def build_cloudwatch_api(backend: CloudWatchBackend) -> JsonDispatcher:
 
     @api.operation("GetMetricData")
     def get_metric_data(params: Params) -> Params:
-        queries, start, end = parse_data_queries(params)
+        queries, start, end = parse_data_queries(params, time.time())
         newest_first = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
         results = []
         for query in queries:

@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from emulator.protocol.errors import validation_exception
+from emulator.protocol.errors import AwsError
 
 STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 _PERCENTILE = re.compile(r"p(\d{1,2}(\.\d{1,2})?|100)\Z")
@@ -52,9 +52,10 @@ def is_percentile(name: str) -> bool:
 
 def check_statistic(name: object, field_name: str) -> str:
     if not isinstance(name, str) or not (name in STATISTICS or is_percentile(name)):
-        raise validation_exception(
+        raise AwsError(
+            "InvalidParameterValue",
             f"The value {name!r} for parameter {field_name} is invalid: use one of {', '.join(STATISTICS)} "
-            "or a percentile such as p99"
+            "or a percentile such as p99",
         )
     return name
 

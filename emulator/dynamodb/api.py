@@ -122,7 +122,14 @@ def _transact_action(entry: Params, where: str) -> TransactAction:
         if kind == "Put"
         else normalise_item(body.get("Key"), f"{where}.{kind}.Key")
     )
-    return TransactAction(kind, body.get("TableName", ""), key, condition, update)
+    return_values = body.get("ReturnValuesOnConditionCheckFailure", "NONE")
+    if return_values not in ("NONE", "ALL_OLD"):
+        raise validation_exception(
+            f"1 validation error detected: Value {return_values!r} at '{where}.{kind}."
+            "returnValuesOnConditionCheckFailure' failed to satisfy constraint: Member must satisfy enum "
+            "value set: [ALL_OLD, NONE]"
+        )
+    return TransactAction(kind, body.get("TableName", ""), key, condition, update, return_values == "ALL_OLD")
 
 
 def build_dynamodb_api(backend: DynamoDBBackend) -> JsonDispatcher:

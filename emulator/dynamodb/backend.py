@@ -26,6 +26,7 @@ from emulator.dynamodb.values import (
     item_size,
     key_text,
     sort_key,
+    value_size,
     value_type,
 )
 from emulator.protocol import json_codec
@@ -132,8 +133,30 @@ class KeySchema:
                     "One or more parameter values are not valid. The AttributeValue for a key attribute "
                     f"cannot contain an empty string value. Key: {name}"
                 )
+            _check_key_size(value, name == self.hash_name)
             texts.append(key_text(value))
         return texts[0], texts[1]
+
+
+# DynamoDB's limits on key values: 2048 bytes for a partition key, 1024 for a sort key.
+MAX_HASH_KEY_BYTES = 2048
+MAX_RANGE_KEY_BYTES = 1024
+
+
+def _check_key_size(value: dict, is_hash: bool) -> None:
+    if value_type(value) == "N":  # 38 digits at most: always within the limits
+        return
+    size = value_size(value)
+    if is_hash and size > MAX_HASH_KEY_BYTES:
+        raise validation_exception(
+            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size "
+            f"limit of {MAX_HASH_KEY_BYTES} bytes"
+        )
+    if not is_hash and size > MAX_RANGE_KEY_BYTES:
+        raise validation_exception(
+            "One or more parameter values were invalid: Aggregated size of all range keys has exceeded "
+            f"the size limit of {MAX_RANGE_KEY_BYTES} bytes"
+        )
 
 
 @dataclass(frozen=True)
@@ -153,6 +176,7 @@ class TransactAction:
     key: Item
     condition: Node | None = None
     update: list[Node] | None = None
+    return_old: bool = False  # ReturnValuesOnConditionCheckFailure=ALL_OLD
 
 
 def _not_found(table: str) -> AwsError:
@@ -355,11 +379,13 @@ class DynamoDBBackend:
             for action, (table, index) in zip(actions, targets, strict=True):
                 old = current.get((table, *index))
                 passed = action.condition is None or evaluate(action.condition, old or {})
-                reasons.append(
-                    {"Code": "None"}
-                    if passed
-                    else {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}
-                )
+                if passed:
+                    reasons.append({"Code": "None"})
+                    continue
+                reason = {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}
+                if action.return_old and old:
+                    reason["Item"] = old
+                reasons.append(reason)
             if any(reason["Code"] != "None" for reason in reasons):
                 codes = ", ".join(reason["Code"] for reason in reasons)
                 raise AwsError(

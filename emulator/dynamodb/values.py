@@ -24,13 +24,32 @@ MAX_ITEM_BYTES = 400 * 1024
 
 
 def parse_number(text: Any, where: str) -> Decimal:
+    """The exact number `text` stands for; refused, as DynamoDB refuses it, past 38 significant digits
+    or outside 1E-130..9.99..E+125 in magnitude (never rounded to fit)."""
     try:
-        number = NUMBER_CONTEXT.create_decimal(str(text))
+        number = Decimal(str(text))
     except InvalidOperation:
         number = Decimal("NaN")
-    if not number.is_finite() or len(number.as_tuple().digits) > 38:
+    if not number.is_finite() or "_" in str(text):  # Python's digit separators are not DynamoDB's
         raise validation_exception(
             f"The parameter cannot be converted to a numeric value: {text!r} ({where})"
+        )
+    if number.is_zero():
+        return Decimal(0)
+    # digits carry no leading zeros; trailing ones are not significant (1000 is 1E+3)
+    if len("".join(map(str, number.as_tuple().digits)).rstrip("0")) > 38:
+        raise validation_exception(
+            f"Attempting to store more than 38 significant digits in a Number: {text!r} ({where})"
+        )
+    if number.adjusted() > NUMBER_CONTEXT.Emax:
+        raise validation_exception(
+            "Number overflow. Attempting to store a number with magnitude larger than supported range "
+            f"({where})"
+        )
+    if number.adjusted() < NUMBER_CONTEXT.Emin:
+        raise validation_exception(
+            "Number underflow. Attempting to store a number with magnitude smaller than supported range "
+            f"({where})"
         )
     return number
 

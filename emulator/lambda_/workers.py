@@ -30,6 +30,15 @@ _LOG_TAIL_BYTES = 4096  # what Invoke's LogType=Tail returns, as on AWS
 # but its .pth files are not processed, and one of them is this repository's editable install, which
 # would let a function import project code it did not package. The zip's directory comes first.
 _RUNTIME_PACKAGES = list(dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]))
+# Test sessions opt in to checking every botocore call of a function against the service model: with
+# RTINFER_MODEL_GUARD set (a directory for the reports), workers start through the guard's launcher,
+# which sits alone in its directory (last on the path) and needs nothing but botocore.
+MODEL_GUARD_ENV = "RTINFER_MODEL_GUARD"
+_MODEL_GUARD_DIR = Path(__file__).resolve().parents[1] / "model_guard"
+
+
+def _model_guard() -> str | None:
+    return os.environ.get(MODEL_GUARD_ENV) or None
 
 
 class LogWatch(Protocol):
@@ -70,11 +79,13 @@ class Report:
 def worker_environment(spec: FunctionSpec, runtime_api: str, log_stream: str) -> dict[str, str]:
     """The environment Lambda gives a function, pointed at the emulator; nothing of the emulator's own."""
     endpoint = f"http://127.0.0.1:{spec.emulator_port}"
+    guard = _model_guard()
+    paths = [str(spec.code_dir), *_RUNTIME_PACKAGES, *([str(_MODEL_GUARD_DIR)] if guard else [])]
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "PYTHONPATH": os.pathsep.join([str(spec.code_dir), *_RUNTIME_PACKAGES]),
+        "PYTHONPATH": os.pathsep.join(paths),
         "PYTHONUNBUFFERED": "1",
         "LAMBDA_TASK_ROOT": str(spec.code_dir),
         "_HANDLER": spec.handler,
@@ -94,6 +105,7 @@ def worker_environment(spec: FunctionSpec, runtime_api: str, log_stream: str) ->
         "AWS_ENDPOINT_URL": endpoint,
         "RTINFER_ENV": "local",
         "RTINFER_EMULATOR_PORT": str(spec.emulator_port),
+        **({MODEL_GUARD_ENV: guard} if guard else {}),
         **spec.variables,
     }
 
@@ -122,8 +134,9 @@ class Worker:
         self._killed = False
         self._runtime = RuntimeApiServer(self._init_failed)
         with open(self.log_path, "ab") as log:
+            launcher = ["-m", "rtinfer_model_guard"] if _model_guard() else []
             self._process = subprocess.Popen(
-                [sys.executable, "-S", "-m", "awslambdaric", spec.handler],
+                [sys.executable, "-S", *launcher, "-m", "awslambdaric", spec.handler],
                 cwd=spec.code_dir,
                 env=worker_environment(spec, self._runtime.address, self.log_stream),
                 stdout=log,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,6 +26,26 @@ from emulator.protocol.errors import AwsError, internal_failure, too_deep
 from emulator.protocol.shapes import RequestShapes
 
 log = logging.getLogger(__name__)
+
+_MAX_DECODED_BYTES = 16 * 1024 * 1024  # far above any JSON body AWS takes; a gzip bomb stops here
+
+
+def decoded_body(content_encoding: str, raw: bytes) -> bytes:
+    """The body with its Content-Encoding undone: botocore gzips the bodies of operations whose model
+    allows request compression (CloudWatch's PutMetricData) once they pass 10 KiB."""
+    if "gzip" not in (part.strip().lower() for part in content_encoding.split(",")):
+        return raw
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        body = inflater.decompress(raw, _MAX_DECODED_BYTES)
+    except zlib.error as exc:
+        raise AwsError("SerializationException", f"request body is not valid gzip: {exc}") from None
+    if inflater.unconsumed_tail:
+        raise AwsError("SerializationException", "request body inflates past 16 MiB")
+    if not inflater.eof:
+        raise AwsError("SerializationException", "request body is truncated gzip")
+    return body
+
 
 JsonHandler = Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 
@@ -84,7 +105,10 @@ class JsonDispatcher:
             handler = self._operations.get(operation)
             if handler is None:
                 raise AwsError("UnknownOperationException", f"operation {target[:100]!r} is not emulated")
-            raw = await read_body(request, self.body_limit(operation))
+            raw = decoded_body(
+                request.headers.get("content-encoding", ""),
+                await read_body(request, self.body_limit(operation)),
+            )
             try:
                 params = json_codec.loads(raw) if raw else {}
             except ValueError as exc:

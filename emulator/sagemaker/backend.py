@@ -499,7 +499,8 @@ class _Rollout:
         return self._backend._publish(self._record, split, green_share, phase)
 
     def promote(self) -> bool:
-        return self._backend._publish(self._record, self._green, 1.0, "Terminating")
+        # green serves alone; blue's resources are being terminated ("Deleting": the model's word for it)
+        return self._backend._publish(self._record, self._green, 1.0, "Deleting")
 
     def revert(self) -> None:
         self._backend._publish(self._record, self._blue, 0.0, "Deleting")

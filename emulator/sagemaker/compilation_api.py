@@ -146,7 +146,7 @@ def _job(job: CompilationJob) -> Params:
             "CompilationStartTime": job.start_time,
             "CompilationEndTime": job.end_time,
             "ModelArtifacts": {"S3ModelArtifacts": job.artifact_uri},
-            "FailureReason": job.failure_reason,
+            "FailureReason": job.failure_reason or "",  # required in the model, empty unless FAILED
             "ModelDigests": job.artifact_digest and {"ArtifactDigest": job.artifact_digest},
         }
     )

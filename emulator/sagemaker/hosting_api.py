@@ -85,6 +85,7 @@ def parse_data_capture(wire: Params | None) -> DataCapture | None:
         tuple(option["CaptureMode"] for option in wire["CaptureOptions"]),
         tuple(header.get("JsonContentTypes") or ()),
         tuple(header.get("CsvContentTypes") or ()),
+        wire.get("KmsKeyId"),
     )
 
 
@@ -128,6 +129,8 @@ def _config(config: EndpointConfig) -> Params:
             "DestinationS3Uri": capture.destination_s3_uri,
             "CaptureOptions": [{"CaptureMode": mode} for mode in capture.modes],
         }
+        if capture.kms_key_id:
+            described["DataCaptureConfig"]["KmsKeyId"] = capture.kms_key_id
         header = {
             key: list(types)
             for key, types in (
@@ -187,6 +190,9 @@ def _endpoint(endpoint: Endpoint) -> Params:
             "CaptureStatus": "Started" if capture.enabled else "Stopped",
             "CurrentSamplingPercentage": capture.sampling_percentage,
             "DestinationS3Uri": capture.destination_s3_uri,
+            # required in DescribeEndpoint's model: the key given, or empty when the data is not
+            # encrypted with a customer key
+            "KmsKeyId": capture.kms_key_id or "",
         }
     return described
 

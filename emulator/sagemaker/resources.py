@@ -45,6 +45,7 @@ class DataCapture:
     modes: tuple[str, ...]  # Input and/or Output
     json_content_types: tuple[str, ...] = ()
     csv_content_types: tuple[str, ...] = ()
+    kms_key_id: str | None = None
 
 
 @dataclass(frozen=True)

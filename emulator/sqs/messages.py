@@ -11,7 +11,7 @@ from typing import Any
 
 from emulator.protocol.errors import AwsError
 
-MAX_MESSAGE_BYTES = 262144
+MAX_MESSAGE_BYTES = 1_048_576  # 1 MiB, for a message and for a whole batch (SQS raised it from 256 KiB)
 # XML 1.0 characters: what SQS accepts in a body or string attribute.
 _INVALID_CHARS = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 

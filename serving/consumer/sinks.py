@@ -21,7 +21,7 @@ from serving.consumer.retrying import resend_in_chunks
 _DYNAMO_CHUNK = 25
 _KINESIS_CHUNK = 500
 _SQS_CHUNK = 10
-_SQS_BATCH_BYTES = 262_144  # SendMessageBatch's limit on the sum of its messages' sizes
+_SQS_BATCH_BYTES = 1_048_576  # SendMessageBatch's limit on the sum of its messages' sizes (1 MiB)
 # Claim-checked letters (each up to a few MiB) are stored side by side before their pointers are sent.
 _STORE_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="claim-check")
 log = logging.getLogger(__name__)

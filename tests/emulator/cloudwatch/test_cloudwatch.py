@@ -91,26 +91,78 @@ def test_statistics_over_values_counts_and_statistic_sets(cloudwatch):
 
 
 def test_metric_validation(cloudwatch):
-    code, message = _error(
-        lambda: cloudwatch.put_metric_data(
-            Namespace="AWS/SageMaker", MetricData=[{"MetricName": "x", "Value": 1}]
-        )
-    )
-    assert code == "ValidationException" and "AWS/" in message
-    code, message = _error(
-        lambda: cloudwatch.put_metric_alarm(
+    """Bad input gets CloudWatch's modelled errors, so `except client.exceptions.X` catches them."""
+    with pytest.raises(cloudwatch.exceptions.InvalidParameterValueException, match="AWS/"):
+        cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=[{"MetricName": "x", "Value": 1}])
+    with pytest.raises(cloudwatch.exceptions.InvalidParameterValueException, match="The value 45 for "):
+        cloudwatch.put_metric_alarm(
             AlarmName="bad-period", Namespace=NAMESPACE, MetricName="x", Statistic="Sum", Period=45,
             EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
-        )
-    )  # fmt: skip
-    assert "The value 45 for parameter Period is invalid" in message
-    code, message = _error(
-        lambda: cloudwatch.get_metric_statistics(
+        )  # fmt: skip
+    with pytest.raises(cloudwatch.exceptions.InvalidParameterValueException, match="StartTime must be less"):
+        cloudwatch.get_metric_statistics(
             Namespace=NAMESPACE, MetricName="x", StartTime=time.time(), EndTime=time.time() - 60,
             Period=60, Statistics=["Sum"],
+        )  # fmt: skip
+    with pytest.raises(cloudwatch.exceptions.InvalidParameterCombinationException, match="exactly one of"):
+        cloudwatch.put_metric_data(
+            Namespace=NAMESPACE, MetricData=[{"MetricName": "x", "Value": 1, "Values": [1.0]}]
         )
+    with pytest.raises(cloudwatch.exceptions.InvalidParameterCombinationException, match="1,?4[0-9]{2}"):
+        cloudwatch.get_metric_statistics(
+            Namespace=NAMESPACE, MetricName="x", StartTime=time.time() - 86400, EndTime=time.time(),
+            Period=1, Statistics=["Sum"],
+        )  # fmt: skip
+    with pytest.raises(cloudwatch.exceptions.MissingRequiredParameterException, match="Statistics"):
+        cloudwatch.get_metric_statistics(
+            Namespace=NAMESPACE, MetricName="x", StartTime=time.time() - 60, EndTime=time.time(), Period=60
+        )
+
+
+def test_large_put_metric_data_arrives_gzipped_and_is_read(cloudwatch):
+    """botocore gzips PutMetricData bodies over 10 KiB (the model allows request compression)."""
+    sent = []
+    cloudwatch.meta.events.register(
+        "before-send.cloudwatch.PutMetricData", lambda request, **_: sent.append(request)
+    )
+    now = time.time()
+    data = [
+        {"MetricName": "Gzipped", "Dimensions": [{"Name": "Batch", "Value": f"b{i % 3}"}], "Value": 1.0,
+         "Timestamp": now - 30}
+        for i in range(300)
+    ]  # fmt: skip
+    cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=data)
+    assert sent[-1].headers["Content-Encoding"] == b"gzip"
+    answer = cloudwatch.get_metric_statistics(
+        Namespace=NAMESPACE, MetricName="Gzipped", Dimensions=[{"Name": "Batch", "Value": "b0"}],
+        StartTime=now - 120, EndTime=now + 60, Period=300, Statistics=["SampleCount"],
     )  # fmt: skip
-    assert "StartTime must be less than" in message
+    assert [point["SampleCount"] for point in answer["Datapoints"]] == [100]
+
+
+def test_datapoints_start_where_cloudwatch_rounds_the_start_time(cloudwatch):
+    """A start time less than 15 days old is rounded down to the minute, and periods count from there;
+    for periods under a minute, to a multiple of the period."""
+    minute = (int(time.time()) // 60 - 3) * 60
+    dims = [{"Name": "Case", "Value": "aligned"}]
+    cloudwatch.put_metric_data(
+        Namespace=NAMESPACE,
+        MetricData=[
+            {"MetricName": "Aligned", "Dimensions": dims, "Value": 1.0, "Timestamp": minute + 40},
+            {"MetricName": "Aligned", "Dimensions": dims, "Value": 2.0, "Timestamp": minute + 70},
+        ],
+    )
+
+    def timestamps(start: float, period: int) -> list[float]:
+        answer = cloudwatch.get_metric_statistics(
+            Namespace=NAMESPACE, MetricName="Aligned", Dimensions=dims, StartTime=start,
+            EndTime=minute + 120, Period=period, Statistics=["Sum"],
+        )  # fmt: skip
+        return sorted(point["Timestamp"].timestamp() for point in answer["Datapoints"])
+
+    assert timestamps(minute + 35, 60) == [minute, minute + 60]
+    assert timestamps(minute + 37, 10) == [minute + 40, minute + 70]
+    assert timestamps(minute + 37, 20) == [minute + 40, minute + 60]
 
 
 def _wait_for_state(cloudwatch, wait_for, name: str, state: str, feed) -> dict:

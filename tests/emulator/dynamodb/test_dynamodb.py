@@ -246,6 +246,50 @@ def test_typed_values_round_trip_exactly(emulator, dynamodb):
     assert code == "ValidationException" and "maximum allowed size" in message
 
 
+def test_numbers_past_38_significant_digits_are_refused_not_rounded(dynamodb):
+    name = create_table(dynamodb, range_type=None)
+    widest = "1234567890123456789012345678901234567.8"  # 38 significant digits
+    dynamodb.put_item(TableName=name, Item={"pk": {"S": "n"}, "v": {"N": widest}, "e": {"N": "1E+125"}})
+    got = dynamodb.get_item(TableName=name, Key={"pk": {"S": "n"}})["Item"]
+    assert got["v"] == {"N": widest} and got["e"] == {"N": "1" + "0" * 125}
+    for number, expected in [
+        ("12345678901234567890123456789012345678.9", "more than 38 significant digits"),
+        ("1E+126", "Number overflow"),
+        ("1E-131", "Number underflow"),
+    ]:
+        code, message = _error_code(
+            lambda number=number: dynamodb.put_item(
+                TableName=name, Item={"pk": {"S": "x"}, "v": {"N": number}}
+            )
+        )
+        assert code == "ValidationException" and expected in message, (number, message)
+    assert "Item" not in dynamodb.get_item(TableName=name, Key={"pk": {"S": "x"}})
+
+
+def test_key_values_are_held_to_dynamodbs_size_limits(dynamodb):
+    """A partition key value takes at most 2048 bytes, a sort key value 1024: what AWS refuses must not
+    work locally."""
+    name = create_table(dynamodb, range_type="S")
+    dynamodb.put_item(
+        TableName=name, Item={"pk": {"S": "é" * 1024}, "sk": {"S": "s" * 1024}}
+    )  # at the limits
+    for item, expected in [
+        ({"pk": {"S": "p" * 2049}, "sk": {"S": "s"}}, "Size of hashkey has exceeded"),
+        ({"pk": {"S": "p" * 100_000}, "sk": {"S": "s"}}, "Size of hashkey has exceeded"),
+        ({"pk": {"S": "p"}, "sk": {"S": "s" * 1025}}, "range keys has exceeded"),
+        ({"pk": {"S": "p"}, "sk": {"S": "s" * 3000}}, "range keys has exceeded"),
+    ]:
+        code, message = _error_code(lambda item=item: dynamodb.put_item(TableName=name, Item=item))
+        assert code == "ValidationException" and expected in message, message
+    code, _ = _error_code(
+        lambda: dynamodb.get_item(TableName=name, Key={"pk": {"S": "p" * 3000}, "sk": {"S": "s"}})
+    )
+    assert code == "ValidationException"
+    binary = create_table(dynamodb, range_type=None)
+    dynamodb.put_item(TableName=binary, Item={"pk": {"S": "b"}, "blob": {"B": b"x" * 3000}})  # not a key
+    assert dynamodb.get_item(TableName=binary, Key={"pk": {"S": "b"}})["Item"]["blob"]["B"] == b"x" * 3000
+
+
 def test_batch_write_limits_and_batch_get(dynamodb):
     name = create_table(dynamodb, range_type=None)
     puts = [{"PutRequest": {"Item": {"pk": {"S": f"k{i}"}}}} for i in range(26)]

@@ -65,3 +65,34 @@ def test_limits_and_duplicates_are_rejected(emulator, table):
         client.transact_write_items(TransactItems=[_update(table, "same", 1), _update(table, "same", 2)])
     with pytest.raises(ClientError, match="length between 1 and 100"):
         client.transact_write_items(TransactItems=[_update(table, f"x{i}", 1) for i in range(101)])
+
+
+def test_all_old_returns_the_item_that_failed_its_condition(emulator, table):
+    client = emulator.client("dynamodb")
+    stored = {"pk": {"S": "held"}, "n": {"N": "7"}, "note": {"S": "kept"}}
+    client.put_item(TableName=table, Item=stored)
+    check = {
+        "ConditionCheck": {
+            "TableName": table,
+            "Key": {"pk": {"S": "held"}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+    put = {
+        "Put": {
+            "TableName": table,
+            "Item": {"pk": {"S": "new"}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+    with pytest.raises(client.exceptions.TransactionCanceledException) as caught:
+        client.transact_write_items(TransactItems=[put, check])
+    reasons = caught.value.response["CancellationReasons"]
+    assert reasons[0] == {"Code": "None"}  # its condition held: no item to return
+    assert reasons[1]["Code"] == "ConditionalCheckFailed" and reasons[1]["Item"] == stored
+
+    del check["ConditionCheck"]["ReturnValuesOnConditionCheckFailure"]
+    with pytest.raises(client.exceptions.TransactionCanceledException) as caught:
+        client.transact_write_items(TransactItems=[check])
+    assert "Item" not in caught.value.response["CancellationReasons"][0]  # NONE, the default

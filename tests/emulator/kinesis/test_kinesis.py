@@ -158,8 +158,10 @@ def test_put_records_throttles_per_shard_and_resending_failed_entries_succeeds(k
 def test_record_rate_limit_of_1000_per_second(kinesis, stream):
     name = stream(1)
     records = [{"Data": b"x", "PartitionKey": "k"} for _ in range(500)]
-    counts = [kinesis.put_records(StreamName=name, Records=records)["FailedRecordCount"] for _ in range(3)]
-    assert counts[0] == 0 and counts[2] > 0
+    # 500 records a call against 1000 a second: throttled once the calls outpace the refill, which on
+    # a loaded machine (calls of a few hundred ms) may take more than the third call
+    counts = [kinesis.put_records(StreamName=name, Records=records)["FailedRecordCount"] for _ in range(10)]
+    assert counts[0] == 0 and any(counts[2:]), counts
 
 
 def test_per_call_limits(emulator, stream):

@@ -170,6 +170,10 @@ def test_healthy_canary_under_load_switches_without_a_failed_call(
     assert pending and pending[0]["EndpointConfigName"] == green
     canary = [p for p in pending if p["ProductionVariants"][0]["CurrentWeight"] == 0.5]
     assert canary and canary[0]["ProductionVariants"][0]["VariantStatus"][0]["Status"] == "Baking"
+    statuses = [s["Status"] for p in pending for v in p["ProductionVariants"] for s in v["VariantStatus"]]
+    assert set(statuses) <= set(sagemaker.meta.service_model.shape_for("VariantStatus").enum), statuses
+    # green serves alone while blue's instances terminate: the model's status for that is Deleting
+    assert statuses[-1] == "Deleting" and pending[-1]["ProductionVariants"][0]["CurrentWeight"] == 1.0
     versions = {r[2] for r in load.results}
     assert versions == {"v1", "v2"}  # both fleets answered during the canary
     assert {r[2] for r in load.between(settled, settled + 10)} == {"v2"}

@@ -62,6 +62,7 @@ def test_compile_job_completes_with_the_compiled_artifact(compiled, clients, tmp
     assert job["CompilationStartTime"] <= job["CompilationEndTime"]
     assert job["CompilationJobArn"].endswith(":compilation-job/neo-v1")
     assert job["ModelArtifacts"]["S3ModelArtifacts"] == "s3://models/compiled/model-ml_m5.tar.gz"
+    assert job["FailureReason"] == ""  # required by DescribeCompilationJob's model, empty on success
     body = clients["s3"].get_object(Bucket="models", Key="compiled/model-ml_m5.tar.gz")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
         tar.extractall(tmp_path, filter="data")

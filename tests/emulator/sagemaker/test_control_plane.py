@@ -151,6 +151,23 @@ def test_describe_endpoint_reports_variants(sagemaker, ab_endpoint):
     assert [e["EndpointName"] for e in listed] == ["ab"]
 
 
+def test_data_capture_keeps_its_kms_key(sagemaker, model_names):
+    capture = {
+        "InitialSamplingPercentage": 50,
+        "DestinationS3Uri": "s3://capture/kms",
+        "KmsKeyId": "alias/capture",
+        "CaptureOptions": [{"CaptureMode": "Input"}],
+    }
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="kms-config",
+        ProductionVariants=[_variant("A", model_names["v1"])],
+        DataCaptureConfig=capture,
+    )
+    described = sagemaker.describe_endpoint_config(EndpointConfigName="kms-config")["DataCaptureConfig"]
+    assert described["KmsKeyId"] == "alias/capture"
+    sagemaker.delete_endpoint_config(EndpointConfigName="kms-config")
+
+
 def test_weights_update_validation(unvalidated, ab_endpoint):
     message = _validation_message(
         lambda: unvalidated.update_endpoint_weights_and_capacities(

@@ -167,6 +167,14 @@ def test_shadow_gets_a_copy_and_everything_is_captured(
     assert {json.loads(r["captureData"]["endpointOutput"]["data"])["model_version"] for _, r in shadow} == {
         "v2"
     }
+    described = clients["sagemaker"].describe_endpoint(EndpointName=shadow_endpoint)["DataCaptureConfig"]
+    assert described == {
+        "EnableCapture": True,
+        "CaptureStatus": "Started",
+        "CurrentSamplingPercentage": 100,
+        "DestinationS3Uri": f"s3://{capture_bucket}/datacapture",
+        "KmsKeyId": "",  # required by DescribeEndpoint's model; no customer key was given
+    }
 
 
 def test_unknown_endpoint_is_a_validation_error(runtime):

@@ -9,6 +9,7 @@ import time
 import uuid
 
 import pytest
+from botocore.exceptions import ClientError
 
 from emulator import control
 from emulator.sqs.backend import SqsBackend
@@ -106,6 +107,36 @@ def test_batches_fail_per_entry(sqs, queue):
     )
     assert [s["Id"] for s in deleted["Successful"]] == ["d0"]
     assert [(f["Id"], f["Code"]) for f in deleted["Failed"]] == [("d1", "ReceiptHandleIsInvalid")]
+
+
+MIB = 1_048_576
+
+
+def test_messages_and_batches_take_up_to_one_mib(sqs, queue):
+    """SQS's limit is 1 MiB per message and per batch (it was 256 KiB): the default, and the most
+    MaximumMessageSize may be set to."""
+    url = queue()
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["MaximumMessageSize"])["Attributes"] == {
+        "MaximumMessageSize": str(MIB)
+    }
+    sqs.send_message(QueueUrl=url, MessageBody="x" * MIB)
+    with pytest.raises(ClientError, match="shorter than 1048576") as raised:
+        sqs.send_message(QueueUrl=url, MessageBody="x" * (MIB + 1))
+    assert raised.value.response["Error"]["Code"] == "InvalidParameterValue"
+    half = "y" * (MIB // 2)
+    sent = sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": "a", "MessageBody": half}, {"Id": "b", "MessageBody": half}]
+    )
+    assert [entry["Id"] for entry in sent["Successful"]] == ["a", "b"] and sent["Failed"] == []
+    with pytest.raises(sqs.exceptions.BatchRequestTooLong):
+        sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": "a", "MessageBody": half}, {"Id": "b", "MessageBody": half + "!"}]
+        )
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"MaximumMessageSize": str(MIB)})
+    with pytest.raises(sqs.exceptions.InvalidAttributeValue):
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"MaximumMessageSize": str(MIB + 1)})
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(len(m["Body"]) for m in received) == [MIB // 2, MIB // 2, MIB]
 
 
 def test_long_poll_returns_as_soon_as_a_message_arrives(emulator, sqs, queue):

@@ -99,9 +99,9 @@ def test_dead_letters_that_cannot_be_sent_come_back_by_sequence_number(clients, 
 
 
 def test_large_dead_letters_that_fit_one_by_one_are_all_sent(clients, consumer_config, dead_letters):
-    # Ten 40 KB letters are one SendMessageBatch by count but 400 KB by size, over SQS's 256 KiB per
+    # Ten 120 KB letters are one SendMessageBatch by count but 1.2 MB by size, over SQS's 1 MiB per
     # batch: they must still reach the queue, not come back failed on every redelivery.
-    letters = [_letter(i, payload="x" * 40_000) for i in range(10)]
+    letters = [_letter(i, payload="x" * 120_000) for i in range(10)]
     assert send_dead_letters(clients.sqs, clients.s3, consumer_config.dlq, letters) == set()
     assert len(dead_letters(consumer_config.dead_letter_queue_url)) == 10
 
