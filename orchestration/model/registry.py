@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orchestration.model.artifact import PackedArtifact, upload_artifact
+from orchestration.model.images import model_image_uri, script_mode_environment
 from orchestration.settings import Settings
 
 APPROVED = "Approved"
@@ -52,7 +53,8 @@ def register_version(
 ) -> RegisteredVersion:
     """A new package version carrying the model's metrics and artifact hashes as metadata.
 
-    `environment` is passed to the serving container (e.g. RTINFER_FAULT for game days).
+    The container is SageMaker's XGBoost image in script mode (orchestration.model.images);
+    `environment` is added to its environment (e.g. RTINFER_FAULT for game days).
     """
     ensure_group(sm, group)
     response = sm.create_model_package(
@@ -61,9 +63,9 @@ def register_version(
         InferenceSpecification={
             "Containers": [
                 {
-                    "Image": settings.model_image_uri,
+                    "Image": model_image_uri(settings),
                     "ModelDataUrl": model_data_url,
-                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py", **(environment or {})},
+                    "Environment": {**script_mode_environment(settings), **(environment or {})},
                 }
             ],
             "SupportedContentTypes": ["text/csv", "application/json"],
