@@ -13,19 +13,15 @@ from orchestration.wiring.run_config import TrainingRunConfig
 
 @dg.multi_asset(
     group_name="model",
-    specs=[
-        dg.AssetSpec(
-            "fraud_model",
-            description="XGBoost fraud model packaged as a SageMaker model.tar.gz: version, metrics, hashes.",
-            deps=["transaction_features", "transactions", "transaction_labels"],
+    outs={
+        "fraud_model": dg.AssetOut(
+            description="XGBoost fraud model packaged as a SageMaker model.tar.gz: version, metrics, hashes."
         ),
-        dg.AssetSpec(
-            "fraud_model_artifact",
+        "fraud_model_artifact": dg.AssetOut(
             description="The model.tar.gz itself, as bytes: what later runs (in other processes or "
-            "containers) compile, register and score with.",
-            deps=["transaction_features", "transactions", "transaction_labels"],
+            "containers) compile, register and score with."
         ),
-    ],
+    },
 )
 def fraud_model(
     context: dg.AssetExecutionContext,

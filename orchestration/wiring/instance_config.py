@@ -5,7 +5,8 @@
   emulator's S3 locally, the bucket's dagster/compute-logs/ prefix.
 - Storage (runs, events, schedules) is SQLite under DAGSTER_HOME, or PostgreSQL through
   dagster-postgres with RTINFER_DAGSTER_STORAGE=postgres (the server named by RTINFER_DAGSTER_PG_URL,
-  read by Dagster when it loads the instance, so the password never lands in the file).
+  `postgresql+psycopg2://user:password@host:port/db`, read by Dagster when it loads the instance, so
+  the password never lands in the file; psycopg2 named because SQLAlchemy 2.1 defaults to psycopg 3).
 
 The production instance (PostgreSQL, the ECS run launcher, S3 compute logs) is infra/dagster/dagster.yaml.
 Run as `python -m orchestration.wiring.instance_config` to (re)write the file and create the bucket.
