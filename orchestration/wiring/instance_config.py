@@ -41,12 +41,15 @@ def dagster_storage() -> str:
     return storage
 
 
-def compute_logs_config(settings: Settings) -> dict:
+def compute_logs_config(settings: Settings, staging_dir: Path) -> dict:
+    """Logs are written to `staging_dir` while a run goes, then uploaded (empty ones too, so every run
+    has its logs in the bucket) and removed."""
     config = {
         "bucket": settings.bucket,
         "prefix": COMPUTE_LOG_PREFIX,
         "region": settings.region,
-        "skip_empty_files": True,
+        "local_dir": str(staging_dir),
+        "skip_empty_files": False,
         "upload_interval": 30,  # a running step's logs show up in the UI within 30 s
     }
     endpoint = connection_kwargs(settings).get("endpoint_url")
@@ -55,10 +58,11 @@ def compute_logs_config(settings: Settings) -> dict:
     return {"module": "dagster_aws.s3.compute_log_manager", "class": "S3ComputeLogManager", "config": config}
 
 
-def instance_config(settings: Settings, storage: str = "sqlite") -> dict:
+def instance_config(settings: Settings, home: Path, storage: str = "sqlite") -> dict:
+    """The instance whose DAGSTER_HOME is `home`."""
     config: dict = {
         "concurrency": {"pools": {"default_limit": 1}},
-        "compute_logs": compute_logs_config(settings),
+        "compute_logs": compute_logs_config(settings, home / "compute_logs"),
         "telemetry": {"enabled": False},
     }
     if storage == "postgres":
@@ -83,7 +87,7 @@ def ensure_instance_config() -> Path:
     path = home / "dagster.yaml"
     if path.exists() and not path.read_text().startswith(MARKER):
         return path
-    text = HEADER + yaml.safe_dump(instance_config(settings, dagster_storage()), sort_keys=False)
+    text = HEADER + yaml.safe_dump(instance_config(settings, home, dagster_storage()), sort_keys=False)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
     return path

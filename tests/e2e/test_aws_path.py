@@ -73,7 +73,8 @@ def test_the_aws_branch_trains_deploys_streams_and_rolls_back(aws_env):
     assert io_manager.s3.endpoint_url is None  # boto3 resolves AWS_ENDPOINT_URL itself
     ensure_log_bucket()
     sm, s3 = aws_env.client("sagemaker"), aws_env.client("s3")
-    with dg.instance_for_test(overrides={"compute_logs": compute_logs_config(settings)}) as instance:
+    logs_config = compute_logs_config(settings, settings.home / "compute_logs")
+    with dg.instance_for_test(overrides={"compute_logs": logs_config}) as instance:
         lifecycle = _run(
             defs,
             "fraud_lifecycle",

@@ -27,6 +27,7 @@ def test_written_under_rtinfer_home_when_dagster_home_is_unset(tmp_path, monkeyp
     assert (logs["module"], logs["class"]) == ("dagster_aws.s3.compute_log_manager", "S3ComputeLogManager")
     assert logs["config"]["endpoint_url"] == "http://127.0.0.1:4999"
     assert logs["config"]["bucket"] == "rtinfer-artifacts"
+    assert logs["config"]["local_dir"] == str(path.parent / "compute_logs")  # staged beside the instance
     assert "storage" not in config  # SQLite under DAGSTER_HOME
 
 

@@ -62,7 +62,7 @@ def local_env(emulator, postgres, tmp_path, monkeypatch):
         monkeypatch.setenv(name, value)
     home = tmp_path / "dagster"
     home.mkdir()
-    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config(emulator.settings, "postgres")))
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config(emulator.settings, home, "postgres")))
     return home
 
 
