@@ -50,10 +50,12 @@ test: bytecode checkov
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
+# The S3 compute log manager signs with boto3's default credentials: the emulator's, unless set.
 dev: bytecode
-	@$(BIN)/python -m orchestration.wiring.instance_config >/dev/null
 	$(BIN)/rtinfer emulator start
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	@$(BIN)/python -m orchestration.wiring.instance_config >/dev/null
+	AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-local} \
+		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: bytecode
 	$(BIN)/python -m bench.features

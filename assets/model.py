@@ -1,5 +1,7 @@
 """The fraud model: trained, evaluated on a later week, packaged; and the check that gates it."""
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
@@ -9,7 +11,18 @@ from orchestration.wiring.resources import ModelQualityFloors, ModelReview
 from orchestration.wiring.run_config import TrainingRunConfig
 
 
-@dg.asset(group_name="model", description="XGBoost fraud model packaged as a SageMaker model.tar.gz.")
+@dg.multi_asset(
+    group_name="model",
+    outs={
+        "fraud_model": dg.AssetOut(
+            description="XGBoost fraud model packaged as a SageMaker model.tar.gz: version, metrics, hashes."
+        ),
+        "fraud_model_artifact": dg.AssetOut(
+            description="The model.tar.gz itself, as bytes: what later runs (in other processes or "
+            "containers) compile, register and score with."
+        ),
+    },
+)
 def fraud_model(
     context: dg.AssetExecutionContext,
     config: TrainingRunConfig,
@@ -17,7 +30,7 @@ def fraud_model(
     transactions: pd.DataFrame,
     transaction_labels: pd.DataFrame,
     model_review: ModelReview,
-) -> dg.Output[dict]:
+):
     record = build_model(
         transaction_features,
         transactions,
@@ -31,8 +44,9 @@ def fraud_model(
         metrics, model_review.min_scenario_recall, model_review.max_alerts_per_fraud
     )
     context.log.info(f"model {record['model_version']}: ROC AUC {metrics['roc_auc']:.4f}")
-    return dg.Output(
+    yield dg.Output(
         record,
+        output_name="fraud_model",
         metadata={
             "model_version": record["model_version"],
             "artifact": dg.MetadataValue.path(record["artifact_path"]),
@@ -42,10 +56,16 @@ def fraud_model(
             **{name: dg.MetadataValue.float(value) for name, value in metrics.items()},
         },
     )
+    artifact = Path(record["artifact_path"]).read_bytes()
+    yield dg.Output(
+        artifact,
+        output_name="fraud_model_artifact",
+        metadata={"model_version": record["model_version"], "bytes": len(artifact)},
+    )
 
 
 @dg.asset_check(
-    asset=fraud_model, blocking=True, description="The model reaches the configured quality floors."
+    asset="fraud_model", blocking=True, description="The model reaches the configured quality floors."
 )
 def fraud_model_meets_floors(fraud_model: dict, quality_floors: ModelQualityFloors) -> dg.AssetCheckResult:
     floors = quality_floors.model_dump()
@@ -62,7 +82,7 @@ def fraud_model_meets_floors(fraud_model: dict, quality_floors: ModelQualityFloo
 
 
 @dg.asset_check(
-    asset=fraud_model, description="Per-scenario recall and alert rate a reviewer should see first."
+    asset="fraud_model", description="Per-scenario recall and alert rate a reviewer should see first."
 )
 def fraud_model_review(fraud_model: dict) -> dg.AssetCheckResult:
     findings = fraud_model["review_findings"]

@@ -1,11 +1,10 @@
 """What the live system is doing: per-variant outcomes, shadow vs production, daily input drift."""
 
-from pathlib import Path
-
 import dagster as dg
 import pandas as pd
 
 from orchestration.endpoint.names import CANDIDATE, PRODUCTION
+from orchestration.model.artifact import artifact_file
 from orchestration.monitoring.charts import as_markdown_image, drift_chart, latency_chart, outcomes_chart
 from orchestration.monitoring.drift import DriftConfig, evaluate_drift
 from orchestration.monitoring.drift_window import captured_inputs, scored_reference
@@ -91,10 +90,11 @@ def shadow_comparison(
 
 
 @dg.asset(group_name="monitoring", description="Versioned reference sample of training inputs (with scores).")
-def drift_reference(transaction_features: pd.DataFrame, fraud_model: dict) -> dg.Output[pd.DataFrame]:
-    sample = scored_reference(
-        transaction_features, Path(fraud_model["artifact_path"]), REFERENCE_ROWS, seed=0
-    )
+def drift_reference(
+    transaction_features: pd.DataFrame, fraud_model: dict, fraud_model_artifact: bytes
+) -> dg.Output[pd.DataFrame]:
+    with artifact_file(fraud_model_artifact) as path:
+        sample = scored_reference(transaction_features, path, REFERENCE_ROWS, seed=0)
     return dg.Output(
         sample.frame, metadata={**sample.to_metadata(), "model_version": fraud_model["model_version"]}
     )

@@ -1,12 +1,10 @@
 """Compiled (Neo) and registered versions of the fraud model."""
 
-from pathlib import Path
-
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-from orchestration.model.artifact import upload_artifact
+from orchestration.model.artifact import artifact_file, upload_artifact
 from orchestration.model.compilation import choose_serving_artifact
 from orchestration.model.registry import register_version
 from orchestration.settings import load_settings
@@ -18,14 +16,17 @@ VERIFY_ROWS = 2000
 
 @dg.asset(group_name="registry", description="The model artifact in S3, compiled with Neo when that works.")
 def compiled_model(
-    context: dg.AssetExecutionContext, aws: AwsClients, fraud_model: dict, transaction_features: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    aws: AwsClients,
+    fraud_model: dict,
+    fraud_model_artifact: bytes,
+    transaction_features: pd.DataFrame,
 ) -> dg.Output[dict]:
     settings = load_settings()
     s3, sm = aws.client("s3"), aws.client("sagemaker")
     version = fraud_model["model_version"]
-    uncompiled = upload_artifact(
-        s3, settings, Path(fraud_model["artifact_path"]), version, fraud_model["artifact_sha256"]
-    )
+    with artifact_file(fraud_model_artifact) as path:
+        uncompiled = upload_artifact(s3, settings, path, version, fraud_model["artifact_sha256"])
     rows = transaction_features[list(FEATURE_NAMES)].tail(VERIFY_ROWS).to_numpy(np.float64)
     record = choose_serving_artifact(
         s3, sm, settings, version, uncompiled, rows, fraud_model["content_sha256"]

@@ -19,6 +19,7 @@ from jobs.endpoint import (
 SIMULATE_OP = simulated_transactions.op.name
 FEATURES_OP = transaction_features.op.name
 TRAIN_OP = fraud_model.op.name
+TRAIN_RECORD = "fraud_model"  # the training op's output holding the model's record (beside the tarball)
 REGISTER_OP = registered_model.op.name
 ENDPOINT_OP = fraud_endpoint.op.name
 SHADOW_COMPARISON_OP = shadow_comparison.op.name

@@ -6,6 +6,10 @@ A SageMaker-layout `model.tar.gz` holds, at its root:
   metrics.json          the evaluation the model was accepted on
   manifest.json         sha256 of every other file of the artifact, checked before anything is loaded
 
+  code/inference.py     the script-mode entry point (serving/entry_point.py): SageMaker's XGBoost
+                        container imports it (SAGEMAKER_PROGRAM) from code/ (SAGEMAKER_SUBMIT_DIRECTORY)
+  code/serving/...      the modules it needs (CODE_MODULES), which import only numpy and xgboost
+
 A compiled artifact (what a Neo/TL2cgen compilation job writes) keeps all of that and adds
   compiled/model.so     the same trees as a native shared library, listed in the manifest too
 
@@ -32,6 +36,10 @@ HASHED_FILES = (MODEL_FILE, SCHEMA_FILE, METRICS_FILE)
 COMPILED_LIB = "compiled/model.so"
 ARTIFACT_SHA256_ENV = "RTINFER_ARTIFACT_SHA256"  # the digest the registry recorded for this artifact
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+CODE_DIR = "code"
+ENTRY_POINT = "inference.py"
+# serving/ modules packed under code/serving/: the entry point's imports, and nothing else.
+CODE_MODULES = ("__init__.py", "artifact.py", "inference.py", "predictors.py")
 
 
 class ArtifactIntegrityError(Exception):

@@ -87,9 +87,9 @@ def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
 
-def input_fn(body: bytes | str, content_type: str | None) -> ParsedInput:
+def input_fn(body: bytes | bytearray | str, content_type: str | None) -> ParsedInput:
     media_type = _media_type(content_type)
-    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    text = body.decode("utf-8") if isinstance(body, bytes | bytearray) else body
     if media_type == CSV:
         return ParsedInput(matrix=_parse_csv(text))
     if media_type == JSON:
@@ -196,10 +196,16 @@ def response_content_type(accept: str | None) -> str:
     raise InvalidInputError(f"unsupported Accept {accept!r}: ask for {CSV} or {JSON}")
 
 
-def output_fn(prediction: Prediction, accept: str | None) -> bytes:
+def output_fn(prediction: Prediction, accept: str | None) -> tuple[bytes, str]:
+    """(body, its content type): the container's server sends a tuple's second item as Content-Type
+    (a bare body would go out with its framework's default type)."""
     scores = prediction.scores.tolist()
-    if response_content_type(accept) == CSV:
-        return ("\n".join(repr(score) for score in scores) + "\n").encode()
-    return json.dumps(
-        {"predictions": scores, "model_version": prediction.model_version, "threshold": prediction.threshold}
-    ).encode()
+    media_type = response_content_type(accept)
+    if media_type == CSV:
+        return ("\n".join(repr(score) for score in scores) + "\n").encode(), CSV
+    body = {
+        "predictions": scores,
+        "model_version": prediction.model_version,
+        "threshold": prediction.threshold,
+    }
+    return json.dumps(body).encode(), JSON

@@ -59,10 +59,11 @@ def build_app(model: LoadedModel, fault: Fault | None = None) -> Starlette:
         # Predicting inline is deliberate: a worker serves one small request at a time and a thread
         # hop would cost more than the prediction itself.
         try:
-            content_type = response_content_type(accept)
+            response_content_type(accept)  # refuse an unsupported Accept before predicting
             prediction = predict_fn(input_fn(body, request.headers.get("content-type")), model)
+            payload, content_type = output_fn(prediction, accept)
             # set the header directly: media_type would append "; charset=utf-8" to text/csv
-            return Response(output_fn(prediction, accept), headers={"Content-Type": content_type})
+            return Response(payload, headers={"Content-Type": content_type})
         except InvalidInputError as exc:
             return PlainTextResponse(str(exc), status_code=400)
         except Exception as exc:

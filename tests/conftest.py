@@ -21,11 +21,13 @@ pytest_plugins = ["model_guard"]
 # and a long one that starts last is the suite's tail (the demo alone takes about three minutes).
 LONGEST_FIRST = (
     "tests/e2e/test_demo.py",
+    "tests/e2e/test_aws_path.py",
     "tests/orchestration/endpoint/test_lifecycle_safety.py",
     "tests/orchestration/endpoint/test_strategies.py",
     "tests/e2e/test_stream_reliability.py",
     "tests/emulator/sagemaker/test_blue_green.py",
     "tests/orchestration/test_definitions.py",
+    "tests/orchestration/wiring/test_postgres_instance.py",
 )
 
 

@@ -21,9 +21,10 @@ LOCAL_TIME_SCALE = "0.02"
 def _dagster_instance():
     import dagster as dg
 
-    from orchestration.wiring.instance_config import ensure_instance_config
+    from orchestration.wiring.instance_config import ensure_instance_config, ensure_log_bucket
 
     ensure_instance_config()
+    ensure_log_bucket()  # compute logs are uploaded there when each run ends
     return dg.DagsterInstance.get()
 
 
@@ -130,7 +131,7 @@ def status(endpoint: str) -> None:
     from orchestration.app.status import print_status
 
     _ensure_emulator()
-    print_status(console, endpoint)
+    print_status(console, endpoint, _dagster_instance())
 
 
 @main.group()

@@ -114,7 +114,7 @@ def stream_table(figures: dict) -> Table:
 
 
 def _model_figures(result: dg.ExecuteInProcessResult, console: Console) -> dict:
-    record = result.output_for_node(ops.TRAIN_OP)
+    record = result.output_for_node(ops.TRAIN_OP, ops.TRAIN_RECORD)
     console.print(_metrics_table(record))
     checks = []
     for evaluation in result.get_asset_check_evaluations():
@@ -135,7 +135,7 @@ def _probe(result: dg.ExecuteInProcessResult, console: Console) -> dict:
     held_out = result.output_for_node(ops.FEATURES_OP).tail(PROBE_ROWS)
     rows = held_out[list(FEATURE_NAMES)].to_numpy(np.float64)
     figures = endpoint_figures(
-        result.output_for_node(ops.ENDPOINT_OP), result.output_for_node(ops.TRAIN_OP), rows
+        result.output_for_node(ops.ENDPOINT_OP), result.output_for_node(ops.TRAIN_OP, ops.TRAIN_RECORD), rows
     )
     console.print(_endpoint_table(figures))
     return figures

@@ -117,10 +117,12 @@ def tick_sensor(sensor_name: str, instance: dg.DagsterInstance, console: Console
 
     started = time.time()
     sensor = defs.resolve_sensor_def(sensor_name)
-    context = dg.build_sensor_context(
+    # a context manager: resources that hold others (the S3 IO manager over dagster-aws's S3 resource)
+    # are opened for the evaluation and closed after it
+    with dg.build_sensor_context(
         instance=instance, cursor=cursor, sensor_name=sensor_name, resources=defs.resources, definitions=defs
-    )
-    requests, observations, skip = _outcomes(sensor(context))
+    ) as context:
+        requests, observations, skip = _outcomes(sensor(context))
     for event in observations:
         instance.report_runless_asset_event(event)
     tick = SensorTick(sensor_name, skip, observations)

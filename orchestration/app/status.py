@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+import dagster as dg
 from rich.console import Console
 from rich.table import Table
 
@@ -26,7 +25,20 @@ def _table(title: str, rows: list[tuple[str, str]]) -> Table:
     return table
 
 
-def print_status(console: Console, endpoint: str = ENDPOINT_NAME) -> None:
+def latest_drift(instance: dg.DagsterInstance) -> tuple[str, dict] | None:
+    """The newest drift_report materialization's day and figures, from the instance (wherever the
+    asset values themselves are stored)."""
+    records = instance.fetch_materializations(dg.AssetKey("drift_report"), limit=1).records
+    if not records:
+        return None
+    materialization = records[0].asset_materialization
+    figures = {name: value.value for name, value in materialization.metadata.items()}
+    return materialization.partition or "?", figures
+
+
+def print_status(
+    console: Console, endpoint: str = ENDPOINT_NAME, instance: dg.DagsterInstance | None = None
+) -> None:
     settings, spec = load_settings(), StreamStackSpec()
     sm, sqs = aws_client("sagemaker"), aws_client("sqs")
     described = sm.describe_endpoint(EndpointName=endpoint)
@@ -73,16 +85,16 @@ def print_status(console: Console, endpoint: str = ENDPOINT_NAME) -> None:
         )
     )
 
-    drift = sorted((settings.home / "assets" / "drift_report").glob("*.json"))
+    drift = latest_drift(instance) if instance is not None else None
     if drift:
-        report = json.loads(drift[-1].read_text())
+        day, report = drift
         console.print(
             _table(
-                f"Drift {drift[-1].stem}",
+                f"Drift {day}",
                 [
-                    ("level", report["level"]),
-                    ("rows", f"{report['rows']:,}"),
-                    ("drifted", ", ".join(report.get("drifted_features", [])) or "-"),
+                    ("level", report.get("level", "?")),
+                    ("rows", f"{int(report.get('rows', 0)):,}"),
+                    ("drifted", report.get("drifted_features") or "-"),
                     ("report", report.get("report", "-")),
                 ],
             )

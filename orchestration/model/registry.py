@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from orchestration.model.artifact import PackedArtifact, upload_artifact
+from orchestration.model.images import model_image_uri, script_mode_environment
 from orchestration.settings import Settings
 
 APPROVED = "Approved"
@@ -60,9 +61,10 @@ def register_version(
 ) -> RegisteredVersion:
     """A new package version carrying the model's metrics and artifact hashes as metadata.
 
-    `content_sha256` is the digest of the artifact at `model_data_url` (serving.artifact), which the
-    model server will insist on. `environment` is passed to the serving container (e.g. RTINFER_FAULT
-    for game days).
+    The container is SageMaker's XGBoost image in script mode (orchestration.model.images);
+    `environment` is added to its environment (e.g. RTINFER_FAULT for game days). `content_sha256` is
+    the digest of the artifact at `model_data_url` (serving.artifact), which the model server will
+    insist on.
     """
     if not re.fullmatch(r"[0-9a-f]{64}", content_sha256 or ""):
         raise ValueError(f"content_sha256 must be the artifact's sha256 hex digest, got {content_sha256!r}")
@@ -73,9 +75,9 @@ def register_version(
         InferenceSpecification={
             "Containers": [
                 {
-                    "Image": settings.model_image_uri,
+                    "Image": model_image_uri(settings),
                     "ModelDataUrl": model_data_url,
-                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py", **(environment or {})},
+                    "Environment": {**script_mode_environment(settings), **(environment or {})},
                 }
             ],
             "SupportedContentTypes": ["text/csv", "application/json"],

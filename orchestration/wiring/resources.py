@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
-from orchestration.aws import aws_client
+from orchestration.aws import aws_client, connection_kwargs
 from orchestration.endpoint.names import ENDPOINT_NAME, PACKAGE_GROUP
-from orchestration.settings import load_settings
+from orchestration.settings import Settings, load_settings
 from orchestration.stream.stack import StreamStackSpec
 from orchestration.wiring.io_manager import OpenFormatIOManager
+from orchestration.wiring.s3_io_manager import S3OpenFormatIOManager
 
 
 class AwsClients(dg.ConfigurableResource):
@@ -51,10 +53,21 @@ class MonitoringTargets(dg.ConfigurableResource):
     function_name: str = _STACK.function_name
 
 
+def s3_resource(settings: Settings) -> S3Resource:
+    """dagster-aws's S3 resource for the configured environment (the emulator's S3 locally)."""
+    return S3Resource(**connection_kwargs(settings))
+
+
+def asset_io_manager(settings: Settings) -> dg.ConfigurableIOManager:
+    if settings.asset_storage == "local":
+        return OpenFormatIOManager(base_dir=str(settings.home / "assets"))
+    return S3OpenFormatIOManager(s3=s3_resource(settings), bucket=settings.bucket, prefix="assets")
+
+
 def default_resources() -> dict:
-    home = load_settings().home
+    settings = load_settings()
     return {
-        "io_manager": OpenFormatIOManager(base_dir=str(home / "assets")),
+        "io_manager": asset_io_manager(settings),
         "aws": AwsClients(),
         "quality_floors": ModelQualityFloors(),
         "model_review": ModelReview(),

@@ -8,6 +8,7 @@ so a leftover process cannot hang the test; the figures checked come from the su
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -142,6 +143,19 @@ def check_sensor_decisions_in_the_instance(dagster_home: Path, summary: dict) ->
         assert retrain.tags["rtinfer/reason"] == f"critical drift on {drift['partition']}"
 
 
+def check_values_and_logs_in_s3(port: int) -> None:
+    """Asset values and every run's compute logs are in the emulator's bucket (dagster-aws, locally)."""
+    from orchestration.aws import aws_client
+    from orchestration.settings import Settings
+
+    settings = Settings(env="local", home=Path("."), emulator_port=port, region="us-east-1")
+    s3 = aws_client("s3", settings)
+    s3.head_object(Bucket=settings.bucket, Key="assets/transaction_features.parquet")
+    s3.head_object(Bucket=settings.bucket, Key="assets/fraud_model_artifact.bin")
+    logs = s3.list_objects_v2(Bucket=settings.bucket, Prefix="dagster/compute-logs/storage/")
+    assert logs.get("KeyCount", 0) >= 1, logs
+
+
 def test_rtinfer_demo_runs_end_to_end(tmp_path):
     state = tmp_path / "state"
     port = _free_port()
@@ -193,6 +207,8 @@ def test_rtinfer_demo_runs_end_to_end(tmp_path):
         assert rtinfer("emulator", "status")[0] == 0
         code, output = rtinfer("status")
         assert code == 0 and "Registry (newest first)" in output, output
+        assert re.search(r"Drift \d{4}-\d{2}-\d{2}", output), output  # the latest report, from the instance
+        check_values_and_logs_in_s3(port)
         ab = next(row for row in summary["lifecycle"] if row["step"] == "A/B game day")
         rejected = next(line for line in output.splitlines() if ab["candidate"] in line)
         assert "Rejected" in rejected, output  # the registry follows the sensor's decision

@@ -22,6 +22,7 @@ def test_assets_and_check_are_registered():
         "transaction_labels",
         "transaction_features",
         "fraud_model",
+        "fraud_model_artifact",
         "compiled_model",
         "registered_model",
         "fraud_endpoint",
@@ -35,9 +36,16 @@ def test_assets_and_check_are_registered():
 def test_lifecycle_job_trains_checks_and_deploys(run_lifecycle, emulator, tmp_path):
     result = run_lifecycle(ModelQualityFloors(), "lifecycle-ok")
     assert result.success
-    record = result.output_for_node("fraud_model")
+    record = result.output_for_node("fraud_model", "fraud_model")
     assert (tmp_path / "artifacts" / record["model_version"] / "model.tar.gz").exists()
-    assert (tmp_path / "assets" / "transaction_features.parquet").exists()
+    # asset values are in the bucket (dagster-aws's S3 resource on the emulator), the tarball as bytes
+    s3 = emulator.client("s3")
+    s3.head_object(Bucket=emulator.settings.bucket, Key="assets/transaction_features.parquet")
+    stored = s3.get_object(Bucket=emulator.settings.bucket, Key="assets/fraud_model_artifact.bin")
+    assert (
+        stored["Body"].read()
+        == (tmp_path / "artifacts" / record["model_version"] / "model.tar.gz").read_bytes()
+    )
     checks = {evaluation.check_name: evaluation.passed for evaluation in result.get_asset_check_evaluations()}
     assert checks["fraud_model_meets_floors"]
     registered = result.output_for_node("registered_model")

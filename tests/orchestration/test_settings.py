@@ -1,5 +1,6 @@
-"""Where the product runs, read from the environment: local is the default, aws is accepted in any case,
-and a bad value is refused with a message naming the variable and the value."""
+"""Where the product runs, read from the environment: local is the default, aws is accepted in any case
+and needs the resources it cannot create named, and a bad value is refused with a message naming the
+variable and the value."""
 
 from pathlib import Path
 
@@ -9,8 +10,15 @@ from orchestration.settings import (
     DEFAULT_EMULATOR_PORT,
     DEFAULT_REGION,
     LOCAL_ROLE_ARN,
+    SettingsError,
     load_settings,
 )
+
+AWS_NAMED = {
+    "RTINFER_BUCKET": "my-bucket",
+    "RTINFER_SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sagemaker",
+    "RTINFER_LAMBDA_ROLE_ARN": "arn:aws:iam::123456789012:role/consumer",
+}
 
 VARIABLES = (
     "RTINFER_ENV",
@@ -20,6 +28,7 @@ VARIABLES = (
     "AWS_DEFAULT_REGION",
     "RTINFER_BUCKET",
     "RTINFER_SAGEMAKER_ROLE_ARN",
+    "RTINFER_LAMBDA_ROLE_ARN",
     "RTINFER_MODEL_IMAGE_URI",
 )
 
@@ -44,8 +53,36 @@ def test_local_is_the_default_and_points_at_the_default_emulator_port(tmp_path):
 
 def test_aws_is_accepted_whatever_its_case_and_surrounding_space(monkeypatch):
     monkeypatch.setenv("RTINFER_ENV", "  AWS ")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    for name, value in AWS_NAMED.items():
+        monkeypatch.setenv(name, value)
     settings = load_settings()
     assert settings.env == "aws" and not settings.is_local
+    assert settings.bucket == "my-bucket" and settings.region == "eu-west-1"
+    assert settings.sagemaker_role_arn.endswith("role/sagemaker")
+    assert settings.lambda_role_arn.endswith("role/consumer")
+
+
+def test_aws_names_every_missing_resource_variable(monkeypatch):
+    monkeypatch.setenv("RTINFER_ENV", "aws")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("RTINFER_BUCKET", "my-bucket")
+    monkeypatch.setenv("RTINFER_LAMBDA_ROLE_ARN", " ")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    message = str(error.value)
+    assert "RTINFER_SAGEMAKER_ROLE_ARN (the IAM role SageMaker assumes" in message
+    assert "RTINFER_LAMBDA_ROLE_ARN (the IAM role of the stream consumer" in message
+    assert "RTINFER_BUCKET" not in message
+
+
+def test_aws_without_any_region_says_which_variable_to_set(monkeypatch, tmp_path):
+    monkeypatch.setenv("RTINFER_ENV", "aws")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))  # no profile region either
+    for name, value in AWS_NAMED.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match="RTINFER_ENV=aws needs a region: set AWS_REGION"):
+        load_settings()
 
 
 def test_an_unknown_env_names_the_variable_and_the_value(monkeypatch):
@@ -72,8 +109,8 @@ def test_overrides_come_from_the_environment(monkeypatch, tmp_path):
     assert settings.region == "eu-west-1"
     assert settings.bucket == "my-bucket"
     assert settings.sagemaker_role_arn == "arn:aws:iam::123456789012:role/r"
-    # The model image follows the region unless it is given.
-    assert settings.model_image_uri.startswith("683313688378.dkr.ecr.eu-west-1.amazonaws.com/")
+    # Unset, the model image is looked up for the region (orchestration.model.images).
+    assert settings.model_image_uri is None
 
 
 def test_aws_region_wins_over_the_default_region(monkeypatch):

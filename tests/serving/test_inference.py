@@ -51,7 +51,8 @@ def test_model_fn_refuses_a_tampered_file(model_dir, tmp_path):
     tampered = tmp_path / "tampered"
     tampered.mkdir()
     for path in model_dir.iterdir():
-        (tampered / path.name).write_bytes(path.read_bytes())
+        if path.is_file():  # the model's files; code/ is what loads them
+            (tampered / path.name).write_bytes(path.read_bytes())
     schema = json.loads((tampered / "feature_schema.json").read_text())
     (tampered / "feature_schema.json").write_text(json.dumps({**schema, "threshold": 0.0}))
     with pytest.raises(ArtifactIntegrityError, match="sha256 mismatch for feature_schema.json"):
@@ -117,11 +118,15 @@ def test_schema_mismatches_name_the_field(model):
 
 def test_output_formats(model):
     prediction = predict_fn(input_fn(b"1,2,3\n-1,0,1", "text/csv"), model)
-    as_json = json.loads(output_fn(prediction, "application/json"))
-    assert as_json["model_version"] == "v7"
+    body, content_type = output_fn(prediction, "application/json")
+    as_json = json.loads(body)
+    assert content_type == "application/json" and as_json["model_version"] == "v7"
     assert as_json["predictions"] == pytest.approx(prediction.scores.tolist())
-    as_csv = output_fn(prediction, "text/csv").decode().splitlines()
-    assert [float(line) for line in as_csv] == pytest.approx(prediction.scores.tolist())
+    body, content_type = output_fn(prediction, "text/csv")
+    assert content_type == "text/csv"
+    assert [float(line) for line in body.decode().splitlines()] == pytest.approx(prediction.scores.tolist())
+    # the body as SageMaker's servers may hand it over
+    assert input_fn(bytearray(b"1,2,3"), "text/csv").matrix.tolist() == [[1.0, 2.0, 3.0]]
     assert response_content_type(None) == "application/json"
     assert response_content_type("*/*") == "application/json"
     assert response_content_type("text/csv;q=0.9, application/json") == "text/csv"

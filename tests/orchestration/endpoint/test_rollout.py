@@ -16,6 +16,7 @@ from orchestration.endpoint.rollout import (
     wait_in_service,
 )
 from orchestration.model.artifact import pack_model_artifact
+from orchestration.model.images import model_image_uri
 from orchestration.model.registry import publish_artifact
 
 GROUP = "rollout-tests"
@@ -128,7 +129,7 @@ def test_wait_in_service_surfaces_the_failure_reason(emulator):
         ModelName="rollout-missing-artifact",
         ExecutionRoleArn=emulator.settings.sagemaker_role_arn,
         PrimaryContainer={
-            "Image": emulator.settings.model_image_uri,
+            "Image": model_image_uri(emulator.settings),
             "ModelDataUrl": f"s3://{emulator.settings.bucket}/models/none/model.tar.gz",
         },
     )

@@ -29,7 +29,11 @@ def test_artifact_is_sagemaker_layout_and_verifiable(record, tmp_path):
     with tarfile.open(record["artifact_path"]) as tar:
         names = set(tar.getnames())
         tar.extractall(tmp_path, filter="data")
-    assert names == {"xgboost-model.json", "feature_schema.json", "metrics.json", "manifest.json"}
+    model_files = {"xgboost-model.json", "feature_schema.json", "metrics.json", "manifest.json"}
+    assert {name for name in names if not name.startswith("code")} == model_files
+    assert (
+        "code/inference.py" in names
+    )  # the script-mode code (tests/orchestration/model/test_script_mode.py)
     assert verify_manifest(tmp_path) == record["file_sha256"]
     schema = read_schema(tmp_path)
     assert schema["features"] == list(FEATURE_NAMES)
