@@ -20,8 +20,8 @@ included) checks each call:
   operation models (what `client.exceptions.X` catches), one the service models, one of the codes
   AWS documents as common to its APIs, or the bare HTTP status of an error without a body (HEAD).
 
-Violations are kept in memory (`drain()`), and with a report directory also appended as JSON lines
-to `<directory>/<pid>.jsonl`, which is how processes other than the test process report them.
+Violations are kept in memory (`drain()`), or with a report directory appended as JSON lines to
+`<directory>/<pid>.jsonl`, which is how processes other than the test process report them.
 
 This file depends on the standard library and botocore only: Lambda function workers import it
 from this directory (they run with `python -S` and see none of the project), and `python -m
@@ -136,21 +136,22 @@ def record(service: str, operation: str, part: str, path: str, problem: str) -> 
         "problem": problem,
         "origin": _origin(),
     }
-    with _lock:
-        _recorded.append(violation)
-        directory = _report_dir
-    if directory:
+    directory = _report_dir
+    if directory:  # a process that reports through files keeps nothing in memory (nobody drains it)
         line = (json.dumps(violation) + "\n").encode()
         try:
             fd = os.open(
                 os.path.join(directory, f"{os.getpid()}.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT
             )
-        except OSError:
+            try:
+                os.write(fd, line)  # one write per line: O_APPEND keeps concurrent writers' lines whole
+            finally:
+                os.close(fd)
             return
-        try:
-            os.write(fd, line)  # one write per line: O_APPEND keeps concurrent writers' lines whole
-        finally:
-            os.close(fd)
+        except OSError:
+            pass
+    with _lock:
+        _recorded.append(violation)
 
 
 def drain() -> list[dict[str, Any]]:
@@ -276,16 +277,22 @@ def _validator_class():
 _validators: dict[tuple[bool, bool], Any] = {}
 
 
+def _validate(value: Any, shape, root: str, minimums: bool, enums: bool) -> list[tuple[str, str, str]]:
+    validator = _validators.get((minimums, enums))
+    if validator is None:
+        validator = _validators[(minimums, enums)] = _validator_class()(minimums, enums)
+    report = validator.validate(value, shape)
+    return [
+        (_path(name, root), _problem(reason, details), reason) for reason, name, details in report._errors
+    ]
+
+
 def validate_shape(
     value: Any, shape, root: str, minimums: bool = True, enums: bool = False
 ) -> list[tuple[str, str]]:
     """(path, problem) for each way `value` breaks `shape`: ParamValidator's rules (the models'
     minimums only if `minimums`), and enum values if `enums`."""
-    validator = _validators.get((minimums, enums))
-    if validator is None:
-        validator = _validators[(minimums, enums)] = _validator_class()(minimums, enums)
-    report = validator.validate(value, shape)
-    return [(_path(name, root), _problem(reason, details)) for reason, name, details in report._errors]
+    return [(path, problem) for path, problem, _ in _validate(value, shape, root, minimums, enums)]
 
 
 def _has_enum(shape, service: str, visiting: set[str] | None = None) -> bool:
@@ -439,10 +446,25 @@ def _names(model) -> tuple[str, str]:
     return model.service_model.service_name, model.name
 
 
+# Request members whose enum in the model is not what AWS accepts: ReceiveMessage's (deprecated)
+# AttributeNames takes message system attributes (ApproximateReceiveCount, SentTimestamp, ...), as its
+# own documentation lists, while its enum is the queue attributes' (QueueAttributeName).
+REQUEST_ENUMS_NOT_ENFORCED = {("sqs", "ReceiveMessage"): frozenset({"AttributeNames"})}
+
+
+def _enforced(model, problems: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+    exempt = REQUEST_ENUMS_NOT_ENFORCED.get((model.service_model.service_name, model.name), frozenset())
+    return [
+        (path, problem)
+        for path, problem, reason in problems
+        if not (reason == "invalid enum" and path.split("[")[0].split(".")[0] in exempt)
+    ]
+
+
 def _validate_request(params, model, context, **_):
     """For clients that skip botocore's client-side validation: what the model says of the request."""
     if model.input_shape is not None:
-        problems = validate_shape(params, model.input_shape, "(request)", enums=True)
+        problems = _enforced(model, _validate(params, model.input_shape, "(request)", True, True))
         if problems:
             context[_CONTEXT_KEY] = problems
 
@@ -450,8 +472,9 @@ def _validate_request(params, model, context, **_):
 def _check_request_enums(params, model, context, **_):
     """For clients that validate: the enum values botocore's validation leaves to the service."""
     if model.input_shape is not None:
-        problems: list[tuple[str, str]] = []
-        check_enums(params, model.input_shape, model.service_model.service_name, "", problems)
+        found: list[tuple[str, str]] = []
+        check_enums(params, model.input_shape, model.service_model.service_name, "", found)
+        problems = _enforced(model, [(path, problem, "invalid enum") for path, problem in found])
         if problems:
             context[_CONTEXT_KEY] = problems
 
@@ -502,8 +525,8 @@ def attach(client) -> None:
 
 
 def install(report_dir: str | None = None, label: str | None = None) -> None:
-    """Check every client created from now on; `report_dir` also receives the violations as files,
-    `label` names this process in them."""
+    """Check every client created from now on; violations go to files in `report_dir` if given, else
+    to memory; `label` names this process in them."""
     global _installed, _report_dir, _label
     with _lock:
         _report_dir = report_dir

@@ -224,6 +224,12 @@ def test_an_invalid_request_the_service_accepts_is_a_violation(wrong):
         == "'Popularity' is not one of Name, CreationTime, Status (and the service accepted it)"
     )
 
+    # except where the model's enum is not what AWS takes: ReceiveMessage's AttributeNames names
+    # message attributes, as its documentation says, though its enum lists the queue's
+    wrong.answer("ReceiveMessage", {"Messages": []})
+    wrong.client("sqs").receive_message(QueueUrl="http://q", AttributeNames=["ApproximateReceiveCount"])
+    assert guard.drain() == []
+
 
 def test_subprocesses_report_through_sitecustomize(wrong, tmp_path):
     """The session puts the guard first on PYTHONPATH; a Python subprocess with RTINFER_MODEL_GUARD set

@@ -46,3 +46,13 @@ def test_clients_use_path_style_s3_and_bounded_retries(emulator):
     custom = client_config(connect_timeout=1, read_timeout=2, max_attempts=7)
     assert (custom.connect_timeout, custom.read_timeout) == (1, 2)
     assert custom.retries == {"mode": "standard", "total_max_attempts": 7}
+
+
+def test_clients_validate_their_requests_client_side(emulator):
+    """botocore's parameter validation stays on for the product's clients: a request the model refuses
+    never leaves the process (the suite's model guard validates the consumer's unvalidated stores)."""
+    from botocore.exceptions import ParamValidationError
+
+    sqs = aws_client("sqs", emulator.settings)
+    with pytest.raises(ParamValidationError, match="ReceiptHandle"):
+        sqs.delete_message(QueueUrl=f"{emulator.settings.emulator_url}/000000000000/q", ReceiptHandle=7)
