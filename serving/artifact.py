@@ -56,13 +56,14 @@ def sha256_file(path: Path) -> str:
 
 def artifact_files(model_dir: Path) -> list[str]:
     """Every file of the artifact but the manifest, as relative POSIX paths; anything that is not a
-    regular file (a link, a device) is refused."""
+    regular file (a link, a device) is refused. Python's own bytecode cache is not the artifact's:
+    importing code/ writes it, and Python checks each cached file against its listed source."""
     found = []
     for path in sorted(model_dir.rglob("*")):
         name = path.relative_to(model_dir).as_posix()
         if path.is_symlink() or not (path.is_file() or path.is_dir()):
             raise ArtifactIntegrityError(f"{name} in the artifact is not a regular file")
-        if path.is_file() and name != MANIFEST_FILE:
+        if path.is_file() and name != MANIFEST_FILE and "__pycache__" not in path.parts:
             found.append(name)
     return found
 

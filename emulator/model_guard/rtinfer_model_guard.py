@@ -63,6 +63,8 @@ COMMON_ERRORS = frozenset(
         "NotAuthorized",
         "OptInRequired",
         "RequestExpired",
+        # what every JSON-protocol front end answers a body it cannot read into the input shape
+        "SerializationException",
         "ServiceUnavailable",
         "ThrottlingException",
         "UnrecognizedClientException",
@@ -92,6 +94,7 @@ SERVICE_ERRORS: dict[str, frozenset[str]] = {
             "InvalidArgument",
             "InvalidBucketName",
             "InvalidDigest",
+            "MetadataTooLarge",
             "InvalidPart",
             "InvalidPartOrder",
             "InvalidRange",
@@ -237,6 +240,8 @@ def _validator_class():
                 if required not in params:
                     errors.report(name, "missing required field", required_name=required, user_params=params)
             for param, value in params.items():
+                if value is None:  # AWS's JSON protocols take a null member as an absent one
+                    continue
                 member = members.get(param)
                 if member is None:
                     errors.report(name, "unknown field", unknown_param=param, valid_names=list(members))

@@ -14,17 +14,20 @@ from pathlib import Path
 
 from emulator import control
 from emulator.app import state_dir
+from serving.artifact import write_manifest
 
 BUCKET = "models"
 DAMAGES = ("truncated", "garbage", "missing")
 
 
 def _distinct_artifact(source: Path, out: Path, tag: str) -> Path:
-    """`source` repacked with one more file: the same model, another ETag (its own extraction)."""
+    """`source` repacked with one more file (listed in its manifest): the same model, another ETag
+    (its own extraction)."""
     staging = out.with_suffix(".d")
     with tarfile.open(source) as tar:
         tar.extractall(staging, filter="data")
     (staging / "variant.txt").write_text(tag)
+    write_manifest(staging)  # the manifest lists every file, the new one too
     with tarfile.open(out, "w:gz") as tar:
         for entry in sorted(staging.iterdir()):
             tar.add(entry, arcname=entry.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tarfile
 
 import numpy as np
@@ -49,10 +50,7 @@ def test_model_fn_reads_the_schema(model):
 
 def test_model_fn_refuses_a_tampered_file(model_dir, tmp_path):
     tampered = tmp_path / "tampered"
-    tampered.mkdir()
-    for path in model_dir.iterdir():
-        if path.is_file():  # the model's files; code/ is what loads them
-            (tampered / path.name).write_bytes(path.read_bytes())
+    shutil.copytree(model_dir, tampered)  # the whole artifact, code/ included: its manifest lists it all
     schema = json.loads((tampered / "feature_schema.json").read_text())
     (tampered / "feature_schema.json").write_text(json.dumps({**schema, "threshold": 0.0}))
     with pytest.raises(ArtifactIntegrityError, match="sha256 mismatch for feature_schema.json"):

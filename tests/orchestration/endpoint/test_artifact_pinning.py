@@ -14,6 +14,7 @@ from orchestration.endpoint.actions import DeployConfig, run_deploy
 from orchestration.endpoint.rollout import EndpointFailed, UnpinnedArtifact, ensure_model_from_package
 from orchestration.endpoint.strategies import Clients
 from orchestration.model.artifact import pack_model_artifact
+from orchestration.model.images import model_image_uri
 from orchestration.model.registry import (
     describe_version,
     ensure_group,
@@ -93,7 +94,7 @@ def test_a_version_without_a_recorded_digest_is_neither_registered_nor_deployed(
     created = sm.create_model_package(
         ModelPackageGroupName=GROUP,
         InferenceSpecification={
-            "Containers": [{"Image": emulator.settings.model_image_uri, "ModelDataUrl": url}],
+            "Containers": [{"Image": model_image_uri(emulator.settings), "ModelDataUrl": url}],
             "SupportedContentTypes": ["text/csv"],
             "SupportedResponseMIMETypes": ["application/json"],
         },
