@@ -36,7 +36,8 @@ def test_pinned_botocore_speaks_aws_json_1_0_to_cloudwatch(cloudwatch):
 
 
 def test_statistics_over_values_counts_and_statistic_sets(cloudwatch):
-    start = time.time() - 600
+    # on a minute boundary: CloudWatch aligns periods to the minute, so the first two data fall in one
+    start = time.time() // 60 * 60 - 600
     dims = [{"Name": "Model", "Value": "stats"}]
 
     def datum(offset: float, **value) -> dict:
