@@ -36,5 +36,6 @@ USER 10001
 
 EXPOSE 3000
 # The webserver; the daemon's task runs `dagster-daemon run -w workspace.yaml`, run tasks get their
-# command from the ECS run launcher.
+# command from the ECS run launcher. Inside the container the webserver listens on every interface:
+# the task's network (and its security group) is what reaches it; locally `make dev` binds 127.0.0.1.
 CMD ["dagster-webserver", "-h", "0.0.0.0", "-p", "3000", "-w", "workspace.yaml"]

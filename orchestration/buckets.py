@@ -11,7 +11,9 @@ import contextlib
 from botocore.exceptions import ClientError
 
 
-def ensure_bucket(s3, bucket: str, region: str) -> None:
+def ensure_bucket(s3, bucket: str, region: str | None = None) -> None:
+    """`region` defaults to the client's."""
+    region = region or s3.meta.region_name
     try:
         s3.list_objects_v2(Bucket=bucket, MaxKeys=1)
         return

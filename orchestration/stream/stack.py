@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestration.buckets import ensure_bucket
 from orchestration.endpoint.names import ENDPOINT_NAME
 from orchestration.stream.packaging import HANDLER
 from serving.consumer.config import DEFAULT_PREDICTIONS_RETENTION_S, PREDICTIONS_TTL_ATTRIBUTE
@@ -123,13 +124,6 @@ def ensure_queue(sqs, name: str) -> tuple[str, str]:
     url = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return url, arn
-
-
-def ensure_bucket(s3, name: str) -> None:
-    region = s3.meta.region_name
-    extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-        s3.create_bucket(Bucket=name, **extra)
 
 
 def _function_environment(spec: StreamStackSpec, dlq_url: str) -> dict:
