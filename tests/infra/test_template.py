@@ -161,28 +161,40 @@ def cfn_lint(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     return run
 
 
-def test_cfn_lint_reports_nothing(cfn_lint, template, tmp_path):
-    mapping = tmp_path / "expanded.json"
+@pytest.fixture(scope="module")
+def cfn_lint_findings(cfn_lint, template, tmp_path_factory) -> dict[str, set[str]]:
+    """One cfn-lint run (its start-up is most of its time) over the template, the mapping as the
+    transform expands it, and two damaged copies: file name -> the rule ids it broke."""
+    work = tmp_path_factory.mktemp("cfn-lint")
+    mapping = work / "expanded.json"
     mapping.write_text(json.dumps(expanded(template), indent=1))
-    result = cfn_lint(TEMPLATE, mapping)
-    assert (result.returncode, result.stdout.strip(), result.stderr.strip()) == (0, "", "")
-
-
-def test_cfn_lint_catches_broken_copies(cfn_lint, template, tmp_path):
-    """The same run on damaged copies fails: the SAM function and the mapping really are validated."""
-    broken_sam = tmp_path / "broken.yaml"
+    broken_sam = work / "broken.yaml"
     broken_sam.write_text(TEMPLATE.read_text().replace("Runtime: python3.11", "Runtime: python2.7"))
     broken_mapping = copy.deepcopy(template)
     kinesis_event(broken_mapping)["StartingPosition"] = "OLDEST"
     kinesis_event(broken_mapping)["BatchSize"] = 20_000
-    broken_expanded = tmp_path / "broken-expanded.json"
+    broken_expanded = work / "broken-expanded.json"
     broken_expanded.write_text(json.dumps(expanded(broken_mapping), indent=1))
-    result = cfn_lint(broken_sam, broken_expanded)
-    assert result.returncode != 0
-    findings = {(Path(line.split(":")[0]).name, line.split(":")[5]) for line in result.stdout.splitlines()}
-    assert ("broken.yaml", "E2533") in findings  # deprecated runtime on AWS::Serverless::Function
-    assert ("broken-expanded.json", "E3031") in findings  # StartingPosition not in the enum
-    assert ("broken-expanded.json", "E3034") in findings  # BatchSize above Kinesis's 10000
+    result = cfn_lint(TEMPLATE, mapping, broken_sam, broken_expanded)
+    assert result.stderr.strip() == "" and result.returncode != 0, result.stderr
+    findings: dict[str, set[str]] = {
+        path.name: set() for path in (TEMPLATE, mapping, broken_sam, broken_expanded)
+    }
+    for line in result.stdout.splitlines():
+        findings.setdefault(Path(line.split(":")[0]).name, set()).add(line.split(":")[5])
+    return findings
+
+
+def test_cfn_lint_reports_nothing(cfn_lint_findings):
+    assert cfn_lint_findings[TEMPLATE.name] == set()
+    assert cfn_lint_findings["expanded.json"] == set()
+
+
+def test_cfn_lint_catches_broken_copies(cfn_lint_findings):
+    """The same run on damaged copies fails: the SAM function and the mapping really are validated."""
+    assert "E2533" in cfn_lint_findings["broken.yaml"]  # deprecated runtime on AWS::Serverless::Function
+    assert "E3031" in cfn_lint_findings["broken-expanded.json"]  # StartingPosition not in the enum
+    assert "E3034" in cfn_lint_findings["broken-expanded.json"]  # BatchSize above Kinesis's 10000
 
 
 # --- the event-source mapping -----------------------------------------------------------------------

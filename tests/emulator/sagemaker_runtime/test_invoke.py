@@ -52,8 +52,8 @@ def test_invoke_returns_predictions(runtime, ab_endpoint):
 
 
 def test_weights_split_traffic_and_can_be_updated(clients, runtime, ab_endpoint):
-    counts = _count_variants(runtime, ab_endpoint, 2000)
-    _assert_binomial(counts.get("A", 0), 2000, 0.7)
+    counts = _count_variants(runtime, ab_endpoint, 600)
+    _assert_binomial(counts.get("A", 0), 600, 0.7)
 
     sagemaker = clients["sagemaker"]
     sagemaker.update_endpoint_weights_and_capacities(
@@ -69,8 +69,8 @@ def test_weights_split_traffic_and_can_be_updated(clients, runtime, ab_endpoint)
         for v in sagemaker.describe_endpoint(EndpointName=ab_endpoint)["ProductionVariants"]
     }
     assert variants["B"]["CurrentWeight"] == variants["B"]["DesiredWeight"] == 3
-    counts = _count_variants(runtime, ab_endpoint, 1000)
-    _assert_binomial(counts.get("A", 0), 1000, 0.25)
+    counts = _count_variants(runtime, ab_endpoint, 400)
+    _assert_binomial(counts.get("A", 0), 400, 0.25)
 
     sagemaker.update_endpoint_weights_and_capacities(
         EndpointName=ab_endpoint,
