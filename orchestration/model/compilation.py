@@ -74,14 +74,18 @@ def compile_with_neo(
 
 
 def _load_from_s3(s3, url: str, into: Path, expected_sha256: str | None) -> tuple[LoadedModel, str]:
-    """The artifact at `url`, loaded after the model server's checks, and its digest."""
+    """The artifact at `url`, loaded after the model server's checks, and its digest.
+
+    Without a recorded digest (a fresh compilation output) the artifact is pinned to the digest of
+    what was just downloaded: the comparison of scores that follows is what vouches for it."""
     bucket, key = url.removeprefix("s3://").split("/", 1)
     archive = into / "model.tar.gz"
     s3.download_file(bucket, key, str(archive))
     with tarfile.open(archive) as tar:
         tar.extractall(into / "model", filter="data")
-    model = model_fn(into / "model", expected_sha256)
-    return model, artifact_digest(into / "model")
+    digest = artifact_digest(into / "model")
+    model = model_fn(into / "model", expected_sha256 or digest)
+    return model, digest
 
 
 def _one_row_seconds(model, rows: np.ndarray) -> float:
