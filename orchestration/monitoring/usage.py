@@ -175,7 +175,7 @@ def _stored_bytes(cloudwatch, buckets: Iterable[str], window: Window) -> float:
             ],
             StartTime=window.end - timedelta(seconds=STORAGE_LOOKBACK_S),
             EndTime=window.end,
-            Period=60,
+            Period=3600,
             Statistics=["Maximum"],
         )["Datapoints"]
         if points:
