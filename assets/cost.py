@@ -10,8 +10,7 @@ from orchestration.monitoring.cost_report import (
     report_frame,
 )
 from orchestration.monitoring.prices import load_price_table
-from orchestration.monitoring.usage import Window, read_stack_usage
-from orchestration.stream.stack import StreamStackSpec
+from orchestration.monitoring.usage import CostedResources, Window, read_usage
 from orchestration.wiring.resources import AwsClients, MonitoringTargets
 
 
@@ -28,10 +27,17 @@ class StreamCostConfig(dg.Config):
 def stream_cost(
     context: dg.AssetExecutionContext, config: StreamCostConfig, aws: AwsClients, targets: MonitoringTargets
 ) -> dg.Output[dict]:
-    spec = StreamStackSpec(endpoint_name=targets.endpoint_name, function_name=targets.function_name)
+    resources = CostedResources(
+        streams=(targets.input_stream, targets.output_stream),
+        tables=(targets.predictions_table, targets.feature_state_table, targets.labels_table),
+        buckets=(targets.dead_letter_bucket,),
+        queues=(targets.dead_letter_queue, targets.batch_failure_queue),
+        function_name=targets.function_name,
+        endpoint_name=targets.endpoint_name,
+    )
     window = Window.last(config.window_minutes * 60)
-    usage = read_stack_usage(
-        *(aws.client(s) for s in ("cloudwatch", "sagemaker", "lambda", "kinesis")), spec, window
+    usage = read_usage(
+        *(aws.client(s) for s in ("cloudwatch", "sagemaker", "lambda", "kinesis")), resources, window
     )
     prices = load_price_table()
     report = cost_report(usage, prices, config.rows_per_instance_s)

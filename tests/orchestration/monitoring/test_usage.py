@@ -140,3 +140,34 @@ def test_the_cost_is_priced_and_shown(emulator, traffic, monkeypatch):
     print_cost(console, spec)
     shown = console.export_text()
     assert "Cost, last 15 minutes" in shown and "SageMaker instances" in shown and "total" in shown
+
+
+def test_the_stream_cost_asset_carries_the_breakdown_and_its_chart(emulator, traffic, monkeypatch):
+    import dagster as dg
+
+    from assets.cost import stream_cost
+    from orchestration.wiring.resources import AwsClients, MonitoringTargets
+
+    spec, _, _ = traffic
+    monkeypatch.setenv("RTINFER_EMULATOR_PORT", str(emulator.port))
+    monkeypatch.setenv("RTINFER_HOME", str(emulator.home))
+    targets = MonitoringTargets(
+        endpoint_name=spec.endpoint_name,
+        input_stream=spec.input_stream,
+        output_stream=spec.output_stream,
+        predictions_table=spec.predictions_table,
+        feature_state_table=spec.feature_state_table,
+        labels_table=spec.labels_table,
+        dead_letter_queue=spec.dead_letter_queue,
+        dead_letter_bucket=spec.dead_letter_bucket,
+        batch_failure_queue=spec.batch_failure_queue,
+        function_name=spec.function_name,
+    )
+    result = dg.materialize([stream_cost], resources={"aws": AwsClients(), "targets": targets})
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("stream_cost")
+    metadata = materialization.metadata
+    assert metadata["predictions"].value >= RECORDS  # the consumer's own count, service-wide
+    assert metadata["total $/M"].value > 0
+    assert "SageMaker instances" in metadata["breakdown"].value
+    assert metadata["cost_per_million"].value.startswith("![cost](data:image/svg+xml;base64,")
