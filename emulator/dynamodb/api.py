@@ -6,6 +6,7 @@ rejecting unused ones) and shapes responses; DynamoDBBackend does the rest.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,7 +22,7 @@ from emulator.dynamodb.expressions import (
     parse_projection,
     parse_update,
 )
-from emulator.dynamodb.metrics import publish_consumed
+from emulator.dynamodb.metrics import publish_consumed, publish_latency
 from emulator.dynamodb.values import Item, normalise_item
 from emulator.protocol.body import BodyLimit
 from emulator.protocol.errors import validation_exception
@@ -146,14 +147,15 @@ def _consistent(params: Params) -> bool:
 
 def build_dynamodb_api(backend: DynamoDBBackend, metrics: MetricPublisher) -> JsonDispatcher:
     @contextmanager
-    def consuming() -> Iterator[Consumed]:
+    def consuming(operation: str) -> Iterator[Consumed]:
         """What one request consumes, published whether it succeeds or not (a failed condition
-        consumes too)."""
-        consumed = Consumed()
+        consumes too), and its latency when it succeeds."""
+        consumed, started = Consumed(), time.perf_counter()
         try:
             yield consumed
         finally:
             publish_consumed(metrics, consumed)
+        publish_latency(metrics, operation, consumed, (time.perf_counter() - started) * 1000)
 
     # BatchWriteItem "can transmit up to 16MB of data over the network": DynamoDB's largest request
     limit = BodyLimit(16 * MIB, request_entity_too_large(16 * MIB))
@@ -198,7 +200,7 @@ def build_dynamodb_api(backend: DynamoDBBackend, metrics: MetricPublisher) -> Js
         condition = expressions.condition()
         expressions.done()
         table = params.get("TableName", "")
-        with consuming() as consumed:
+        with consuming("PutItem") as consumed:
             old = backend.put_item(
                 table,
                 normalise_item(params.get("Item")),
@@ -218,7 +220,7 @@ def build_dynamodb_api(backend: DynamoDBBackend, metrics: MetricPublisher) -> Js
         projection = expressions.projection()
         expressions.done()
         table = params.get("TableName", "")
-        with consuming() as consumed:
+        with consuming("GetItem") as consumed:
             item = backend.get_item(
                 table, normalise_item(params.get("Key"), "Key"), projection, consistent, consumed
             )
@@ -231,7 +233,7 @@ def build_dynamodb_api(backend: DynamoDBBackend, metrics: MetricPublisher) -> Js
         condition = expressions.condition()
         expressions.done()
         table = params.get("TableName", "")
-        with consuming() as consumed:
+        with consuming("DeleteItem") as consumed:
             old = backend.delete_item(
                 table,
                 normalise_item(params.get("Key"), "Key"),
@@ -251,7 +253,7 @@ def build_dynamodb_api(backend: DynamoDBBackend, metrics: MetricPublisher) -> Js
         actions, condition = expressions.update(), expressions.condition()
         expressions.done()
         table = params.get("TableName", "")
-        with consuming() as consumed:
+        with consuming("UpdateItem") as consumed:
             attributes = backend.update_item(
                 table,
                 normalise_item(params.get("Key"), "Key"),
@@ -271,7 +273,7 @@ def build_dynamodb_api(backend: DynamoDBBackend, metrics: MetricPublisher) -> Js
             requests[table] = [
                 _write_request(entry, f"RequestItems.{table}[{i}]") for i, entry in enumerate(entries)
             ]
-        with consuming() as consumed:
+        with consuming("BatchWriteItem") as consumed:
             unprocessed = backend.batch_write(requests, consumed)
         return {"UnprocessedItems": unprocessed, **multi_response(consumed, capacity)}
 
@@ -282,7 +284,7 @@ def build_dynamodb_api(backend: DynamoDBBackend, metrics: MetricPublisher) -> Js
             _transact_action(entry, f"TransactItems[{i}]")
             for i, entry in enumerate(params.get("TransactItems") or [])
         ]
-        with consuming() as consumed:
+        with consuming("TransactWriteItems") as consumed:
             backend.transact_write(actions, consumed)
         return multi_response(consumed, capacity)
 
@@ -297,7 +299,7 @@ def build_dynamodb_api(backend: DynamoDBBackend, metrics: MetricPublisher) -> Js
                 f"the limit is {MAX_BATCH_GET}"
             )
         responses = {}
-        with consuming() as consumed:
+        with consuming("BatchGetItem") as consumed:
             for table, spec in request_items.items():
                 expressions = _Expressions(spec)
                 projection = expressions.projection()
@@ -319,7 +321,7 @@ def build_dynamodb_api(backend: DynamoDBBackend, metrics: MetricPublisher) -> Js
         filter_condition, projection = expressions.condition("FilterExpression"), expressions.projection()
         expressions.done()
         table = params.get("TableName", "")
-        with consuming() as consumed:
+        with consuming("Query") as consumed:
             page = backend.query(
                 table,
                 key_condition,
@@ -341,7 +343,7 @@ def build_dynamodb_api(backend: DynamoDBBackend, metrics: MetricPublisher) -> Js
         filter_condition, projection = expressions.condition("FilterExpression"), expressions.projection()
         expressions.done()
         table = params.get("TableName", "")
-        with consuming() as consumed:
+        with consuming("Scan") as consumed:
             page = backend.scan(
                 table,
                 filter_condition,

@@ -23,7 +23,9 @@ def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def metric_sum(cloudwatch, namespace: str, name: str, dims: dict[str, str], since: float) -> float | None:
+def metric_sum(
+    cloudwatch, namespace: str, name: str, dims: dict[str, str], since: float, statistic: str = "Sum"
+) -> float | None:
     answer = cloudwatch.get_metric_statistics(
         Namespace=namespace,
         MetricName=name,
@@ -34,7 +36,7 @@ def metric_sum(cloudwatch, namespace: str, name: str, dims: dict[str, str], sinc
         Statistics=["Sum", "SampleCount"],
     )
     points = answer["Datapoints"]
-    return sum(p["Sum"] for p in points) if points else None
+    return sum(p[statistic] for p in points) if points else None
 
 
 def wait_for_sum(cloudwatch, namespace, name, dims, since, expected) -> float | None:
@@ -114,6 +116,11 @@ def test_dynamodb_write_units_round_up_per_kb_and_match_returned_capacity(client
     expected = 1 + 2 + 2 + 3 + 3 + 2 + 7 + 4
     assert settle(cloudwatch, "AWS/DynamoDB", "ConsumedWriteCapacityUnits", dims, since, expected) == expected
     assert metric_sum(cloudwatch, "AWS/DynamoDB", "ConsumedReadCapacityUnits", dims, since) is None
+    # requests per operation: SuccessfulRequestLatency's sample count (the failed put is not in it)
+    latency = "SuccessfulRequestLatency"
+    for operation, requests in (("PutItem", 5), ("BatchWriteItem", 1), ("TransactWriteItems", 1)):
+        op_dims = {**dims, "Operation": operation}
+        assert metric_sum(cloudwatch, "AWS/DynamoDB", latency, op_dims, since, "SampleCount") == requests
 
 
 def test_dynamodb_read_units_round_up_per_4kb_half_when_eventually_consistent(clients):
