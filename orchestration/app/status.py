@@ -86,7 +86,7 @@ def print_status(
         )
     )
 
-    print_cost(console, spec)
+    print_cost(console, spec.model_copy(update={"endpoint_name": endpoint}))
 
     drift = latest_drift(instance) if instance is not None else None
     if drift:

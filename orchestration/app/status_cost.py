@@ -9,7 +9,7 @@ from rich.table import Table
 
 from orchestration.aws import aws_client
 from orchestration.monitoring.cost_report import cost_report, report_frame
-from orchestration.monitoring.prices import load_price_table
+from orchestration.monitoring.prices import PriceTableError, load_price_table
 from orchestration.monitoring.usage import Window, read_stack_usage
 from orchestration.stream.stack import StreamStackSpec
 
@@ -26,8 +26,12 @@ def print_cost(console: Console, spec: StreamStackSpec, minutes: int = COST_WIND
         spec,
         Window.last(minutes * 60),
     )
-    prices = load_price_table()
-    frame = report_frame(cost_report(usage, prices))
+    try:
+        prices = load_price_table()
+        frame = report_frame(cost_report(usage, prices))
+    except PriceTableError as exc:  # the rest of the status still shows; this says what to fix
+        console.print(f"[bold]Cost[/bold]: cannot be priced: {exc}")
+        return
     money = [column for column in frame.columns if column.startswith("$")]
     table = Table(
         title=f"Cost, last {minutes} minutes ({usage.predictions:,.0f} predictions; "

@@ -171,3 +171,20 @@ def test_the_stream_cost_asset_carries_the_breakdown_and_its_chart(emulator, tra
     assert metadata["total $/M"].value > 0
     assert "SageMaker instances" in metadata["breakdown"].value
     assert metadata["cost_per_million"].value.startswith("![cost](data:image/svg+xml;base64,")
+
+
+def test_status_says_what_cannot_be_priced(emulator, traffic, monkeypatch, tmp_path):
+    from orchestration.monitoring.prices import DEFAULT_PRICE_TABLE, PRICE_TABLE_ENV
+
+    spec, _, _ = traffic
+    table = json.loads(DEFAULT_PRICE_TABLE.read_text())
+    table["sagemaker_instance_hour"] = {"ml.c5.large": table["sagemaker_instance_hour"]["ml.c5.large"]}
+    own = tmp_path / "prices.json"
+    own.write_text(json.dumps(table))
+    monkeypatch.setenv(PRICE_TABLE_ENV, str(own))
+    monkeypatch.setenv("RTINFER_EMULATOR_PORT", str(emulator.port))
+    monkeypatch.setenv("RTINFER_HOME", str(emulator.home))
+    console = Console(record=True, width=300)
+    print_cost(console, spec)
+    shown = " ".join(console.export_text().split())
+    assert "cannot be priced" in shown and "'ml.m5.large'" in shown, shown
