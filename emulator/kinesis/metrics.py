@@ -2,8 +2,9 @@
 
 IncomingRecords (Count) and IncomingBytes (Bytes): what was written successfully, one sample per call.
 PutRecord.Success (Count, 1 or 0 per call), PutRecord.Bytes; PutRecords.Success (Count: 1 when any
-record of the call was written), PutRecords.Bytes, PutRecords.TotalRecords, .SuccessfulRecords,
-.FailedRecords, .ThrottledRecords (Count); WriteProvisionedThroughputExceeded (Count, throttled records).
+record of the call was written), PutRecords.Bytes, PutRecords.TotalRecords, .SuccessfulRecords (and
+its older name PutRecords.Records), .FailedRecords, .ThrottledRecords (Count);
+WriteProvisionedThroughputExceeded (Count, throttled records).
 A record's bytes are its data plus its partition key: what counts against a shard's 1 MiB/s and what
 PUT payload units are billed on.
 """
@@ -39,5 +40,6 @@ def publish_put(
     if operation == "PutRecords":
         add("PutRecords.TotalRecords", "Count", len(results))
         add("PutRecords.SuccessfulRecords", "Count", len(written))
+        add("PutRecords.Records", "Count", len(written))  # the older name of SuccessfulRecords
         add("PutRecords.FailedRecords", "Count", len(results) - len(written) - throttled)
         add("PutRecords.ThrottledRecords", "Count", throttled)

@@ -241,6 +241,7 @@ def test_kinesis_incoming_records_and_bytes_per_stream(clients):
     assert metric_sum(cloudwatch, "AWS/Kinesis", "PutRecord.Success", dims, since) == 3
     assert metric_sum(cloudwatch, "AWS/Kinesis", "PutRecords.TotalRecords", dims, since) == 7
     assert metric_sum(cloudwatch, "AWS/Kinesis", "PutRecords.SuccessfulRecords", dims, since) == 7
+    assert metric_sum(cloudwatch, "AWS/Kinesis", "PutRecords.Records", dims, since) == 7
     # GetMetricData reads the same store
     answer = cloudwatch.get_metric_data(
         MetricDataQueries=[
