@@ -37,7 +37,7 @@ from emulator.protocol.loopback import LoopbackOnly
 from emulator.protocol.routing import ServiceRouter
 from emulator.s3.api import build_s3_api, presigned_s3
 from emulator.s3.backend import S3Backend
-from emulator.s3.metrics import RequestMetrics, StorageMetrics
+from emulator.s3.metrics import BucketRequests, RequestMetrics, StorageMetrics
 from emulator.sagemaker.api import build_sagemaker_api
 from emulator.sagemaker.backend import ACCOUNT, SageMakerBackend
 from emulator.sagemaker.capture import CaptureWriter
@@ -70,10 +70,11 @@ def create_app(home: Path, port: int) -> Starlette:
     cloudwatch = CloudWatchBackend(db)
     service_metrics = MetricPublisher(cloudwatch.metrics)  # AWS/Kinesis, AWS/DynamoDB, AWS/S3, AWS/SQS
     storage_metrics = StorageMetrics(s3, service_metrics)
+    bucket_requests = BucketRequests(service_metrics)
     registry = ModelRegistry(db, "us-east-1", ACCOUNT)
     compilations = CompilationJobs(db, s3, "us-east-1", ACCOUNT)
     sagemaker = SageMakerBackend(db, s3, root / "sagemaker", registry, cloudwatch.alarms.state_of)
-    capture = CaptureWriter(s3)
+    capture = CaptureWriter(s3, bucket_requests)
     invocation_metrics = InvocationMetrics(cloudwatch.metrics)
     runtime = RuntimeBackend(sagemaker, capture, invocation_metrics)
     kinesis = KinesisBackend(db)
@@ -90,7 +91,7 @@ def create_app(home: Path, port: int) -> Starlette:
     )
 
     router = ServiceRouter()
-    router.register("s3", RequestMetrics(presigned_s3(build_s3_api(s3)), service_metrics))
+    router.register("s3", RequestMetrics(presigned_s3(build_s3_api(s3)), bucket_requests))
     router.register("kinesis", build_kinesis_api(kinesis, service_metrics))
     router.register("dynamodb", build_dynamodb_api(dynamodb, service_metrics))
     router.register("sqs", build_sqs_api(sqs, service_metrics))

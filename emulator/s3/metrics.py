@@ -5,8 +5,8 @@ that id over the whole bucket), one sample per request (Count unless said): AllR
 the bucket), GetRequests, PutRequests, HeadRequests, DeleteRequests, PostRequests (requests for objects),
 ListRequests (GET of the bucket: a listing), BytesUploaded / BytesDownloaded (Bytes: object bodies),
 4xxErrors, 5xxErrors (1 or 0).
-They count the requests that reach the wire protocol; writes the emulated SageMaker makes straight into
-its S3 backend (data capture) are not requests here.
+They count the requests that reach the wire protocol and the objects the emulated SageMaker writes
+straight into its S3 backend (data capture), which on AWS are PUTs into the customer's bucket too.
 
 Daily storage metrics, per BucketName: BucketSizeBytes (Bytes, StorageType StandardStorage) and
 NumberOfObjects (Count, StorageType AllStorageTypes), for every bucket holding objects, once when the
@@ -50,12 +50,38 @@ def _uploaded(request: Request) -> int:
     return int(text) if text.isdigit() else 0
 
 
+class BucketRequests:
+    """The request metrics of one request to a bucket, however it arrived."""
+
+    def __init__(self, publisher: MetricPublisher) -> None:
+        self._publisher = publisher
+
+    def record(
+        self, bucket: str, method: str, has_key: bool, status: int, uploaded: int = 0, downloaded: int = 0
+    ) -> None:
+        dims = (("BucketName", bucket), ("FilterId", FILTER_ID))
+
+        def add(name: str, value: float, unit: str = "Count") -> None:
+            self._publisher.add(NAMESPACE, name, dims, unit, value)
+
+        add("AllRequests", 1)
+        kind = request_kind(method, has_key)
+        if kind:
+            add(kind, 1)
+        if has_key and method in ("PUT", "POST") and status < 300:
+            add("BytesUploaded", uploaded, "Bytes")
+        if has_key and method == "GET" and status < 300:
+            add("BytesDownloaded", downloaded, "Bytes")
+        add("4xxErrors", float(400 <= status < 500))
+        add("5xxErrors", float(status >= 500))
+
+
 class RequestMetrics:
     """Wraps the S3 API (any object with `handles`, `operations` and an async call on a request)."""
 
-    def __init__(self, api, publisher: MetricPublisher) -> None:
+    def __init__(self, api, requests: BucketRequests) -> None:
         self._api = api
-        self._publisher = publisher
+        self._requests = requests
 
     def handles(self, request: Request) -> bool:
         return self._api.handles(request)
@@ -67,26 +93,15 @@ class RequestMetrics:
         response = await self._api(request)
         bucket, key = _bucket_and_key(request)
         if bucket:
-            self._publish(request, response, bucket, bool(key))
+            self._requests.record(
+                bucket,
+                request.method,
+                bool(key),
+                response.status_code,
+                _uploaded(request),
+                int(response.headers.get("content-length", "0")),
+            )
         return response
-
-    def _publish(self, request: Request, response: Response, bucket: str, has_key: bool) -> None:
-        dims = (("BucketName", bucket), ("FilterId", FILTER_ID))
-
-        def add(name: str, value: float, unit: str = "Count") -> None:
-            self._publisher.add(NAMESPACE, name, dims, unit, value)
-
-        status = response.status_code
-        add("AllRequests", 1)
-        kind = request_kind(request.method, has_key)
-        if kind:
-            add(kind, 1)
-        if has_key and request.method in ("PUT", "POST") and status < 300:
-            add("BytesUploaded", _uploaded(request), "Bytes")
-        if has_key and request.method == "GET" and status < 300:
-            add("BytesDownloaded", int(response.headers.get("content-length", "0")), "Bytes")
-        add("4xxErrors", float(400 <= status < 500))
-        add("5xxErrors", float(status >= 500))
 
 
 class StorageMetrics:

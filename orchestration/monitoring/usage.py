@@ -183,9 +183,18 @@ def _stored_bytes(cloudwatch, buckets: Iterable[str], window: Window) -> float:
     return total
 
 
-def _variants(sagemaker, endpoint: str) -> tuple[VariantUsage, ...]:
+@dataclass(frozen=True)
+class _Endpoint:
+    variants: tuple[VariantUsage, ...]
+    capture_bucket: str | None  # where data capture writes, one PUT per capture file
+
+
+def _endpoint(sagemaker, endpoint: str) -> _Endpoint:
     described = sagemaker.describe_endpoint(EndpointName=endpoint)
     config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+    capture = config.get("DataCaptureConfig") or {}
+    destination = capture.get("DestinationS3Uri", "") if capture.get("EnableCapture", True) else ""
+    capture_bucket = destination.removeprefix("s3://").split("/", 1)[0] or None
     types = {
         v["VariantName"]: v.get("InstanceType", "")
         for v in config["ProductionVariants"] + config.get("ShadowProductionVariants", [])
@@ -205,7 +214,7 @@ def _variants(sagemaker, endpoint: str) -> tuple[VariantUsage, ...]:
         VariantUsage(v["VariantName"], types.get(v["VariantName"], ""), v.get("CurrentInstanceCount", 0), 1.0)
         for v in described.get("ShadowProductionVariants", [])
     ]
-    return tuple(variants)
+    return _Endpoint(tuple(variants), capture_bucket)
 
 
 def read_usage(
@@ -225,7 +234,12 @@ def read_usage(
         queries += _stream_queries(stream)
     for table in resources.tables:
         queries += _table_queries(table)
-    for bucket in resources.buckets:
+    endpoint = _endpoint(sagemaker, resources.endpoint_name)
+    # the capture bucket's requests are the endpoint's (its storage is shared with other uses: not counted)
+    request_buckets = dict.fromkeys(
+        (*resources.buckets, endpoint.capture_bucket) if endpoint.capture_bucket else resources.buckets
+    )
+    for bucket in request_buckets:
         queries += _bucket_queries(bucket)
     for queue in resources.queues:
         queries += _queue_queries(queue)
@@ -249,7 +263,7 @@ def read_usage(
         window_s=window.seconds,
         predictions=sums[consumer_query] if predictions is None else predictions,
         streams=streams,
-        variants=_variants(sagemaker, resources.endpoint_name),
+        variants=endpoint.variants,
         function_memory_mb=function["MemorySize"],
         function_architecture=(function.get("Architectures") or ["x86_64"])[0],
         lambda_requests=total("AWS/Lambda", "Invocations"),
