@@ -201,9 +201,10 @@ def what_if(usage: Usage, rate_per_s: float, rows_per_instance_s: float) -> Usag
     """The usage at `rate_per_s` predictions per second over the same window: every counted unit
     scaled by the same per-prediction amount, shards sized for the scaled write rate of each stream,
     each variant given the instances its share of the rate needs at `rows_per_instance_s` (measured
-    rows one instance predicts per second). Lambda concurrency does not change the cost; Lambda
-    requests scale linearly, an upper bound (fuller batches at a higher rate need fewer calls). The
-    custom metrics are a fixed count."""
+    rows one instance predicts per second). Lambda concurrency does not change the cost. Lambda
+    requests and S3 requests scale linearly, an upper bound: fuller batches at a higher rate need
+    fewer calls, and data capture writes one file per flush, not per prediction. The custom metrics
+    are a fixed count."""
     if not usage.predictions:
         raise ValueError("the usage counts no predictions: there is no per-prediction usage to scale")
     if not rate_per_s > 0:
