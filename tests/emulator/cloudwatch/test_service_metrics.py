@@ -42,22 +42,16 @@ def metric_sum(
     return sum(p[statistic] for p in points) if points else None
 
 
-def wait_for_sum(cloudwatch, namespace, name, dims, since, expected) -> float | None:
-    """The metric's Sum once it equals `expected` (metrics arrive within a second or two), or the last
-    value seen when it never does."""
+def settled(cloudwatch, namespace, name, dims, since, samples: int) -> float:
+    """The metric's Sum once it holds `samples` samples, one per call that published it: then none is
+    still on its way (metrics arrive within a second or two, a second at a time)."""
     deadline = time.monotonic() + WAIT_S
     while True:
-        value = metric_sum(cloudwatch, namespace, name, dims, since)
-        if value == expected or time.monotonic() > deadline:
-            return value
+        count = metric_sum(cloudwatch, namespace, name, dims, since, "SampleCount")
+        if count == samples:
+            return metric_sum(cloudwatch, namespace, name, dims, since)
+        assert time.monotonic() < deadline, f"{namespace} {name} {dims}: {count} samples, expected {samples}"
         time.sleep(0.2)
-
-
-def settle(cloudwatch, namespace, name, dims, since, expected) -> float | None:
-    """As wait_for_sum, then once more after the next flush: a count that overshoots is caught."""
-    value = wait_for_sum(cloudwatch, namespace, name, dims, since, expected)
-    time.sleep(1.5)  # two flush intervals: anything still pending would show
-    return metric_sum(cloudwatch, namespace, name, dims, since) if value == expected else value
 
 
 # ---- DynamoDB ------------------------------------------------------------------------------------
@@ -117,13 +111,14 @@ def test_dynamodb_write_units_round_up_per_kb_and_match_returned_capacity(client
     assert answer["ConsumedCapacity"][0]["CapacityUnits"] == 4.0
     dims = {"TableName": table}
     expected = 1 + 2 + 2 + 3 + 3 + 2 + 7 + 4
-    assert settle(cloudwatch, "AWS/DynamoDB", "ConsumedWriteCapacityUnits", dims, since, expected) == expected
+    # eight requests: four puts, the overwrite, the failed put, the batch, the transaction
+    assert settled(cloudwatch, "AWS/DynamoDB", "ConsumedWriteCapacityUnits", dims, since, 8) == expected
     assert metric_sum(cloudwatch, "AWS/DynamoDB", "ConsumedReadCapacityUnits", dims, since) is None
     # requests per operation: SuccessfulRequestLatency's sample count (the failed put is not in it)
     latency = "SuccessfulRequestLatency"
     for operation, requests in (("PutItem", 5), ("BatchWriteItem", 1), ("TransactWriteItems", 1)):
         op_dims = {**dims, "Operation": operation}
-        assert metric_sum(cloudwatch, "AWS/DynamoDB", latency, op_dims, since, "SampleCount") == requests
+        assert settled(cloudwatch, "AWS/DynamoDB", latency, op_dims, since, requests) > 0
 
 
 def test_dynamodb_read_units_round_up_per_4kb_half_when_eventually_consistent(clients):
@@ -160,9 +155,10 @@ def test_dynamodb_read_units_round_up_per_4kb_half_when_eventually_consistent(cl
     assert answer["ConsumedCapacity"]["CapacityUnits"] == 1.5
     expected = 1 + 2 + 0.5 + 1 + 1 + 3 + 1.5
     dims = {"TableName": table}
-    assert settle(cloudwatch, "AWS/DynamoDB", "ConsumedReadCapacityUnits", dims, since, expected) == expected
+    # seven requests: four gets, the missing item, the batch, the scan
+    assert settled(cloudwatch, "AWS/DynamoDB", "ConsumedReadCapacityUnits", dims, since, 7) == expected
     # the two puts of 4096 and 4097 bytes: 4 + 5 write units
-    assert metric_sum(cloudwatch, "AWS/DynamoDB", "ConsumedWriteCapacityUnits", dims, since) == 9
+    assert settled(cloudwatch, "AWS/DynamoDB", "ConsumedWriteCapacityUnits", dims, since, 2) == 9
 
 
 @pytest.fixture(scope="module")
@@ -233,15 +229,19 @@ def test_kinesis_incoming_records_and_bytes_per_stream(clients):
         StreamName=stream, Records=[{"Data": b"y" * 1000, "PartitionKey": "pk"} for _ in range(7)]
     )
     dims = {"StreamName": stream}
-    assert settle(cloudwatch, "AWS/Kinesis", "IncomingRecords", dims, since, 10) == 10
-    assert (
-        settle(cloudwatch, "AWS/Kinesis", "IncomingBytes", dims, since, 3 * 102 + 7 * 1002)
-        == 3 * 102 + 7 * 1002
-    )
-    assert metric_sum(cloudwatch, "AWS/Kinesis", "PutRecord.Success", dims, since) == 3
-    assert metric_sum(cloudwatch, "AWS/Kinesis", "PutRecords.TotalRecords", dims, since) == 7
-    assert metric_sum(cloudwatch, "AWS/Kinesis", "PutRecords.SuccessfulRecords", dims, since) == 7
-    assert metric_sum(cloudwatch, "AWS/Kinesis", "PutRecords.Records", dims, since) == 7
+
+    def kinesis(name: str, calls: int) -> float:
+        return settled(cloudwatch, "AWS/Kinesis", name, dims, since, calls)
+
+    assert kinesis("IncomingRecords", 4) == 10  # four calls: three PutRecord, one PutRecords
+    assert kinesis("IncomingBytes", 4) == 3 * 102 + 7 * 1002
+    assert kinesis("PutRecord.Success", 3) == 3
+    assert kinesis("PutRecord.Bytes", 3) == 3 * 102
+    assert kinesis("PutRecords.TotalRecords", 1) == 7
+    assert kinesis("PutRecords.SuccessfulRecords", 1) == 7
+    assert kinesis("PutRecords.Records", 1) == 7
+    assert kinesis("PutRecords.FailedRecords", 1) == 0
+    assert kinesis("WriteProvisionedThroughputExceeded", 4) == 0
     # GetMetricData reads the same store
     answer = cloudwatch.get_metric_data(
         MetricDataQueries=[
@@ -274,21 +274,25 @@ def test_sqs_messages_sent_received_deleted_and_empty_receives(clients):
     for _ in range(2):
         sqs.send_message(QueueUrl=url, MessageBody="a" * 100)
     sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "b" * 50} for i in range(3)])
-    received, empty = [], 0
+    received, empty, receives = [], 0, 1  # the last, empty receive below is one more
     while len(received) < 5:
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        received, empty = received + messages, empty + (not messages)
+        received, empty, receives = received + messages, empty + (not messages), receives + 1
     sqs.delete_message_batch(
         QueueUrl=url,
         Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)],
     )
     assert not sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages")
     dims = {"QueueName": name}
-    assert settle(cloudwatch, "AWS/SQS", "NumberOfMessagesSent", dims, since, 5) == 5
-    assert metric_sum(cloudwatch, "AWS/SQS", "SentMessageSize", dims, since) == 2 * 100 + 3 * 50
-    assert metric_sum(cloudwatch, "AWS/SQS", "NumberOfMessagesReceived", dims, since) == 5
-    assert metric_sum(cloudwatch, "AWS/SQS", "NumberOfMessagesDeleted", dims, since) == 5
-    assert metric_sum(cloudwatch, "AWS/SQS", "NumberOfEmptyReceives", dims, since) == empty + 1
+
+    def sqs_metric(name: str, samples: int) -> float:
+        return settled(cloudwatch, "AWS/SQS", name, dims, since, samples)
+
+    assert sqs_metric("NumberOfMessagesSent", 3) == 5  # two SendMessage, one batch of three
+    assert sqs_metric("SentMessageSize", 5) == 2 * 100 + 3 * 50  # one sample per message
+    assert sqs_metric("NumberOfMessagesReceived", receives) == 5
+    assert sqs_metric("NumberOfEmptyReceives", receives) == empty + 1
+    assert sqs_metric("NumberOfMessagesDeleted", 1) == 5
 
 
 # ---- S3 ---------------------------------------------------------------------------------------------
@@ -303,13 +307,17 @@ def test_s3_request_metrics_per_bucket(clients):
     s3.get_object(Bucket=bucket, Key="predictions/0.json")["Body"].read()
     s3.list_objects_v2(Bucket=bucket, Prefix="predictions/")
     dims = {"BucketName": bucket, "FilterId": "EntireBucket"}
-    assert settle(cloudwatch, "AWS/S3", "PutRequests", dims, since, 4) == 4
-    assert metric_sum(cloudwatch, "AWS/S3", "BytesUploaded", dims, since) == 4000
-    assert metric_sum(cloudwatch, "AWS/S3", "GetRequests", dims, since) == 1
-    assert metric_sum(cloudwatch, "AWS/S3", "BytesDownloaded", dims, since) == 1000
-    assert metric_sum(cloudwatch, "AWS/S3", "ListRequests", dims, since) == 1
-    assert metric_sum(cloudwatch, "AWS/S3", "AllRequests", dims, since) == 7  # and CreateBucket
-    assert metric_sum(cloudwatch, "AWS/S3", "4xxErrors", dims, since) == 0
+
+    def s3_metric(name: str, samples: int) -> float:
+        return settled(cloudwatch, "AWS/S3", name, dims, since, samples)
+
+    assert s3_metric("PutRequests", 4) == 4
+    assert s3_metric("BytesUploaded", 4) == 4000
+    assert s3_metric("GetRequests", 1) == 1
+    assert s3_metric("BytesDownloaded", 1) == 1000
+    assert s3_metric("ListRequests", 1) == 1
+    assert s3_metric("AllRequests", 7) == 7  # and CreateBucket
+    assert s3_metric("4xxErrors", 7) == 0
 
 
 def test_s3_daily_storage_metrics(tmp_path, monkeypatch, emulator_factory):
