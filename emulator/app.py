@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from emulator.cloudwatch.api import build_cloudwatch_api
 from emulator.cloudwatch.backend import CloudWatchBackend
 from emulator.cloudwatch.legacy import migrate_alarms
+from emulator.cloudwatch.publisher import MetricPublisher
 from emulator.dynamodb.api import build_dynamodb_api
 from emulator.dynamodb.backend import DynamoDBBackend
 from emulator.dynamodb.ttl import SWEEP_EVERY_S
@@ -36,6 +37,7 @@ from emulator.protocol.loopback import LoopbackOnly
 from emulator.protocol.routing import ServiceRouter
 from emulator.s3.api import build_s3_api, presigned_s3
 from emulator.s3.backend import S3Backend
+from emulator.s3.metrics import BucketRequests, RequestMetrics, StorageMetrics
 from emulator.sagemaker.api import build_sagemaker_api
 from emulator.sagemaker.backend import ACCOUNT, SageMakerBackend
 from emulator.sagemaker.capture import CaptureWriter
@@ -66,10 +68,13 @@ def create_app(home: Path, port: int) -> Starlette:
     migrate_sagemaker_state(db)
     s3 = S3Backend(db, root / "s3")
     cloudwatch = CloudWatchBackend(db)
+    service_metrics = MetricPublisher(cloudwatch.metrics)  # AWS/Kinesis, AWS/DynamoDB, AWS/S3, AWS/SQS
+    storage_metrics = StorageMetrics(s3, service_metrics)
+    bucket_requests = BucketRequests(service_metrics)
     registry = ModelRegistry(db, "us-east-1", ACCOUNT)
     compilations = CompilationJobs(db, s3, "us-east-1", ACCOUNT)
     sagemaker = SageMakerBackend(db, s3, root / "sagemaker", registry, cloudwatch.alarms.state_of)
-    capture = CaptureWriter(s3)
+    capture = CaptureWriter(s3, bucket_requests)
     invocation_metrics = InvocationMetrics(cloudwatch.metrics)
     runtime = RuntimeBackend(sagemaker, capture, invocation_metrics)
     kinesis = KinesisBackend(db)
@@ -86,10 +91,10 @@ def create_app(home: Path, port: int) -> Starlette:
     )
 
     router = ServiceRouter()
-    router.register("s3", presigned_s3(build_s3_api(s3)))
-    router.register("kinesis", build_kinesis_api(kinesis))
-    router.register("dynamodb", build_dynamodb_api(dynamodb))
-    router.register("sqs", build_sqs_api(sqs))
+    router.register("s3", RequestMetrics(presigned_s3(build_s3_api(s3)), bucket_requests))
+    router.register("kinesis", build_kinesis_api(kinesis, service_metrics))
+    router.register("dynamodb", build_dynamodb_api(dynamodb, service_metrics))
+    router.register("sqs", build_sqs_api(sqs, service_metrics))
     router.register("lambda", build_lambda_api(functions, mappings))
     router.register("monitoring", build_cloudwatch_api(cloudwatch))
     # botocore signs SageMaker Runtime as "sagemaker" too: the runtime is the one with a REST path.
@@ -133,6 +138,8 @@ def create_app(home: Path, port: int) -> Starlette:
         cloudwatch.start()
         invocation_metrics.start()
         function_metrics.start()
+        service_metrics.start()
+        storage_metrics.start()
         threading.Thread(target=restore, args=(endpoints,), daemon=True, name="restore").start()
         housekeeping.start()
         yield
@@ -145,6 +152,8 @@ def create_app(home: Path, port: int) -> Starlette:
         await runtime.close()
         capture.close()
         invocation_metrics.close()
+        storage_metrics.close()
+        service_metrics.close()
         cloudwatch.close()
         compilations.shutdown()
         sagemaker.shutdown()

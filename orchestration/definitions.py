@@ -2,7 +2,18 @@
 
 import dagster as dg
 
-from assets import data, dead_letters, deployment, features, model, monitoring, registry, stream, traffic
+from assets import (
+    cost,
+    data,
+    dead_letters,
+    deployment,
+    features,
+    model,
+    monitoring,
+    registry,
+    stream,
+    traffic,
+)
 from jobs.dead_letters import (
     collect_batch_failures_job,
     collect_batch_failures_schedule,
@@ -23,7 +34,7 @@ from sensors.health import ENDPOINT_HEALTH, endpoint_health_sensor, failed_deplo
 defs = dg.Definitions(
     assets=[
         *dg.load_assets_from_modules(
-            [data, features, model, registry, deployment, stream, traffic, monitoring, dead_letters]
+            [data, features, model, registry, deployment, stream, traffic, monitoring, dead_letters, cost]
         ),
         AB_DECISIONS,
         ENDPOINT_HEALTH,

@@ -6,9 +6,14 @@ rejecting unused ones) and shapes responses; DynamoDBBackend does the rest.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from emulator.cloudwatch.publisher import MetricPublisher
 from emulator.dynamodb.backend import MAX_BATCH_GET, DynamoDBBackend, Page, TransactAction
+from emulator.dynamodb.capacity import Consumed, multi_response, return_mode, single_response
 from emulator.dynamodb.expressions import (
     Node,
     Path,
@@ -17,6 +22,7 @@ from emulator.dynamodb.expressions import (
     parse_projection,
     parse_update,
 )
+from emulator.dynamodb.metrics import publish_consumed, publish_latency
 from emulator.dynamodb.values import Item, normalise_item
 from emulator.protocol.body import BodyLimit
 from emulator.protocol.errors import validation_exception
@@ -132,7 +138,25 @@ def _transact_action(entry: Params, where: str) -> TransactAction:
     return TransactAction(kind, body.get("TableName", ""), key, condition, update, return_values == "ALL_OLD")
 
 
-def build_dynamodb_api(backend: DynamoDBBackend) -> JsonDispatcher:
+def _consistent(params: Params) -> bool:
+    value = params.get("ConsistentRead", False)
+    if not isinstance(value, bool):
+        raise validation_exception(f"ConsistentRead must be a boolean, got {value!r}")
+    return value
+
+
+def build_dynamodb_api(backend: DynamoDBBackend, metrics: MetricPublisher) -> JsonDispatcher:
+    @contextmanager
+    def consuming(operation: str) -> Iterator[Consumed]:
+        """What one request consumes, published whether it succeeds or not (a failed condition
+        consumes too), and its latency when it succeeds."""
+        consumed, started = Consumed(), time.perf_counter()
+        try:
+            yield consumed
+        finally:
+            publish_consumed(metrics, consumed)
+        publish_latency(metrics, operation, consumed, (time.perf_counter() - started) * 1000)
+
     # BatchWriteItem "can transmit up to 16MB of data over the network": DynamoDB's largest request
     limit = BodyLimit(16 * MIB, request_entity_too_large(16 * MIB))
     api = JsonDispatcher("DynamoDB_20120810", "1.0", RequestShapes("dynamodb"), limit)
@@ -171,78 +195,102 @@ def build_dynamodb_api(backend: DynamoDBBackend) -> JsonDispatcher:
 
     @api.operation("PutItem")
     def put_item(params: Params) -> Params:
-        returns = _return_values(params, "PutItem")
+        returns, capacity = _return_values(params, "PutItem"), return_mode(params)
         expressions = _Expressions(params)
         condition = expressions.condition()
         expressions.done()
-        old = backend.put_item(
-            params.get("TableName", ""),
-            normalise_item(params.get("Item")),
-            condition,
-            params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
-        )
-        return _attributes(old if returns == "ALL_OLD" else None)
+        table = params.get("TableName", "")
+        with consuming("PutItem") as consumed:
+            old = backend.put_item(
+                table,
+                normalise_item(params.get("Item")),
+                condition,
+                params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+                consumed,
+            )
+        return {
+            **_attributes(old if returns == "ALL_OLD" else None),
+            **single_response(consumed, capacity, table),
+        }
 
     @api.operation("GetItem")
     def get_item(params: Params) -> Params:
+        capacity, consistent = return_mode(params), _consistent(params)
         expressions = _Expressions(params)
         projection = expressions.projection()
         expressions.done()
-        item = backend.get_item(
-            params.get("TableName", ""), normalise_item(params.get("Key"), "Key"), projection
-        )
-        return {"Item": item} if item is not None else {}
+        table = params.get("TableName", "")
+        with consuming("GetItem") as consumed:
+            item = backend.get_item(
+                table, normalise_item(params.get("Key"), "Key"), projection, consistent, consumed
+            )
+        return {**({"Item": item} if item is not None else {}), **single_response(consumed, capacity, table)}
 
     @api.operation("DeleteItem")
     def delete_item(params: Params) -> Params:
-        returns = _return_values(params, "DeleteItem")
+        returns, capacity = _return_values(params, "DeleteItem"), return_mode(params)
         expressions = _Expressions(params)
         condition = expressions.condition()
         expressions.done()
-        old = backend.delete_item(
-            params.get("TableName", ""),
-            normalise_item(params.get("Key"), "Key"),
-            condition,
-            params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
-        )
-        return _attributes(old if returns == "ALL_OLD" else None)
+        table = params.get("TableName", "")
+        with consuming("DeleteItem") as consumed:
+            old = backend.delete_item(
+                table,
+                normalise_item(params.get("Key"), "Key"),
+                condition,
+                params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+                consumed,
+            )
+        return {
+            **_attributes(old if returns == "ALL_OLD" else None),
+            **single_response(consumed, capacity, table),
+        }
 
     @api.operation("UpdateItem")
     def update_item(params: Params) -> Params:
-        returns = _return_values(params, "UpdateItem")
+        returns, capacity = _return_values(params, "UpdateItem"), return_mode(params)
         expressions = _Expressions(params)
         actions, condition = expressions.update(), expressions.condition()
         expressions.done()
-        attributes = backend.update_item(
-            params.get("TableName", ""),
-            normalise_item(params.get("Key"), "Key"),
-            actions,
-            condition,
-            returns,
-            params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
-        )
-        return _attributes(attributes)
+        table = params.get("TableName", "")
+        with consuming("UpdateItem") as consumed:
+            attributes = backend.update_item(
+                table,
+                normalise_item(params.get("Key"), "Key"),
+                actions,
+                condition,
+                returns,
+                params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+                consumed,
+            )
+        return {**_attributes(attributes), **single_response(consumed, capacity, table)}
 
     @api.operation("BatchWriteItem")
     def batch_write_item(params: Params) -> Params:
+        capacity = return_mode(params)
         requests: dict[str, list[dict]] = {}
         for table, entries in (params.get("RequestItems") or {}).items():
             requests[table] = [
                 _write_request(entry, f"RequestItems.{table}[{i}]") for i, entry in enumerate(entries)
             ]
-        return {"UnprocessedItems": backend.batch_write(requests)}
+        with consuming("BatchWriteItem") as consumed:
+            unprocessed = backend.batch_write(requests, consumed)
+        return {"UnprocessedItems": unprocessed, **multi_response(consumed, capacity)}
 
     @api.operation("TransactWriteItems")
     def transact_write_items(params: Params) -> Params:
+        capacity = return_mode(params)
         actions = [
             _transact_action(entry, f"TransactItems[{i}]")
             for i, entry in enumerate(params.get("TransactItems") or [])
         ]
-        backend.transact_write(actions)
-        return {}
+        with consuming("TransactWriteItems") as consumed:
+            backend.transact_write(actions, consumed)
+        return multi_response(consumed, capacity)
 
     @api.operation("BatchGetItem")
     def batch_get_item(params: Params) -> Params:
+        capacity = return_mode(params)
         request_items = params.get("RequestItems") or {}
         total = sum(len(spec.get("Keys", [])) for spec in request_items.values())
         if not 1 <= total <= MAX_BATCH_GET:
@@ -251,28 +299,31 @@ def build_dynamodb_api(backend: DynamoDBBackend) -> JsonDispatcher:
                 f"the limit is {MAX_BATCH_GET}"
             )
         responses = {}
-        for table, spec in request_items.items():
-            expressions = _Expressions(spec)
-            projection = expressions.projection()
-            expressions.done()
-            keys = [
-                normalise_item(key, f"RequestItems.{table}.Keys[{i}]") for i, key in enumerate(spec["Keys"])
-            ]
-            responses[table] = backend.batch_get(table, keys, projection)
-        return {"Responses": responses, "UnprocessedKeys": {}}
+        with consuming("BatchGetItem") as consumed:
+            for table, spec in request_items.items():
+                expressions = _Expressions(spec)
+                projection = expressions.projection()
+                expressions.done()
+                keys = [
+                    normalise_item(key, f"RequestItems.{table}.Keys[{i}]")
+                    for i, key in enumerate(spec["Keys"])
+                ]
+                responses[table] = backend.batch_get(table, keys, projection, _consistent(spec), consumed)
+        return {"Responses": responses, "UnprocessedKeys": {}, **multi_response(consumed, capacity)}
 
     @api.operation("Query")
     def query(params: Params) -> Params:
-        select = _select(params)
+        select, capacity, consistent = _select(params), return_mode(params), _consistent(params)
         expressions = _Expressions(params)
         key_condition = expressions.condition("KeyConditionExpression")
         if key_condition is None:
             raise validation_exception("KeyConditionExpression is required (KeyConditions is not emulated)")
         filter_condition, projection = expressions.condition("FilterExpression"), expressions.projection()
         expressions.done()
-        return _page(
-            backend.query(
-                params.get("TableName", ""),
+        table = params.get("TableName", "")
+        with consuming("Query") as consumed:
+            page = backend.query(
+                table,
                 key_condition,
                 filter_condition,
                 params.get("ScanIndexForward", True),
@@ -280,27 +331,30 @@ def build_dynamodb_api(backend: DynamoDBBackend) -> JsonDispatcher:
                 _optional_key(params, "ExclusiveStartKey"),
                 projection,
                 select == "COUNT",
-            ),
-            select,
-        )
+                consistent,
+                consumed,
+            )
+        return {**_page(page, select), **single_response(consumed, capacity, table)}
 
     @api.operation("Scan")
     def scan(params: Params) -> Params:
-        select = _select(params)
+        select, capacity, consistent = _select(params), return_mode(params), _consistent(params)
         expressions = _Expressions(params)
         filter_condition, projection = expressions.condition("FilterExpression"), expressions.projection()
         expressions.done()
-        return _page(
-            backend.scan(
-                params.get("TableName", ""),
+        table = params.get("TableName", "")
+        with consuming("Scan") as consumed:
+            page = backend.scan(
+                table,
                 filter_condition,
                 _limit(params),
                 _optional_key(params, "ExclusiveStartKey"),
                 projection,
                 select == "COUNT",
-            ),
-            select,
-        )
+                consistent,
+                consumed,
+            )
+        return {**_page(page, select), **single_response(consumed, capacity, table)}
 
     return api
 

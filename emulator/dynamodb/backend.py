@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from emulator.dynamodb.capacity import Consumed, read_units, write_units
 from emulator.dynamodb.expressions import Node, Path, apply_update, evaluate, project
 from emulator.dynamodb.ttl import TimeToLive
 from emulator.dynamodb.values import (
@@ -165,6 +166,7 @@ class Page:
     count: int  # items that passed the filter
     scanned: int
     last_key: Item | None
+    read_bytes: int = 0  # the summed size of every item evaluated (what the read consumes)
 
 
 @dataclass(frozen=True)
@@ -278,65 +280,94 @@ class DynamoDBBackend:
 
     # single items
 
-    def _load(self, conn: Any, table: str, index: tuple[str, str]) -> Item | None:
+    def _load(self, conn: Any, table: str, index: tuple[str, str]) -> tuple[Item | None, int]:
+        """The stored item (None when absent) and its size (0 when absent)."""
         row = conn.execute(
-            "SELECT item FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?", (table, *index)
+            "SELECT item, size FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?", (table, *index)
         ).fetchone()
-        return json_codec.loads(row[0]) if row else None
+        return (json_codec.loads(row[0]), row[1]) if row else (None, 0)
 
     def _put_in(
-        self, conn: Any, table: str, item: Item, condition: Node | None, return_old: bool
+        self, conn: Any, table: str, item: Item, condition: Node | None, return_old: bool, consumed: Consumed
     ) -> Item | None:
         index = self.schema(table).index(item, exact=False, where="item")
         stored = _stored(item)
-        old = self._load(conn, table, index)
+        old, old_size = self._load(conn, table, index)
+        consumed.write(table, write_units(max(old_size, stored[1])))
         if condition is not None and not evaluate(condition, old or {}):
             raise _conditional_failure(old, return_old)
         conn.execute("INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?, ?)", (table, *index, *stored))
         return old
 
     def put_item(
-        self, table: str, item: Item, condition: Node | None = None, return_old_on_failure: bool = False
+        self,
+        table: str,
+        item: Item,
+        condition: Node | None = None,
+        return_old_on_failure: bool = False,
+        consumed: Consumed | None = None,
     ) -> Item | None:
         """Store `item`; returns the item it replaced (for ReturnValues=ALL_OLD)."""
         with self._db.transaction() as conn:
-            return self._put_in(conn, table, item, condition, return_old_on_failure)
+            return self._put_in(conn, table, item, condition, return_old_on_failure, consumed or Consumed())
 
-    def get_item(self, table: str, key: Item, projection: list[Path] | None = None) -> Item | None:
+    def get_item(
+        self,
+        table: str,
+        key: Item,
+        projection: list[Path] | None = None,
+        consistent: bool = False,
+        consumed: Consumed | None = None,
+    ) -> Item | None:
         index = self.schema(table).index(key, exact=True, where="key")
         with self._db.read() as conn:
-            item = self._load(conn, table, index)
+            item, size = self._load(conn, table, index)
+        (consumed or Consumed()).read(table, read_units(size, consistent))
         return project(item, projection) if item is not None and projection else item
 
     def _delete_in(
-        self, conn: Any, table: str, key: Item, condition: Node | None, return_old: bool
+        self, conn: Any, table: str, key: Item, condition: Node | None, return_old: bool, consumed: Consumed
     ) -> Item | None:
         index = self.schema(table).index(key, exact=True, where="key")
-        old = self._load(conn, table, index)
+        old, old_size = self._load(conn, table, index)
+        consumed.write(table, write_units(old_size))
         if condition is not None and not evaluate(condition, old or {}):
             raise _conditional_failure(old, return_old)
         conn.execute("DELETE FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?", (table, *index))
         return old
 
     def delete_item(
-        self, table: str, key: Item, condition: Node | None = None, return_old_on_failure: bool = False
+        self,
+        table: str,
+        key: Item,
+        condition: Node | None = None,
+        return_old_on_failure: bool = False,
+        consumed: Consumed | None = None,
     ) -> Item | None:
         with self._db.transaction() as conn:
-            return self._delete_in(conn, table, key, condition, return_old_on_failure)
+            return self._delete_in(conn, table, key, condition, return_old_on_failure, consumed or Consumed())
 
     def _update_in(
-        self, conn: Any, table: str, key: Item, actions: list[Node], condition: Node | None, return_old: bool
+        self,
+        conn: Any,
+        table: str,
+        key: Item,
+        actions: list[Node],
+        condition: Node | None,
+        return_old: bool,
+        consumed: Consumed,
     ) -> tuple[Item | None, Item, list[str]]:
         schema = self.schema(table)
         index = schema.index(key, exact=True, where="key")
         _check_update_keeps_key(actions, schema)
-        old = self._load(conn, table, index)
+        old, old_size = self._load(conn, table, index)
         if condition is not None and not evaluate(condition, old or {}):
+            consumed.write(table, write_units(old_size))
             raise _conditional_failure(old, return_old)
         new, touched = _updated(old, key, actions)
-        conn.execute(
-            "INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?, ?)", (table, *index, *_stored(new))
-        )
+        stored = _stored(new)
+        consumed.write(table, write_units(max(old_size, stored[1])))
+        conn.execute("INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?, ?)", (table, *index, *stored))
         return old, new, touched
 
     def update_item(
@@ -347,10 +378,13 @@ class DynamoDBBackend:
         condition: Node | None = None,
         return_values: str = "NONE",
         return_old_on_failure: bool = False,
+        consumed: Consumed | None = None,
     ) -> Item | None:
         """Apply an UpdateExpression (creating the item if absent); returns what ReturnValues asks for."""
         with self._db.transaction() as conn:
-            old, new, touched = self._update_in(conn, table, key, actions, condition, return_old_on_failure)
+            old, new, touched = self._update_in(
+                conn, table, key, actions, condition, return_old_on_failure, consumed or Consumed()
+            )
         if return_values == "ALL_NEW":
             return new
         if return_values == "ALL_OLD":
@@ -360,8 +394,10 @@ class DynamoDBBackend:
 
     # transactions
 
-    def transact_write(self, actions: list[TransactAction]) -> None:
-        """All actions or none, in one SQLite transaction (TransactWriteItems)."""
+    def transact_write(self, actions: list[TransactAction], consumed: Consumed | None = None) -> None:
+        """All actions or none, in one SQLite transaction (TransactWriteItems); each action consumes
+        twice the units of its write, whether the transaction commits or is cancelled."""
+        consumed = consumed or Consumed()
         if not 1 <= len(actions) <= MAX_TRANSACT_ITEMS:
             raise validation_exception(
                 "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: "
@@ -387,6 +423,9 @@ class DynamoDBBackend:
                     reason["Item"] = old
                 reasons.append(reason)
             if any(reason["Code"] != "None" for reason in reasons):
+                for table, index in targets:
+                    old = current.get((table, *index))
+                    consumed.write(table, 2 * write_units(item_size(old) if old else 0))
                 codes = ", ".join(reason["Code"] for reason in reasons)
                 raise AwsError(
                     "TransactionCanceledException",
@@ -397,11 +436,11 @@ class DynamoDBBackend:
             puts: list[tuple[str, str, str, str, int]] = []
             deletes: list[tuple[str, str, str]] = []
             for action, (table, index) in zip(actions, targets, strict=True):
-                if action.kind == "Put":
-                    puts.append((table, *index, *_stored(action.key)))
-                elif action.kind == "Update":
-                    _check_update_keeps_key(action.update, self.schema(table))
-                    new, _ = _updated(current.get((table, *index)), action.key, action.update)
+                old = current.get((table, *index))
+                new = _transacted(action, old, self.schema(table))
+                sizes = [item_size(item) for item in (old, new) if item is not None]
+                consumed.write(table, 2 * write_units(max(sizes, default=0)))
+                if action.kind in ("Put", "Update"):
                     puts.append((table, *index, *_stored(new)))
                 elif action.kind == "Delete":
                     deletes.append((table, *index))
@@ -415,8 +454,12 @@ class DynamoDBBackend:
 
     # batches
 
-    def batch_write(self, requests: dict[str, list[dict]]) -> dict[str, list[dict]]:
-        """Apply Put/Delete requests in one transaction; returns UnprocessedItems (see the fault knob)."""
+    def batch_write(
+        self, requests: dict[str, list[dict]], consumed: Consumed | None = None
+    ) -> dict[str, list[dict]]:
+        """Apply Put/Delete requests in one transaction; returns UnprocessedItems (see the fault knob).
+        Each processed request consumes what its PutItem or DeleteItem would."""
+        consumed = consumed or Consumed()
         total = sum(len(entries) for entries in requests.values())
         if not 1 <= total <= MAX_BATCH_WRITE:
             raise validation_exception(
@@ -451,6 +494,10 @@ class DynamoDBBackend:
         deletes = [w[:3] for w in writes if w[3] is None]
         if puts or deletes:
             with self._db.transaction() as conn:  # one statement for the puts: few steps under the lock
+                old_sizes = _sizes(conn, [w[:3] for w in writes])
+                for table, hkey, rkey, body in writes:
+                    new_size = body[1] if body is not None else 0
+                    consumed.write(table, write_units(max(old_sizes.get((table, hkey, rkey), 0), new_size)))
                 if puts:
                     conn.execute(
                         "INSERT OR REPLACE INTO dynamodb_items VALUES " + _rows(len(puts), 5),
@@ -459,7 +506,14 @@ class DynamoDBBackend:
                 conn.executemany("DELETE FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?", deletes)
         return unprocessed
 
-    def batch_get(self, table: str, keys: list[Item], projection: list[Path] | None) -> list[Item]:
+    def batch_get(
+        self,
+        table: str,
+        keys: list[Item],
+        projection: list[Path] | None,
+        consistent: bool = False,
+        consumed: Consumed | None = None,
+    ) -> list[Item]:
         schema = self.schema(table)
         indexes = [schema.index(key, exact=True, where="key") for key in keys]
         if len(set(indexes)) != len(indexes):
@@ -467,6 +521,8 @@ class DynamoDBBackend:
         with self._db.read() as conn:
             found = _load_many(conn, [(table, *index) for index in indexes])
         items = [found.get((table, *index)) for index in indexes]
+        for item in items:  # every key read is rounded up on its own, found or not
+            (consumed or Consumed()).read(table, read_units(item_size(item) if item else 0, consistent))
         return [project(item, projection) if projection else item for item in items if item is not None]
 
     # reads over many items
@@ -481,6 +537,8 @@ class DynamoDBBackend:
         start_key: Item | None = None,
         projection: list[Path] | None = None,
         count_only: bool = False,
+        consistent: bool = False,
+        consumed: Consumed | None = None,
     ) -> Page:
         schema = self.schema(table)
         hash_value, range_term = _split_key_condition(key_condition, schema)
@@ -498,7 +556,9 @@ class DynamoDBBackend:
             if start_index[0] != hkey:
                 raise validation_exception("The provided starting key does not match the query's hash key")
             items = _after(items, start_key, schema, forward)
-        return _page(items, limit, filter_condition, projection, schema, count_only)
+        page = _page(items, limit, filter_condition, projection, schema, count_only)
+        (consumed or Consumed()).read(table, read_units(page.read_bytes, consistent))
+        return page
 
     def scan(
         self,
@@ -508,6 +568,8 @@ class DynamoDBBackend:
         start_key: Item | None = None,
         projection: list[Path] | None = None,
         count_only: bool = False,
+        consistent: bool = False,
+        consumed: Consumed | None = None,
     ) -> Page:
         schema = self.schema(table)
         start = schema.index(start_key, exact=True, where="ExclusiveStartKey") if start_key else ("", "")
@@ -516,7 +578,9 @@ class DynamoDBBackend:
             stored = _scan_items(
                 conn, table, start, with_items=not count_only or filter_condition is not None
             )
-            return _page(stored, limit, filter_condition, projection, schema, count_only)
+            page = _page(stored, limit, filter_condition, projection, schema, count_only)
+        (consumed or Consumed()).read(table, read_units(page.read_bytes, consistent))
+        return page
 
 
 _SCAN_CHUNK = 1000
@@ -543,6 +607,33 @@ def _load_many(conn: Any, keys: list[tuple[str, str, str]]) -> dict[tuple[str, s
         for table, hkey, rkey, item in json_codec.loads(text):
             found[(table, hkey, rkey)] = item
     return found
+
+
+def _sizes(conn: Any, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+    """Stored items' sizes by (table, hkey, rkey), without decoding them."""
+    found: dict[tuple[str, str, str], int] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        rows = conn.execute(
+            "SELECT d.tbl, d.hkey, d.rkey, d.size FROM (VALUES "
+            + _rows(len(chunk), 3)
+            + ") AS k JOIN dynamodb_items AS d "
+            "ON d.tbl = k.column1 AND d.hkey = k.column2 AND d.rkey = k.column3",
+            [value for key in chunk for value in key],
+        ).fetchall()
+        for table, hkey, rkey, size in rows:
+            found[(table, hkey, rkey)] = size
+    return found
+
+
+def _transacted(action: TransactAction, old: Item | None, schema: KeySchema) -> Item | None:
+    """The item a transaction action leaves (None for Delete; the old item for ConditionCheck)."""
+    if action.kind == "Put":
+        return action.key
+    if action.kind == "Update":
+        _check_update_keeps_key(action.update, schema)
+        return _updated(old, action.key, action.update)[0]
+    return None if action.kind == "Delete" else old
 
 
 class _Stored:
@@ -700,8 +791,8 @@ def _page(
     if filter_condition is not None:
         evaluated = [s for s in evaluated if evaluate(filter_condition, s.item)]
     if count_only:
-        return Page([], len(evaluated), scanned, last_key)
+        return Page([], len(evaluated), scanned, last_key, size)
     matched = [s.item for s in evaluated]
     if projection:
         matched = [project(item, projection) for item in matched]
-    return Page(matched, len(matched), scanned, last_key)
+    return Page(matched, len(matched), scanned, last_key, size)

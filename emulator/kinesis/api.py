@@ -6,7 +6,9 @@ import base64
 import binascii
 from typing import Any
 
+from emulator.cloudwatch.publisher import MetricPublisher
 from emulator.kinesis.backend import KinesisBackend, PutEntry, StreamRecord
+from emulator.kinesis.metrics import publish_put
 from emulator.protocol.body import BodyLimit
 from emulator.protocol.errors import AwsError
 from emulator.protocol.json_rpc import MIB, JsonDispatcher
@@ -49,7 +51,7 @@ def _record(record: StreamRecord) -> Params:
     }
 
 
-def build_kinesis_api(backend: KinesisBackend) -> JsonDispatcher:
+def build_kinesis_api(backend: KinesisBackend, metrics: MetricPublisher) -> JsonDispatcher:
     api = JsonDispatcher("Kinesis_20131202", "1.1", RequestShapes("kinesis"), _LIMIT)
 
     @api.operation("CreateStream")
@@ -120,7 +122,9 @@ def build_kinesis_api(backend: KinesisBackend) -> JsonDispatcher:
 
     @api.operation("PutRecord")
     def put_record(params: Params) -> Params:
-        (result,) = backend.put_records(_stream(params), [_entry(params, 0)])
+        entries = [_entry(params, 0)]
+        (result,) = backend.put_records(_stream(params), entries)
+        publish_put(metrics, _stream(params), "PutRecord", entries, [result])
         if "ErrorCode" in result:
             raise AwsError(result["ErrorCode"], result["ErrorMessage"])
         return {**result, "EncryptionType": "NONE"}
@@ -129,6 +133,7 @@ def build_kinesis_api(backend: KinesisBackend) -> JsonDispatcher:
     def put_records(params: Params) -> Params:
         entries = [_entry(record, i) for i, record in enumerate(params.get("Records", []))]
         results = backend.put_records(_stream(params), entries)
+        publish_put(metrics, _stream(params), "PutRecords", entries, results)
         failed = sum("ErrorCode" in result for result in results)
         return {"FailedRecordCount": failed, "Records": results, "EncryptionType": "NONE"}
 

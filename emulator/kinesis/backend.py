@@ -136,7 +136,7 @@ def partition_hash(partition_key: str) -> int:
     return int.from_bytes(hashlib.md5(partition_key.encode("utf-8")).digest(), "big")
 
 
-def _stream_name(stream: str) -> str:
+def stream_name(stream: str) -> str:
     return stream.rsplit(":stream/", 1)[1] if stream.startswith("arn:") else stream
 
 
@@ -182,7 +182,7 @@ class KinesisBackend:
             )
 
     def _get(self, stream: str) -> _Stream:
-        name = _stream_name(stream)
+        name = stream_name(stream)
         found = self._streams.get(name)
         if found is None:
             raise _not_found(name)

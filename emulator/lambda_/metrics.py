@@ -11,6 +11,10 @@ beyond a function's concurrency instead of throttling, so Throttles is always 0)
 (Milliseconds, one sample per invocation), ConcurrentExecutions (Count, the most executions running
 at once in the second) and, for functions behind a stream event-source mapping, IteratorAge
 (Milliseconds, one sample per invocation batch: the age of the batch's last record).
+
+Published in AWS/Logs with the dimension LogGroupName (/aws/lambda/<function>): IncomingLogEvents
+(Count) and IncomingBytes (Bytes) of every line the function logged, what CloudWatch Logs ingests
+and bills.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from emulator.lambda_.emf import MalformedEmf, parse_line
 log = logging.getLogger(__name__)
 
 NAMESPACE = "AWS/Lambda"
+LOGS_NAMESPACE = "AWS/Logs"  # what CloudWatch Logs ingests from the function's log group
 TICK_S = 0.5  # log tailing and flushing of finished seconds
 _MAX_LINE_BYTES = 1024 * 1024  # a longer unterminated line is skipped as a plain log line
 _MAX_READ_BYTES = 8 * 1024 * 1024  # per log file per tick
@@ -73,6 +78,16 @@ def _samples(name: str, dims: tuple, at: float, unit: str, samples: list[float])
         max(samples),
         tuple(samples),
     )
+
+
+def _ingested(function: str, lines: list[bytes]) -> list[Datapoint]:
+    """AWS/Logs IncomingLogEvents (Count) and IncomingBytes (Bytes) of the lines read from a log."""
+    dims = (("LogGroupName", f"/aws/lambda/{function}"),)
+    at, size, n = time.time(), float(sum(len(line) for line in lines)), len(lines)
+    return [
+        Datapoint(LOGS_NAMESPACE, "IncomingLogEvents", dims, at, "Count", 1, n, n, n),
+        Datapoint(LOGS_NAMESPACE, "IncomingBytes", dims, at, "Bytes", 1, size, size, size),
+    ]
 
 
 class FunctionMetrics:
@@ -153,6 +168,7 @@ class FunctionMetrics:
             lines = self._new_lines(path, tail, closing)
             if lines:
                 self._parse(tail.function, lines, points)
+                points.extend(_ingested(tail.function, lines))
             if closing:
                 with self._lock:
                     self._tails.pop(path, None)

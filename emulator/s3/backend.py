@@ -209,6 +209,13 @@ class S3Backend:
         if row:
             (self._root / bucket / row["file"]).unlink(missing_ok=True)
 
+    def storage(self) -> list[tuple[str, int, int]]:
+        """(bucket, bytes stored, objects) of every bucket that holds objects."""
+        rows = self._db.query(
+            "SELECT bucket, sum(size), count(*) FROM s3_objects GROUP BY bucket ORDER BY bucket"
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
+
     def list_objects(self, bucket: str, prefix: str, start_after: str, max_keys: int) -> Listing:
         """Keys with `prefix` strictly after `start_after`, in UTF-8 binary order like S3."""
         self._require_bucket(bucket)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from emulator.protocol.errors import AwsError
 from emulator.s3.backend import S3Backend
+from emulator.s3.metrics import BucketRequests
 from emulator.sagemaker.fleet import CaptureSettings
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,9 @@ def capture_line(exchange: Exchange, settings: CaptureSettings) -> str:
 
 
 class CaptureWriter:
-    def __init__(self, s3: S3Backend) -> None:
+    def __init__(self, s3: S3Backend, requests: BucketRequests) -> None:
         self._s3 = s3
+        self._requests = requests  # a capture file is a PUT into the customer's bucket, billed as one
         self._pending: list[tuple[str, str, CaptureSettings, Exchange]] = []
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -92,8 +94,10 @@ class CaptureWriter:
         now = datetime.now(UTC)
         for (bucket, folder), lines in files.items():
             key = f"{folder}/{now:%M-%S}-{now.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"
+            body = ("\n".join(lines) + "\n").encode()
             try:
-                self._s3.put_object(bucket, key, ("\n".join(lines) + "\n").encode(), "application/jsonl")
+                self._s3.put_object(bucket, key, body, "application/jsonl")
+                self._requests.record(bucket, "PUT", True, 200, len(body))
             except AwsError as exc:  # e.g. the destination bucket was never created: say so loudly
                 log.error(
                     "data capture: lost %d records for s3://%s/%s: %s", len(lines), bucket, key, exc.message

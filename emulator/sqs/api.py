@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from emulator.cloudwatch.publisher import MetricPublisher
 from emulator.protocol.body import BodyLimit
 from emulator.protocol.errors import AwsError
 from emulator.protocol.json_rpc import JsonDispatcher
@@ -30,6 +31,7 @@ from emulator.sqs.messages import (
     md5_of_body,
     message_size,
 )
+from emulator.sqs.metrics import QueueMetrics
 
 Params = dict[str, Any]
 
@@ -139,8 +141,14 @@ def _per_entry(entries: list[Params], action: Callable[[Params], Params]) -> Par
     return {"Successful": successful, "Failed": failed}
 
 
-def build_sqs_api(backend: SqsBackend) -> SqsDispatcher:
+def _size(entry: Params) -> int:
+    """A sent message's size as SQS counts it (body and attributes)."""
+    return message_size(str(entry.get("MessageBody", "")), entry.get("MessageAttributes") or {})
+
+
+def build_sqs_api(backend: SqsBackend, publisher: MetricPublisher) -> SqsDispatcher:
     api = SqsDispatcher("AmazonSQS", "1.0", RequestShapes("sqs", limits.SQS_ERRORS))
+    metrics = QueueMetrics(publisher)
 
     @api.operation("CreateQueue")
     def create_queue(params: Params) -> Params:
@@ -192,12 +200,12 @@ def build_sqs_api(backend: SqsBackend) -> SqsDispatcher:
 
     @api.operation("SendMessage")
     def send_message(params: Params) -> Params:
-        return backend.send_message(
-            _queue(params),
-            params.get("MessageBody"),
-            params.get("MessageAttributes"),
-            params.get("DelaySeconds"),
+        queue = _queue(params)
+        result = backend.send_message(
+            queue, params.get("MessageBody"), params.get("MessageAttributes"), params.get("DelaySeconds")
         )
+        metrics.sent(queue, [_size(params)])
+        return result
 
     @api.operation("SendMessageBatch")
     def send_message_batch(params: Params) -> Params:
@@ -212,12 +220,15 @@ def build_sqs_api(backend: SqsBackend) -> SqsDispatcher:
                 f"Batch requests cannot be longer than {MAX_MESSAGE_BYTES} bytes. "
                 f"You have sent {total} bytes.",
             )
-        return _per_entry(
+        result = _per_entry(
             entries,
             lambda e: backend.send_message(
                 queue, e.get("MessageBody"), e.get("MessageAttributes"), e.get("DelaySeconds")
             ),
         )
+        sent = {entry["Id"] for entry in result["Successful"]}
+        metrics.sent(queue, [_size(e) for e in entries if e.get("Id") in sent])
+        return result
 
     @api.operation("ReceiveMessage")
     async def receive_message(params: Params) -> Params:
@@ -248,6 +259,7 @@ def build_sqs_api(backend: SqsBackend) -> SqsDispatcher:
             if messages or asyncio.get_running_loop().time() >= deadline:
                 break
             await asyncio.sleep(_POLL_S)
+        metrics.received(queue, len(messages))
         system_names = set(params.get("MessageSystemAttributeNames") or []) | set(
             params.get("AttributeNames") or []
         )
@@ -257,13 +269,18 @@ def build_sqs_api(backend: SqsBackend) -> SqsDispatcher:
     @api.operation("DeleteMessage")
     def delete_message(params: Params) -> Params:
         backend.delete_message(_queue(params), params.get("ReceiptHandle", ""))
+        metrics.deleted(_queue(params), 1)
         return {}
 
     @api.operation("DeleteMessageBatch")
     def delete_message_batch(params: Params) -> Params:
         queue, entries = _queue(params), params.get("Entries") or []
         _check_batch(entries)
-        return _per_entry(entries, lambda e: backend.delete_message(queue, e.get("ReceiptHandle", "")) or {})
+        result = _per_entry(
+            entries, lambda e: backend.delete_message(queue, e.get("ReceiptHandle", "")) or {}
+        )
+        metrics.deleted(queue, len(result["Successful"]))
+        return result
 
     @api.operation("ChangeMessageVisibility")
     def change_message_visibility(params: Params) -> Params:

@@ -6,6 +6,7 @@ import dagster as dg
 from rich.console import Console
 from rich.table import Table
 
+from orchestration.app.status_cost import print_cost
 from orchestration.aws import aws_client
 from orchestration.endpoint.history import DeploymentHistory
 from orchestration.endpoint.names import CANDIDATE, ENDPOINT_NAME, PACKAGE_GROUP, PRODUCTION
@@ -84,6 +85,8 @@ def print_status(
             "Health, last 5 minutes (CloudWatch)", [(k, f"{v:,.3f}") for k, v in health.as_metadata().items()]
         )
     )
+
+    print_cost(console, spec.model_copy(update={"endpoint_name": endpoint}))
 
     drift = latest_drift(instance) if instance is not None else None
     if drift:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 import uuid
 
 import pytest
@@ -175,6 +176,39 @@ def test_shadow_gets_a_copy_and_everything_is_captured(
         "DestinationS3Uri": f"s3://{capture_bucket}/datacapture",
         "KmsKeyId": "",  # required by DescribeEndpoint's model; no customer key was given
     }
+
+
+def test_each_capture_file_is_an_s3_put_request(
+    emulator, clients, runtime, shadow_endpoint, capture_bucket, wait_for
+):
+    """On AWS data capture PUTs into the customer's bucket (billed, and in its request metrics); the
+    emulated capture writes straight into its S3 store and counts them the same way."""
+    runtime.invoke_endpoint(EndpointName=shadow_endpoint, Body=ROW, ContentType="text/csv")
+    cloudwatch, s3 = emulator.client("cloudwatch"), clients["s3"]
+
+    def objects() -> int:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=capture_bucket)
+        return sum(page.get("KeyCount", 0) for page in pages)
+
+    def puts() -> float:
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/S3",
+            MetricName="PutRequests",
+            Dimensions=[
+                {"Name": "BucketName", "Value": capture_bucket},
+                {"Name": "FilterId", "Value": "EntireBucket"},
+            ],
+            StartTime=time.time() - 3 * 3600,
+            EndTime=time.time() + 60,
+            Period=3600,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return sum(p["Sum"] for p in points)
+
+    # every object in the bucket was written by data capture, each once
+    wait_for(
+        lambda: objects() >= 2 and puts() == objects(), what=lambda: f"{puts()} PUTs, {objects()} objects"
+    )
 
 
 def test_unknown_endpoint_is_a_validation_error(runtime):

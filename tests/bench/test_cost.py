@@ -1,0 +1,41 @@
+"""bench/cost.py: the path next to the one-at-a-time baseline, printed with the ratio."""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+
+from bench.cost import print_comparison
+from orchestration.monitoring.cost import StreamUsage, Usage, VariantUsage
+
+
+def usage(per_record_calls: float) -> Usage:
+    n = 10_000.0
+    return Usage(
+        window_s=100.0,
+        predictions=n,
+        streams=(StreamUsage("in", 1, n * per_record_calls, n * 300),),
+        variants=(VariantUsage("AllTraffic", "ml.m5.large", 1, 1.0),),
+        function_memory_mb=512,
+        function_architecture="x86_64",
+        lambda_requests=n * per_record_calls,
+        lambda_duration_ms=n * per_record_calls * 20,
+        dynamodb_read_units=n,
+        dynamodb_write_units=n * 2,
+        s3_put_requests=0.0,
+        s3_get_requests=0.0,
+        s3_stored_bytes=0.0,
+        sqs_requests=0.0,
+        cloudwatch_metrics=6,
+        log_bytes=0.0,
+    )
+
+
+def test_both_patterns_and_the_ratio_are_printed():
+    console = Console(record=True, width=160)
+    frame = print_comparison(console, usage(0.002), usage(1.0))
+    shown = console.export_text()
+    assert "path (10,000 predictions) vs" in " ".join(shown.split())
+    assert "Lambda requests" in shown and "ratio" in shown
+    assert frame.loc["Lambda requests", "ratio"] == pytest.approx(500)
+    assert frame.loc["DynamoDB writes", "ratio"] == pytest.approx(1)
