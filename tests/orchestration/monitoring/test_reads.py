@@ -16,8 +16,6 @@ from emulator.sagemaker.fleet import CaptureSettings
 from orchestration.monitoring.reads import capture_keys, read_capture, read_labels_of, read_predictions
 from orchestration.stream.audit_log import AuditObjectError
 from orchestration.stream.stack import ensure_bucket, ensure_table
-from serving.consumer.audit import write_batch
-from serving.consumer.decode import StreamPosition
 from serving.features import FEATURE_NAMES
 
 CAPTURE = CaptureSettings(
@@ -47,12 +45,6 @@ def _prediction(request_id: str, fallback: bool, score: float | None, sequence: 
     }
 
 
-def _write(s3, bucket: str, rows: list[dict]) -> None:
-    first = rows[0]
-    position = StreamPosition(first["sequence_number"], "pk", first["shard_id"], "arn", first["arrival_ms"])
-    assert write_batch(s3, bucket, position, rows)
-
-
 @pytest.fixture
 def audit_bucket(emulator):
     s3, name = emulator.client("s3"), f"reads-{uuid.uuid4().hex[:8]}"
@@ -60,9 +52,9 @@ def audit_bucket(emulator):
     return s3, name
 
 
-def test_predictions_come_back_with_integer_times_and_boolean_fallback(audit_bucket):
+def test_predictions_come_back_with_integer_times_and_boolean_fallback(audit_bucket, store_audit_rows):
     s3, bucket = audit_bucket
-    _write(s3, bucket, [_prediction("r1", False, 0.25, 1), _prediction("r2", True, None, 2)])
+    store_audit_rows(s3, bucket, [_prediction("r1", False, 0.25, 1), _prediction("r2", True, None, 2)])
     frame = read_predictions(s3, bucket).set_index("request_id").sort_index()
     assert list(frame.index) == ["r1", "r2"]
     for column in ("event_ms", "arrival_ms", "predicted_ms"):
@@ -76,12 +68,16 @@ def test_predictions_come_back_with_integer_times_and_boolean_fallback(audit_buc
     assert frame.loc["r1", "fallback_reason"] is None
 
 
-def test_a_request_sent_twice_reads_as_its_first_prediction_and_a_time_bounds_the_read(audit_bucket):
+def test_a_request_sent_twice_reads_as_its_first_prediction_and_a_time_bounds_the_read(
+    audit_bucket, store_audit_rows
+):
     s3, bucket = audit_bucket
-    _write(s3, bucket, [_prediction("early", False, 0.1, 1) | {"arrival_ms": 1_600_000_000_000}])
-    _write(s3, bucket, [_prediction("resent", False, 0.2, 10), _prediction("other", False, 0.3, 11)])
+    store_audit_rows(s3, bucket, [_prediction("early", False, 0.1, 1) | {"arrival_ms": 1_600_000_000_000}])
+    store_audit_rows(
+        s3, bucket, [_prediction("resent", False, 0.2, 10), _prediction("other", False, 0.3, 11)]
+    )
     later = _prediction("resent", False, 0.9, 20) | {"arrival_ms": 1_700_000_100_000}
-    _write(s3, bucket, [later, _prediction("other", False, 0.3, 11)])  # a repeated position, too
+    store_audit_rows(s3, bucket, [later, _prediction("other", False, 0.3, 11)])  # a repeated position, too
     frame = read_predictions(s3, bucket, since_ms=1_700_000_000_000)
     assert sorted(frame["request_id"]) == ["other", "resent"]
     assert frame.set_index("request_id").loc["resent", "score"] == 0.2  # the first one, in key order

@@ -19,7 +19,7 @@ from orchestration.stream.accounting import (
     wait_until_accounted,
 )
 from orchestration.stream.stack import ensure_bucket, ensure_queue
-from serving.consumer.audit import audit_key, write_batch
+from serving.consumer.audit import audit_key
 from serving.consumer.decode import StreamPosition
 
 _SEQUENCE = count(49_000_000_000_000_000_000)
@@ -49,19 +49,6 @@ def _predictions(prefix: str, n: int, fallback_every: int = 0, arrival_ms: int |
     ]
 
 
-def _store(s3, bucket: str, rows: list[dict], per_object: int = 50) -> list[str]:
-    """Write the rows as the consumer does, `per_object` rows a batch; return the keys."""
-    keys = []
-    for start in range(0, len(rows), per_object):
-        chunk = rows[start : start + per_object]
-        first = StreamPosition(
-            chunk[0]["sequence_number"], "pk", chunk[0]["shard_id"], "arn", chunk[0]["arrival_ms"]
-        )
-        assert write_batch(s3, bucket, first, chunk)
-        keys.append(audit_key(first))
-    return keys
-
-
 @pytest.fixture
 def world(emulator):
     name = f"acct-{uuid.uuid4().hex[:8]}"
@@ -76,9 +63,9 @@ def test_an_account_adds_predictions_fallbacks_and_dead_letters():
     assert StreamAccount().accounted == 0
 
 
-def test_read_account_splits_fallbacks_from_predictions_and_counts_the_queue(world):
+def test_read_account_splits_fallbacks_from_predictions_and_counts_the_queue(world, store_audit_rows):
     s3, sqs, bucket, url = world
-    _store(s3, bucket, _predictions("r", 10, fallback_every=5), per_object=4)
+    store_audit_rows(s3, bucket, _predictions("r", 10, fallback_every=5), per_object=4)
     sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "bad"} for i in range(3)])
     account = read_account(s3, sqs, bucket, url)
     assert (account.predictions, account.fallbacks, account.dead_lettered) == (8, 2, 3)
@@ -91,24 +78,24 @@ def test_read_account_splits_fallbacks_from_predictions_and_counts_the_queue(wor
     assert count_stored(s3, bucket) == 10
 
 
-def test_a_record_in_two_objects_is_counted_once(world):
+def test_a_record_in_two_objects_is_counted_once(world, store_audit_rows):
     """A timed-out invocation's late put and its retry's can both land: the same stream positions."""
     s3, sqs, bucket, url = world
     rows = _predictions("twice", 30)
-    _store(s3, bucket, rows, per_object=30)  # the timed-out attempt's object: the whole batch
-    _store(s3, bucket, rows[:10], per_object=10)  # its retry, split after a partial failure...
-    _store(s3, bucket, rows[10:], per_object=20)  # ...and the rest
+    store_audit_rows(s3, bucket, rows, per_object=30)  # the timed-out attempt's object: the whole batch
+    store_audit_rows(s3, bucket, rows[:10], per_object=10)  # its retry, split after a partial failure...
+    store_audit_rows(s3, bucket, rows[10:], per_object=20)  # ...and the rest
     assert read_account(s3, sqs, bucket, url).predictions == 30
     assert count_stored(s3, bucket) == 30
 
 
-def test_wait_until_accounted_returns_once_the_expected_count_arrives(emulator, world):
+def test_wait_until_accounted_returns_once_the_expected_count_arrives(emulator, world, store_audit_rows):
     s3, sqs, bucket, url = world
     writer_client = emulator.client("s3")
 
     def produce():
         for chunk in range(4):
-            _store(writer_client, bucket, _predictions(f"w{chunk}", 50), per_object=25)
+            store_audit_rows(writer_client, bucket, _predictions(f"w{chunk}", 50), per_object=25)
 
     writer = threading.Thread(target=produce)
     started = time.monotonic()
@@ -119,9 +106,9 @@ def test_wait_until_accounted_returns_once_the_expected_count_arrives(emulator, 
     assert time.monotonic() - started < 60
 
 
-def test_wait_until_accounted_gives_up_at_the_timeout_with_what_it_found(world):
+def test_wait_until_accounted_gives_up_at_the_timeout_with_what_it_found(world, store_audit_rows):
     s3, sqs, bucket, url = world
-    _store(s3, bucket, _predictions("t", 7))
+    store_audit_rows(s3, bucket, _predictions("t", 7))
     started = time.monotonic()
     account = wait_until_accounted(s3, sqs, bucket, url, expected=8, timeout_s=0.5, poll_s=0.05)
     elapsed = time.monotonic() - started
@@ -130,14 +117,16 @@ def test_wait_until_accounted_gives_up_at_the_timeout_with_what_it_found(world):
     assert 0.5 <= elapsed < 10
 
 
-def test_a_later_replay_waits_for_its_own_records_and_lists_only_since_it_started(emulator, world):
+def test_a_later_replay_waits_for_its_own_records_and_lists_only_since_it_started(
+    emulator, world, store_audit_rows
+):
     s3, sqs, bucket, url = world
     # The first replay left 300 predictions and 4 dead letters behind; long before, someone left an
     # object no reader can parse: a replay's polls never list that far back, so they never meet it.
     s3.put_object(
         Bucket=bucket, Key=audit_key(StreamPosition("1", "pk", "s", "arn", 1_600_000_000_000)), Body=b"?"
     )
-    _store(s3, bucket, _predictions("first", 300))
+    store_audit_rows(s3, bucket, _predictions("first", 300))
     sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "bad"} for i in range(4)])
     time.sleep(0.01)  # the next replay starts strictly later
     before = take_baseline(sqs, url)
@@ -152,7 +141,7 @@ def test_a_later_replay_waits_for_its_own_records_and_lists_only_since_it_starte
 
     def produce():
         release.wait()
-        _store(writer_client, bucket, second)
+        store_audit_rows(writer_client, bucket, second)
         sqs.send_message(QueueUrl=url, MessageBody="bad")
 
     writer = threading.Thread(target=produce)
