@@ -42,7 +42,7 @@ class StreamStackSpec(BaseModel):
     audit_bucket: str = Field("rtinfer-audit", pattern=BUCKET_NAME)
     # An S3 lifecycle rule expires the objects under predictions/ after this (rounded up to whole days).
     predictions_retention_s: int = Field(30 * 86_400, ge=1, le=10 * 365 * 86_400)
-    audit_expiry: bool = True  # False keeps every object (no lifecycle rule)
+    audit_expiry: bool = True  # False sets no lifecycle rule: objects are kept
     feature_state_table: str = "rtinfer-feature-state"
     labels_table: str = "rtinfer-labels"
     dead_letter_queue: str = "rtinfer-consumer-dlq"
@@ -114,11 +114,11 @@ def expiry_days(retention_s: int) -> int:
 
 
 def ensure_audit_bucket(s3, bucket: str, retention_s: int | None) -> None:
-    """The audit bucket, its objects under the predictions prefix expiring after `retention_s` (None:
-    kept for ever). The lifecycle configuration is the bucket's whole one, so it converges each call."""
+    """The audit bucket, its objects under the predictions prefix expiring after `retention_s`. The
+    lifecycle configuration is the bucket's whole one, so each call sets it anew. None sets no rule
+    (and leaves one set before: a bucket whose objects must now be kept is an operator's decision)."""
     ensure_bucket(s3, bucket)
     if retention_s is None:
-        s3.delete_bucket_lifecycle(Bucket=bucket)
         return
     rule = {
         "ID": AUDIT_EXPIRY_RULE,

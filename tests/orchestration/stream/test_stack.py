@@ -82,14 +82,15 @@ def test_a_retention_becomes_whole_days_of_at_least_one(seconds, days):
     assert expiry_days(seconds) == days
 
 
-def test_the_audit_lifecycle_follows_the_spec_on_each_deploy(emulator, tmp_path):
-    s3, bucket = emulator.client("s3"), "stack-lifecycle-audit"
-    ensure_audit_bucket(s3, bucket, 2 * 86_400 + 1)
-    assert s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]["Expiration"] == {"Days": 3}
-    ensure_audit_bucket(s3, bucket, None)  # expiry turned off: the rule goes
+def test_the_audit_lifecycle_follows_the_spec_on_each_deploy(emulator):
+    s3 = emulator.client("s3")
+    ensure_audit_bucket(s3, "stack-lifecycle-audit", 2 * 86_400 + 1)
+    ensure_audit_bucket(s3, "stack-lifecycle-audit", 3 * 86_400 + 1)  # a new retention replaces the rule
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket="stack-lifecycle-audit")["Rules"]
+    assert rule["Expiration"] == {"Days": 4}
+    ensure_audit_bucket(s3, "stack-kept-audit", None)  # expiry off: no rule
     with pytest.raises(s3.exceptions.ClientError, match="NoSuchLifecycleConfiguration"):
-        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
-    ensure_audit_bucket(s3, bucket, None)  # and converges
+        s3.get_bucket_lifecycle_configuration(Bucket="stack-kept-audit")
 
 
 def test_a_bad_spec_names_the_field():
