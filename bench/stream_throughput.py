@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
         "records/s: records accounted / seconds from the first put to the last prediction stored. "
         "warm records/s: between the 10th and 90th percentile of the stored times, i.e. without the "
         "function's cold starts (which share this machine's cores) and the drain. × base: records/s / "
-        "warm records/s over the baseline. Stream latency: the predictions table's latency_ms (stored − "
+        "warm records/s over the baseline. Stream latency: the audit rows' latency_ms (predicted − "
         "Kinesis arrival); baseline latency: one record's features + InvokeEndpoint + PutItem."
     )
 
