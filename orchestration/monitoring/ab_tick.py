@@ -77,7 +77,8 @@ def ab_tick(
     started_ms = deployment_started_ms(current)
     cursor = json.loads(cursor_json) if cursor_json else _fresh_cursor(current.candidate_arn, started_ms)
     if cursor["candidate_arn"] != current.candidate_arn or "audit" not in cursor:
-        cursor = _fresh_cursor(current.candidate_arn, started_ms)  # a new candidate starts a new test
+        # a new candidate starts a new test; so does a cursor of the release that scanned a table
+        cursor = _fresh_cursor(current.candidate_arn, started_ms)
     audit = AuditCursor.from_dict(cursor["audit"])
 
     now_ms = now_ms or int(time.time() * 1000)
