@@ -29,8 +29,8 @@ def stream_cost(
 ) -> dg.Output[dict]:
     resources = CostedResources(
         streams=(targets.input_stream, targets.output_stream),
-        tables=(targets.predictions_table, targets.feature_state_table, targets.labels_table),
-        buckets=(targets.dead_letter_bucket,),
+        tables=(targets.feature_state_table, targets.labels_table),
+        buckets=(targets.audit_bucket, targets.dead_letter_bucket),
         queues=(targets.dead_letter_queue, targets.batch_failure_queue),
         function_name=targets.function_name,
         endpoint_name=targets.endpoint_name,

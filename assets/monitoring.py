@@ -10,7 +10,12 @@ from orchestration.monitoring.drift import DriftConfig, evaluate_drift
 from orchestration.monitoring.drift_window import captured_inputs, scored_reference
 from orchestration.monitoring.health import mean_model_latency_ms
 from orchestration.monitoring.outcomes import join_outcomes
-from orchestration.monitoring.reads import capture_keys, read_capture, read_labels, read_predictions
+from orchestration.monitoring.reads import (
+    capture_keys,
+    read_capture,
+    read_current_predictions,
+    read_labels_of,
+)
 from orchestration.monitoring.report_links import publish_report
 from orchestration.monitoring.shadow import compare_shadow, match_shadow_captures
 from orchestration.settings import load_settings
@@ -26,11 +31,13 @@ REFERENCE_ROWS = 3000
 def variant_outcomes(
     context: dg.AssetExecutionContext, aws: AwsClients, targets: MonitoringTargets
 ) -> dg.Output[dict]:
-    predictions = read_predictions(aws.client("dynamodb"), targets.predictions_table)
+    settings, s3 = load_settings(), aws.client("s3")
+    predictions = read_current_predictions(s3, settings, targets.endpoint_name, targets.audit_bucket)
     if predictions.empty:
         return dg.Output({"matured": 0}, metadata={"matured": 0, "note": "no predictions yet"})
     as_of = int(predictions["event_ms"].max())
-    outcomes = join_outcomes(predictions, read_labels(aws.client("dynamodb"), targets.labels_table), as_of)
+    labels = read_labels_of(aws.client("dynamodb"), targets.labels_table, predictions["request_id"])
+    outcomes = join_outcomes(predictions, labels, as_of)
     table = outcomes.per_variant
     record = {
         "as_of_ms": as_of,
@@ -67,7 +74,7 @@ def shadow_comparison(
     shadow = read_capture(
         s3, settings.bucket, capture_keys(s3, settings.bucket, targets.endpoint_name, CANDIDATE)
     )
-    predictions = read_predictions(dynamodb, targets.predictions_table)
+    predictions = read_current_predictions(s3, settings, targets.endpoint_name, targets.audit_bucket)
     paired = match_shadow_captures(shadow, predictions)
     if paired.empty:
         note = "no shadow capture matches a prediction yet"
@@ -76,7 +83,7 @@ def shadow_comparison(
     paired["latency_ms"] = mean_model_latency_ms(cw, targets.endpoint_name, CANDIDATE)
     served = predictions[predictions["request_id"].isin(paired["request_id"])].copy()
     served["latency_ms"] = mean_model_latency_ms(cw, targets.endpoint_name, PRODUCTION)
-    labels = read_labels(dynamodb, targets.labels_table)
+    labels = read_labels_of(dynamodb, targets.labels_table, served["request_id"])
     comparison = compare_shadow(
         served,
         paired[["request_id", "score", "latency_ms"]],

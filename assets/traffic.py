@@ -27,15 +27,15 @@ def traffic_replay(
     targets = TrafficTargets(
         stream_stack["input_stream"], stream_stack["feature_state_table"], stream_stack["labels_table"]
     )
-    dynamodb, sqs = aws.client("dynamodb"), aws.client("sqs")
-    predictions_table, dlq_url = stream_stack["predictions_table"], stream_stack["dead_letter_queue_url"]
+    s3, sqs = aws.client("s3"), aws.client("sqs")
+    audit_bucket, dlq_url = stream_stack["audit_bucket"], stream_stack["dead_letter_queue_url"]
     before = take_baseline(sqs, dlq_url)  # earlier replays' records are not this one's
     report = run_traffic(aws.client, targets, transactions, transaction_labels, config.to_library())
     context.log.info(f"sent {report.sent:,} records ({report.malformed} malformed) at {report.rate:,.0f}/s")
     account = wait_until_accounted(
-        dynamodb,
+        s3,
         sqs,
-        predictions_table,
+        audit_bucket,
         dlq_url,
         report.sent,
         timeout_s=ACCOUNTING_TIMEOUT_S,

@@ -1,19 +1,20 @@
 """What the local stack keeps after N records: emulator memory, state.db and its WAL, Kinesis rows,
-prediction items, bytes per record, before and after the growth bounds, in the same run.
+audit objects, bytes per record, before and after the growth bounds, in the same run.
 
 `python -m bench.growth [--records 50000]` runs the records through the real local stream path
-(producer → Kinesis → event-source mapping → the packaged consumer → endpoint + DynamoDB + output
-stream) twice, each on a fresh emulator in a temporary home:
+(producer → Kinesis → event-source mapping → the packaged consumer → endpoint + DynamoDB state + output
+stream + one audit object per batch in S3) twice, each on a fresh emulator in a temporary home:
 
 - before: the emulator of a baseline commit (by default the last one without the bounds: Kinesis
   purged only inside PutRecords and only past 24 h, the WAL never truncated, no DynamoDB TTL),
-  extracted with `git archive` and started from that tree; the stack is deployed without TTL;
+  extracted with `git archive` and started from that tree; the stack is deployed without a lifecycle
+  rule on the audit bucket (that emulator has none);
 - after: this tree's emulator with RTINFER_TIME_SCALE set so that Kinesis's 24 h retention lasts
-  --retention-s seconds, and the predictions table's TTL on, the consumer writing expires_at
-  --ttl-s seconds after each prediction.
+  --retention-s seconds, and the audit bucket's lifecycle rule on (whole days: audit objects are
+  not expired within the run; their bytes are on disk, outside state.db).
 
 Each run is measured when the mapping has processed every record ("drained") and again once the
-retention and the TTL have had time to pass ("settled"). Bytes per record = (state.db + WAL) / N.
+retention has had time to pass ("settled"). Bytes per record = (state.db + WAL) / N.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class Sample:
     db_mb: float
     wal_mb: float
     kinesis_rows: int
-    prediction_items: int
+    audit_objects: int
     records: int
 
     @property
@@ -91,7 +92,7 @@ def _count(db_path: Path, sql: str, params: tuple = ()) -> int:
         return conn.execute(sql, params).fetchone()[0]
 
 
-def sample(run: str, moment: str, home: Path, pid: int, table: str, records: int) -> Sample:
+def sample(run: str, moment: str, home: Path, pid: int, bucket: str, records: int) -> Sample:
     db = home / "emulator" / "state.db"
     return Sample(
         run,
@@ -100,7 +101,7 @@ def sample(run: str, moment: str, home: Path, pid: int, table: str, records: int
         _size_mb(db),
         _size_mb(db.with_name("state.db-wal")),
         _count(db, "SELECT count(*) FROM kinesis_records"),
-        _count(db, "SELECT count(*) FROM dynamodb_items WHERE tbl=?", (table,)),
+        _count(db, "SELECT count(*) FROM s3_objects WHERE bucket=?", (bucket,)),
         records,
     )
 
@@ -221,15 +222,15 @@ def run(
             raise RuntimeError(
                 f"{label}: the mapping did not process every record in {args.drain_timeout_s}s"
             )
-        drained = sample(label, "drained", home, pid, spec.predictions_table, len(payloads))
+        drained = sample(label, "drained", home, pid, spec.audit_bucket, len(payloads))
         time.sleep(args.settle_s)
-        settled = sample(label, f"+{args.settle_s:.0f} s", home, pid, spec.predictions_table, len(payloads))
+        settled = sample(label, f"+{args.settle_s:.0f} s", home, pid, spec.audit_bucket, len(payloads))
     return [drained, settled]
 
 
 def print_table(samples: list[Sample], console: Console, title: str) -> None:
     table = Table(title=title)
-    columns = ("run", "when", "emulator RSS MB", "state.db MB", "WAL MB", "Kinesis rows", "predictions")
+    columns = ("run", "when", "emulator RSS MB", "state.db MB", "WAL MB", "Kinesis rows", "audit objects")
     for column in (*columns, "bytes/record"):
         table.add_column(column, justify="left" if column in ("run", "when") else "right")
     for s in samples:
@@ -240,7 +241,7 @@ def print_table(samples: list[Sample], console: Console, title: str) -> None:
             f"{s.db_mb:,.1f}",
             f"{s.wal_mb:,.1f}",
             f"{s.kinesis_rows:,}",
-            f"{s.prediction_items:,}",
+            f"{s.audit_objects:,}",
             f"{s.bytes_per_record:,.0f}",
         )
     console.print(table)
@@ -252,7 +253,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="records/s put to the input stream")
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--retention-s", type=float, default=30.0, help="real seconds Kinesis's 24 h last")
-    parser.add_argument("--ttl-s", type=int, default=10, help="predictions' retention (expires_at)")
     parser.add_argument("--settle-s", type=float, default=45.0, help="wait after draining, then measure")
     parser.add_argument("--drain-timeout-s", type=float, default=600.0)
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="commit whose emulator is 'before'")
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
                     tree,
                     work / "before",
                     {TIME_SCALE_VAR: "1"},
-                    spec.model_copy(update={"predictions_ttl": False}),
+                    spec.model_copy(update={"audit_expiry": False}),
                     payloads,
                     args,
                 )
@@ -290,15 +290,15 @@ def main(argv: list[str] | None = None) -> None:
                 ROOT,
                 work / "after",
                 {TIME_SCALE_VAR: f"{scale:.8f}"},
-                spec.model_copy(update={"predictions_retention_s": args.ttl_s}),
+                spec,
                 payloads,
                 args,
             )
     print_table(samples, console, f"State kept after {args.records:,} records through the local stream path")
     console.print(
         f"after: {TIME_SCALE_VAR}={scale:.8f} (Kinesis's 24 h retention lasts {args.retention_s:.0f} s), "
-        f"predictions expire {args.ttl_s} s after they are made; before: the emulator of "
-        f"{args.baseline_ref[:10] if not args.no_baseline else '-'}, no TTL. "
+        f"audit objects expire after {spec.predictions_retention_s // DAY_S} days; before: the emulator of "
+        f"{args.baseline_ref[:10] if not args.no_baseline else '-'}, no lifecycle rule. "
         f"Rate {args.rate:,.0f} records/s over {args.shards} shards. bytes/record = (state.db + WAL) / "
         f"{args.records:,}."
     )

@@ -4,9 +4,9 @@
 small XGBoost model over serving.features.FEATURE_NAMES, and in the same run measures:
 
 - steady: the packaged consumer through the whole local path (producer → Kinesis → event-source
-  mapping → Lambda → endpoint + DynamoDB + output stream) at a steady rate; throughput is records
-  accounted / seconds from the first put to the last prediction stored, latency is the predictions
-  table's latency_ms (stored − Kinesis arrival);
+  mapping → Lambda → endpoint + DynamoDB state + output stream + one audit object per batch) at a
+  steady rate; throughput is records accounted / seconds from the first put to the last prediction
+  stored, latency is the audit rows' latency_ms (predicted − Kinesis arrival);
 - max: the same path fed as fast as the stream takes it, on its own stack (separate stream, tables,
   queues and function, so the accounting does not mix);
 - baseline: one InvokeEndpoint and one PutItem per record, single-threaded through boto3 against the
@@ -41,7 +41,8 @@ from orchestration.endpoint.names import ENDPOINT_NAME, PACKAGE_GROUP
 from orchestration.endpoint.strategies import Clients as DeployClients
 from orchestration.model.artifact import pack_model_artifact
 from orchestration.settings import Settings
-from orchestration.stream.accounting import scan_all, wait_until_accounted
+from orchestration.stream.accounting import wait_until_accounted
+from orchestration.stream.audit_log import AuditReader
 from orchestration.stream.packaging import build_lambda_zip
 from orchestration.stream.replay import TrafficConfig, event_payloads, replay
 from orchestration.stream.stack import StreamStackSpec, deploy_stream_stack
@@ -143,16 +144,16 @@ def _stream_run(
         clients("kinesis"), spec.input_stream, events, TrafficConfig(rate=rate, duration_s=seconds)
     )
     account = wait_until_accounted(
-        clients("dynamodb"),
+        clients("s3"),
         clients("sqs"),
-        spec.predictions_table,
+        spec.audit_bucket,
         stack.dead_letter_queue_url,
         report.sent,
         timeout_s=90,
         poll_s=1.0,
     )
-    stored = scan_all(clients("dynamodb"), spec.predictions_table, ProjectionExpression="predicted_ms")
-    stored_ms = np.array([float(item["predicted_ms"]["N"]) for item in stored])
+    stored = AuditReader(clients("s3"), spec.audit_bucket).rows_after(None)
+    stored_ms = np.array([float(row["predicted_ms"]) for _, row in stored])
     last_ms = stored_ms.max() if len(stored_ms) else first_put_ms
     clients("lambda").update_event_source_mapping(
         UUID=stack.mapping_uuid, Enabled=False
@@ -338,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
         "records/s: records accounted / seconds from the first put to the last prediction stored. "
         "warm records/s: between the 10th and 90th percentile of the stored times, i.e. without the "
         "function's cold starts (which share this machine's cores) and the drain. × base: records/s / "
-        "warm records/s over the baseline. Stream latency: the predictions table's latency_ms (stored − "
+        "warm records/s over the baseline. Stream latency: the audit rows' latency_ms (predicted − "
         "Kinesis arrival); baseline latency: one record's features + InvokeEndpoint + PutItem."
     )
 

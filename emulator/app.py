@@ -36,7 +36,7 @@ from emulator.protocol.last_resort import LastResort
 from emulator.protocol.loopback import LoopbackOnly
 from emulator.protocol.routing import ServiceRouter
 from emulator.s3.api import build_s3_api, presigned_s3
-from emulator.s3.backend import S3Backend
+from emulator.s3.backend import LIFECYCLE_EVERY_S, S3Backend
 from emulator.s3.metrics import BucketRequests, RequestMetrics, StorageMetrics
 from emulator.sagemaker.api import build_sagemaker_api
 from emulator.sagemaker.backend import ACCOUNT, SageMakerBackend
@@ -87,6 +87,7 @@ def create_app(home: Path, port: int) -> Starlette:
         [
             Job("kinesis retention", TRIM_EVERY_S, kinesis.trim_expired),
             Job("dynamodb ttl", SWEEP_EVERY_S, dynamodb.ttl.delete_expired),
+            Job("s3 lifecycle", LIFECYCLE_EVERY_S, s3.expire_objects),
         ]
     )
 

@@ -30,7 +30,7 @@ def ab_test_sensor(context: dg.SensorEvaluationContext, aws: AwsClients, targets
         aws.client("cloudwatch"),
         load_settings(),
         targets.endpoint_name,
-        targets.predictions_table,
+        targets.audit_bucket,
         targets.labels_table,
         context.cursor,
     )

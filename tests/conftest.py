@@ -162,3 +162,24 @@ def failed_deploy_tick():
             return result, failed_deployment_rollback(context)
 
     return tick
+
+
+@pytest.fixture
+def store_audit_rows():
+    """`store_audit_rows(s3, bucket, rows, per_object=50)`: write prediction rows (each with at least
+    shard_id, sequence_number and arrival_ms) as the consumer writes them, `per_object` to a batch
+    object keyed by its first row; returns the keys."""
+    from serving.consumer.audit import audit_key, write_batch
+    from serving.consumer.decode import StreamPosition
+
+    def store(s3, bucket: str, rows: list[dict], per_object: int = 50) -> list[str]:
+        keys = []
+        for start in range(0, len(rows), per_object):
+            chunk = rows[start : start + per_object]
+            head = chunk[0]
+            first = StreamPosition(head["sequence_number"], "pk", head["shard_id"], "arn", head["arrival_ms"])
+            assert write_batch(s3, bucket, first, chunk)
+            keys.append(audit_key(first))
+        return keys
+
+    return store

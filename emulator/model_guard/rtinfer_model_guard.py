@@ -105,6 +105,7 @@ SERVICE_ERRORS: dict[str, frozenset[str]] = {
             "MissingContentLength",
             "NoSuchBucket",
             "NoSuchKey",
+            "NoSuchLifecycleConfiguration",
             "NoSuchUpload",
             "PreconditionFailed",
             "RequestTimeTooSkewed",

@@ -15,7 +15,7 @@ from emulator.protocol import presigned
 from emulator.protocol.body import BodyLimit, read_body
 from emulator.protocol.errors import AwsError
 from emulator.protocol.rest import RestDispatcher
-from emulator.s3 import listing
+from emulator.s3 import lifecycle, listing
 from emulator.s3.backend import ObjectInfo, S3Backend
 from emulator.s3.chunked import decode_aws_chunked
 from emulator.s3.metadata import metadata_headers, user_metadata
@@ -23,6 +23,8 @@ from emulator.s3.metadata import metadata_headers, user_metadata
 _BUCKET = r"/(?P<bucket>[^/]+)/?"
 _OBJECT = r"/(?P<bucket>[^/]+)/(?P<key>.+)"
 
+# S3's default for lifecycle transitions since 2024, sent with every lifecycle configuration answer
+_LIFECYCLE_HEADERS = {"x-amz-transition-default-minimum-object-size": "all_storage_classes_128K"}
 MAX_OBJECT_BYTES = 5 * 1024**3  # a single PUT
 MAX_REQUEST_XML_BYTES = 1024 * 1024  # bodies other than object data (CreateBucketConfiguration)
 
@@ -99,6 +101,8 @@ def build_s3_api(backend: S3Backend) -> RestDispatcher:
 
     @api.route("PUT", _BUCKET)
     async def create_bucket(request: Request, bucket: str) -> Response:
+        if "lifecycle" in request.query_params:
+            return await put_lifecycle(request, bucket)
         _check_bucket_configuration(await read_body(request, _XML_LIMIT))
         await run_in_threadpool(backend.create_bucket, bucket)
         return Response(headers={"Location": f"/{bucket}"})
@@ -155,8 +159,30 @@ def build_s3_api(backend: S3Backend) -> RestDispatcher:
         await run_in_threadpool(backend.delete_object, bucket, key)
         return Response(status_code=204)
 
+    # PutBucketLifecycleConfiguration, GetBucketLifecycleConfiguration, DeleteBucketLifecycle: the
+    # bucket's path with ?lifecycle
+    async def put_lifecycle(request: Request, bucket: str) -> Response:
+        rules = lifecycle.parse_configuration(await read_body(request, _XML_LIMIT))
+        await run_in_threadpool(backend.put_lifecycle, bucket, rules)
+        return Response(headers=_LIFECYCLE_HEADERS)
+
+    async def get_lifecycle(bucket: str) -> Response:
+        rules = await run_in_threadpool(backend.get_lifecycle, bucket)
+        response = _xml(lifecycle.render_configuration(rules))
+        response.headers.update(_LIFECYCLE_HEADERS)
+        return response
+
+    @api.route("DELETE", _BUCKET)
+    async def delete_lifecycle(request: Request, bucket: str) -> Response:
+        if "lifecycle" not in request.query_params:
+            raise AwsError("MethodNotAllowed", f"DELETE /{bucket[:80]} is not emulated", 405)
+        await run_in_threadpool(backend.delete_lifecycle, bucket)
+        return Response(status_code=204)
+
     @api.route("GET", _BUCKET)
     async def list_objects(request: Request, bucket: str) -> Response:
+        if "lifecycle" in request.query_params:
+            return await get_lifecycle(bucket)
         query = request.query_params
         version = query.get("list-type", "1")
         if version not in ("1", "2"):

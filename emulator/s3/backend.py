@@ -15,19 +15,23 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from emulator.protocol.errors import AwsError
+from emulator.s3.lifecycle import Rule
 from emulator.s3.names import check_bucket_name
 from emulator.state import Database
 
 MAX_KEY_BYTES = 1024
+_DAY = timedelta(days=1)
+LIFECYCLE_EVERY_S = 60.0  # how often the housekeeping thread applies lifecycle expiration (AWS seconds)
 _OPEN_ATTEMPTS = 100  # rows re-read when overwrites keep replacing the file just named
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS s3_buckets (name TEXT PRIMARY KEY, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS s3_lifecycle (bucket TEXT PRIMARY KEY, rules TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS s3_objects (
     bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
     content_type TEXT NOT NULL, modified REAL NOT NULL, file TEXT NOT NULL,
@@ -227,6 +231,56 @@ class S3Backend:
         objects = [self._info(row) for row in rows[:max_keys]]
         truncated = len(rows) > max_keys
         return Listing(objects, objects[-1].key if truncated and objects else None)
+
+    def put_lifecycle(self, bucket: str, rules: list[Rule]) -> None:
+        """Replace the bucket's lifecycle configuration (S3 keeps one, whole)."""
+        self._require_bucket(bucket)
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO s3_lifecycle VALUES (?, ?)",
+                (bucket, json.dumps([rule.to_dict() for rule in rules])),
+            )
+
+    def get_lifecycle(self, bucket: str) -> list[Rule]:
+        self._require_bucket(bucket)
+        rows = self._db.query("SELECT rules FROM s3_lifecycle WHERE bucket=?", (bucket,))
+        if not rows:
+            raise AwsError(
+                "NoSuchLifecycleConfiguration",
+                "The lifecycle configuration does not exist",
+                404,
+                BucketName=bucket,
+            )
+        return [Rule.from_dict(raw) for raw in json.loads(rows[0]["rules"])]
+
+    def delete_lifecycle(self, bucket: str) -> None:
+        """S3 semantics: deleting a missing configuration succeeds."""
+        self._require_bucket(bucket)
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM s3_lifecycle WHERE bucket=?", (bucket,))
+
+    def expire_objects(self, now: datetime | None = None) -> int:
+        """Delete the objects an enabled lifecycle rule has expired by `now`; return how many."""
+        now = now or datetime.now(UTC)
+        expired = []
+        for row in self._db.query("SELECT bucket, rules FROM s3_lifecycle"):
+            rules = [rule for rule in map(Rule.from_dict, json.loads(row["rules"])) if rule.enabled]
+            for rule in rules:
+                # written at or before this instant, an object has expired by `now`
+                latest = (now - rule.days * _DAY).timestamp()
+                candidates = self._db.query(
+                    "SELECT key, modified FROM s3_objects WHERE bucket=? AND substr(key, 1, ?) = ? "
+                    "AND modified <= ?",
+                    (row["bucket"], len(rule.prefix), rule.prefix, latest),
+                )
+                expired += [
+                    (row["bucket"], found["key"])
+                    for found in candidates
+                    if rule.expires_at(datetime.fromtimestamp(found["modified"], UTC)) <= now
+                ]
+        for bucket, key in dict.fromkeys(expired):  # one object may match two rules
+            self.delete_object(bucket, key)
+        return len(set(expired))
 
     def _info(self, row) -> ObjectInfo:
         return ObjectInfo(

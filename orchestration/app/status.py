@@ -12,6 +12,7 @@ from orchestration.endpoint.history import DeploymentHistory
 from orchestration.endpoint.names import CANDIDATE, ENDPOINT_NAME, PACKAGE_GROUP, PRODUCTION
 from orchestration.model.registry import versions
 from orchestration.monitoring.health import read_health
+from orchestration.monitoring.reads import deployment_started_ms
 from orchestration.settings import load_settings
 from orchestration.stream.accounting import read_account
 from orchestration.stream.stack import StreamStackSpec
@@ -64,10 +65,12 @@ def print_status(
     )
 
     dlq_url = sqs.get_queue_url(QueueName=spec.dead_letter_queue)["QueueUrl"]
-    account = read_account(aws_client("dynamodb"), sqs, spec.predictions_table, dlq_url)
+    # the predictions since the current deployment: listing from then is what keeps `status` quick
+    since = deployment_started_ms(current)
+    account = read_account(aws_client("s3"), sqs, spec.audit_bucket, dlq_url, since_ms=since)
     console.print(
         _table(
-            "Stream path",
+            "Stream path (predictions since the current deployment)",
             [
                 ("predictions", f"{account.predictions:,}"),
                 ("fallbacks (flagged)", f"{account.fallbacks:,}"),

@@ -1,9 +1,11 @@
 """One look at a running A/B test: what the A/B sensor does on each tick, as a plain function.
 
-The cursor (JSON) carries the candidate under test, the replay clock up to which outcomes were already
-counted, and the sequential test's running sums, so each tick reads only newly matured outcomes into
-the test. Label-free guardrails (errors, p99 latency, decline rate, sample-ratio mismatch) are checked
-on the recent window and roll a breaking candidate back at once, without waiting for labels.
+The cursor (JSON) carries the candidate under test, where in the audit objects it reads from and the
+replay clock up to which outcomes were already counted (orchestration/monitoring/audit_cursor.py),
+and the sequential test's running sums, so each tick reads only the objects that may still hold an
+uncounted outcome, fetches only their labels, and feeds each matured outcome to the test once.
+Label-free guardrails (errors, p99 latency, decline rate, sample-ratio mismatch) are checked on the
+objects of the recent window and roll a breaking candidate back at once, without waiting for labels.
 """
 
 from __future__ import annotations
@@ -12,19 +14,25 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from orchestration.endpoint.history import DeploymentHistory
 from orchestration.endpoint.names import CANDIDATE, PRODUCTION
 from orchestration.monitoring.ab_test import ABConfig, ABState, Decision, Verdict, evaluate_ab
+from orchestration.monitoring.audit_cursor import AuditCursor, step
 from orchestration.monitoring.guardrails import GuardrailConfig, check_guardrails, stats_from_predictions
 from orchestration.monitoring.health import read_variant_health
 from orchestration.monitoring.outcomes import join_outcomes
-from orchestration.monitoring.reads import read_labels, read_predictions
+from orchestration.monitoring.reads import deployment_started_ms, predictions_frame, read_labels_of
 from orchestration.settings import Settings
+from orchestration.stream.audit_log import AuditReader, unique_requests_keyed
+from serving.consumer.audit import time_key
 
 GUARDRAIL_WINDOW_MS = 5 * 60 * 1000
 STREAM_P99_BUDGET_MS = 10_000.0  # put → stored, micro-batching included
+# How long after its first record arrived a batch's audit object may appear: the function's timeout
+# and retries, and a backlog (iterator age) up to this. A later object's outcomes that matured before
+# it appeared are not counted (the sensor says so in no way): keep the mapping's backlog below it.
+AUDIT_LATENESS_MS = 10 * 60 * 1000
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,12 @@ class ABTick:
     seconds: float = 0.0
 
 
-def _fresh_cursor(candidate_arn: str | None) -> dict:
-    return {"candidate_arn": candidate_arn, "as_of_ms": None, "state": ABState().to_dict()}
+def _fresh_cursor(candidate_arn: str | None, started_ms: int = 0) -> dict:
+    return {
+        "candidate_arn": candidate_arn,
+        "audit": AuditCursor.starting(started_ms, AUDIT_LATENESS_MS).to_dict(),
+        "state": ABState().to_dict(),
+    }
 
 
 def ab_tick(
@@ -48,7 +60,7 @@ def ab_tick(
     cloudwatch,
     settings: Settings,
     endpoint: str,
-    predictions_table: str,
+    audit_bucket: str,
     labels_table: str,
     cursor_json: str | None,
     ab_config: ABConfig | None = None,
@@ -62,15 +74,22 @@ def ab_tick(
         return ABTick(
             json.dumps(_fresh_cursor(None)), None, f"no A/B test in progress on {endpoint} (mode {mode})"
         )
-    cursor = json.loads(cursor_json) if cursor_json else _fresh_cursor(current.candidate_arn)
-    if cursor["candidate_arn"] != current.candidate_arn:
-        cursor = _fresh_cursor(current.candidate_arn)  # a new candidate starts a new test
+    started_ms = deployment_started_ms(current)
+    cursor = json.loads(cursor_json) if cursor_json else _fresh_cursor(current.candidate_arn, started_ms)
+    if cursor["candidate_arn"] != current.candidate_arn or "audit" not in cursor:
+        # a new candidate starts a new test; so does a cursor of the release that scanned a table
+        cursor = _fresh_cursor(current.candidate_arn, started_ms)
+    audit = AuditCursor.from_dict(cursor["audit"])
 
-    started_ms = int(datetime.fromisoformat(current.at).timestamp() * 1000)
-    predictions = read_predictions(dynamodb, predictions_table)
-    if not predictions.empty:
-        predictions = predictions[predictions["predicted_ms"] >= started_ms]
-    if predictions.empty:
+    now_ms = now_ms or int(time.time() * 1000)
+    recent_key = time_key(now_ms - GUARDRAIL_WINDOW_MS)  # the guardrails read only the last window
+    # One listing serves both reads: the test's objects (from the cursor) and the guardrails' window.
+    keyed = [
+        (key, row)
+        for key, row in AuditReader(s3, audit_bucket).rows_after(min(audit.start_after, recent_key))
+        if row["predicted_ms"] >= started_ms
+    ]
+    if not keyed:
         return ABTick(
             json.dumps(cursor),
             Verdict.CONTINUE,
@@ -80,8 +99,10 @@ def ab_tick(
         )
 
     weight = float(current.candidate_weight or 0.5)
-    now_ms = now_ms or int(time.time() * 1000)
-    recent = predictions[predictions["predicted_ms"] >= now_ms - GUARDRAIL_WINDOW_MS]
+    window_start = now_ms - GUARDRAIL_WINDOW_MS
+    recent = predictions_frame(
+        [row for key, row in keyed if key > recent_key and row["predicted_ms"] >= window_start]
+    )
     guardrails = guardrails or GuardrailConfig(
         production_variant=PRODUCTION, max_p99_latency_ms=STREAM_P99_BUDGET_MS
     )
@@ -95,14 +116,21 @@ def ab_tick(
         check_guardrails(stats, {PRODUCTION: 1.0 - weight, CANDIDATE: weight}, guardrails) if stats else []
     )
 
-    as_of = int(predictions["event_ms"].max())  # the replay clock: labels mature against event time
-    outcomes = join_outcomes(
-        predictions, read_labels(dynamodb, labels_table), as_of, matured_after_ms=cursor["as_of_ms"]
-    )
+    under_test = unique_requests_keyed([(key, row) for key, row in keyed if key > audit.start_after])
+    # the replay clock: labels mature against event time
+    as_of = max([audit.as_of_ms or 0] + [row["event_ms"] for _, row in under_test])
+    labels = read_labels_of(dynamodb, labels_table, [row["request_id"] for _, row in under_test])
+    available = dict(zip(labels["request_id"], labels["label_available_ms"].astype(int), strict=True))
+    moved = step(audit, under_test, available, as_of, now_ms, AUDIT_LATENESS_MS)
+    counted = predictions_frame(moved.counted)
+    costs = {CANDIDATE: [], PRODUCTION: []}
+    if not counted.empty:
+        outcomes = join_outcomes(counted, labels, as_of)
+        costs = {variant: outcomes.costs(variant) for variant in costs}
     state, decision = evaluate_ab(
-        ABState.from_dict(cursor["state"]), outcomes.costs(CANDIDATE), outcomes.costs(PRODUCTION), ab_config
+        ABState.from_dict(cursor["state"]), costs[CANDIDATE], costs[PRODUCTION], ab_config
     )
-    cursor.update(as_of_ms=as_of, state=state.to_dict())
+    cursor.update(audit=moved.cursor.to_dict(), state=state.to_dict())
     verdict, reason = decision.verdict, decision.reason
     if breaches:
         verdict, reason = Verdict.ROLLBACK, "guardrail breached: " + "; ".join(b.message for b in breaches)

@@ -1,18 +1,26 @@
 """Read what the stream path produced, as DataFrames: predictions, labels, and data capture.
 
-Everything comes through boto3 (DynamoDB Scan, S3 List/Get), so the same code reads AWS or the emulator.
+Everything comes through boto3 (S3 List/Get of the audit objects and capture files, DynamoDB
+BatchGetItem of the labels needed), so the same code reads AWS or the emulator.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
-from orchestration.stream.accounting import scan_all
+from orchestration.endpoint.history import DeploymentHistory, RolloutResult
+from orchestration.settings import Settings
+from orchestration.stream.accounting import CLOCK_SLACK_MS
+from orchestration.stream.audit_log import AuditReader, unique_requests
 from serving.features import FEATURE_NAMES
+
+_BATCH_GET_KEYS = 100  # BatchGetItem's limit per call
+_BATCH_GET_ATTEMPTS = 8
 
 
 def _plain(value: dict):
@@ -24,19 +32,62 @@ def _plain(value: dict):
     return raw  # S and BOOL come back as they are
 
 
-def read_table(dynamodb, table: str) -> pd.DataFrame:
-    items = scan_all(dynamodb, table)
+def _items_frame(items: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{name: _plain(value) for name, value in item.items()} for item in items])
 
 
-def read_predictions(dynamodb, table: str) -> pd.DataFrame:
-    frame = read_table(dynamodb, table)
-    if frame.empty:
-        return frame
+# What every audit row has (pipeline._prediction); an empty read still has these columns.
+PREDICTION_COLUMNS = (
+    "request_id",
+    "customer_id",
+    "terminal_id",
+    "amount",
+    "event_ms",
+    "arrival_ms",
+    "predicted_ms",
+    "latency_ms",
+    "shard_id",
+    "sequence_number",
+    "score",
+    "decision",
+    "threshold",
+    "model_version",
+    "variant",
+    "fallback",
+    "fallback_reason",
+)
+
+
+def predictions_frame(rows: list[dict]) -> pd.DataFrame:
+    """Audit rows as the DataFrame the statistics code reads (the columns the table scan gave)."""
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(PREDICTION_COLUMNS))
     for column in ("event_ms", "arrival_ms", "predicted_ms"):
         frame[column] = frame[column].astype(np.int64)
+    for column in ("amount", "latency_ms", "score"):
+        frame[column] = frame[column].astype(np.float64)
     frame["fallback"] = frame["fallback"].astype(bool)
     return frame
+
+
+def read_predictions(
+    s3, audit_bucket: str, since_ms: int = 0, reader: AuditReader | None = None
+) -> pd.DataFrame:
+    """One row per request predicted at or after `since_ms` (the first prediction of a request a
+    producer sent twice), from the audit objects of the batches since then."""
+    reader = reader or AuditReader(s3, audit_bucket)
+    rows = reader.rows_since(since_ms - CLOCK_SLACK_MS if since_ms else 0)
+    return predictions_frame(unique_requests(row for row in rows if row["predicted_ms"] >= since_ms))
+
+
+def deployment_started_ms(deployment: RolloutResult | None) -> int:
+    """When a deployment was recorded, in epoch ms (0 for none: read from the beginning)."""
+    return int(datetime.fromisoformat(deployment.at).timestamp() * 1000) if deployment else 0
+
+
+def read_current_predictions(s3, settings: Settings, endpoint: str, audit_bucket: str) -> pd.DataFrame:
+    """The predictions since the endpoint's current deployment: what its monitoring is about."""
+    since = deployment_started_ms(DeploymentHistory(s3, settings, endpoint).current())
+    return read_predictions(s3, audit_bucket, since)
 
 
 LABEL_TABLE_COLUMNS = {
@@ -47,9 +98,28 @@ LABEL_TABLE_COLUMNS = {
 }
 
 
-def read_labels(dynamodb, table: str) -> pd.DataFrame:
-    """The labels table; with no label yet, an empty frame that still has the columns (so joins work)."""
-    frame = read_table(dynamodb, table)
+def read_labels_of(dynamodb, table: str, request_ids) -> pd.DataFrame:
+    """The labels of these request ids only (BatchGetItem, 100 keys a call; unprocessed keys are sent
+    again with backoff, and a label still unread after that is an error, not a missing label)."""
+    ids = sorted(set(request_ids))
+    items = []
+    for start in range(0, len(ids), _BATCH_GET_KEYS):
+        keys = [{"request_id": {"S": request_id}} for request_id in ids[start : start + _BATCH_GET_KEYS]]
+        for attempt in range(_BATCH_GET_ATTEMPTS):
+            response = dynamodb.batch_get_item(RequestItems={table: {"Keys": keys}})
+            items += response.get("Responses", {}).get(table, [])
+            keys = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+            if not keys:
+                break
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+        else:
+            raise RuntimeError(f"labels table {table}: {len(keys)} keys still unprocessed after retries")
+    return labels_frame(_items_frame(items))
+
+
+def labels_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Label items as a typed frame; with no label, an empty frame that still has the columns (so joins
+    work)."""
     if frame.empty:
         return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in LABEL_TABLE_COLUMNS.items()})
     frame["is_fraud"] = frame["is_fraud"].astype(bool)

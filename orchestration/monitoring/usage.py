@@ -57,8 +57,8 @@ class CostedResources:
 def stack_resources(spec: StreamStackSpec) -> CostedResources:
     return CostedResources(
         streams=(spec.input_stream, spec.output_stream),
-        tables=(spec.predictions_table, spec.feature_state_table, spec.labels_table),
-        buckets=(spec.dead_letter_bucket,),
+        tables=(spec.feature_state_table, spec.labels_table),
+        buckets=(spec.audit_bucket, spec.dead_letter_bucket),
         queues=(spec.dead_letter_queue, spec.batch_failure_queue),
         function_name=spec.function_name,
         endpoint_name=spec.endpoint_name,

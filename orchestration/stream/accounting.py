@@ -1,4 +1,8 @@
-"""What came out of the stream path: read back the predictions table and the dead-letter queue."""
+"""What came out of the stream path: read back the audit objects and the dead-letter queue.
+
+A replay's objects are found by listing from the time it started (keys sort by arrival time), so
+polling a run lists its own objects and reads each once, however much earlier runs left in the bucket.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from orchestration.stream.audit_log import AuditReader
 
 
 @dataclass
@@ -26,16 +32,6 @@ class StreamAccount:
 
     def latency(self, q: float) -> float:
         return float(np.percentile(self.latencies_ms, q)) if len(self.latencies_ms) else float("nan")
-
-
-def scan_all(dynamodb, table: str, **kwargs) -> list[dict]:
-    items, start = [], None
-    while True:
-        page = dynamodb.scan(TableName=table, **kwargs, **({"ExclusiveStartKey": start} if start else {}))
-        items += page.get("Items", [])
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return items
 
 
 def queue_depth(sqs, queue_url: str) -> int:
@@ -62,55 +58,63 @@ def take_baseline(sqs, dlq_url: str) -> Baseline:
     return Baseline(int(time.time() * 1000), queue_depth(sqs, dlq_url))
 
 
+# The consumer's and the replayer's clocks (NTP-synced on AWS, one clock locally) may disagree a little:
+# list from this much before a replay started; the rows are then filtered by predicted_ms exactly.
+CLOCK_SLACK_MS = 60_000
+
+
 @dataclass(frozen=True)
 class ReplayScope:
-    """One replay's records among everything stored: its valid records by request id, stored since it
-    started (a replay of ids seen before overwrites their rows, so the row must be new), and the dead
-    letters the queue gained since (a malformed record may carry no readable id)."""
+    """One replay's records among everything stored: its valid records by request id, predicted since
+    it started (a replay of ids seen before adds new rows; the old ones are older), and the dead letters
+    the queue gained since (a malformed record may carry no readable id)."""
 
     before: Baseline
     request_ids: frozenset[str]
 
 
+def _in_scope(row: dict, scope: ReplayScope | None) -> bool:
+    return scope is None or row["request_id"] in scope.request_ids
+
+
 def read_account(
-    dynamodb,
+    s3,
     sqs,
-    predictions_table: str,
+    audit_bucket: str,
     dlq_url: str,
     scope: ReplayScope | None = None,
+    reader: AuditReader | None = None,
+    since_ms: int = 0,
 ) -> StreamAccount:
-    """Everything stored and dead-lettered, or only what belongs to one replay's `scope`."""
+    """Everything stored (predicted at or after `since_ms`) and dead-lettered, or only what belongs to
+    one replay's `scope`: one row per stream position, so a record is counted once however often its
+    batch was redelivered."""
+    reader = reader or AuditReader(s3, audit_bucket)
+    since_ms = scope.before.started_ms if scope else since_ms
     account = StreamAccount()
-    items = scan_all(
-        dynamodb,
-        predictions_table,
-        ProjectionExpression="request_id, fallback, latency_ms, variant, model_version, predicted_ms",
-    )
     latencies = []
-    for item in items:
-        request_id = item["request_id"]["S"]
-        if scope is not None and not (
-            request_id in scope.request_ids and int(item["predicted_ms"]["N"]) >= scope.before.started_ms
-        ):
+    for row in reader.rows_since(since_ms - CLOCK_SLACK_MS if since_ms else 0):
+        if row["predicted_ms"] < since_ms or not _in_scope(row, scope):
             continue
+        request_id = row["request_id"]
         account.request_ids.add(request_id)
-        if item.get("fallback", {}).get("BOOL"):
+        if row["fallback"]:
             account.fallbacks += 1
             account.fallback_request_ids.add(request_id)
         else:
             account.predictions += 1
-            account.variants[item.get("variant", {}).get("S", "?")] += 1
-        account.model_versions[item.get("model_version", {}).get("S", "?")] += 1
-        latencies.append(float(item["latency_ms"]["N"]))
+            account.variants[row.get("variant") or "?"] += 1
+        account.model_versions[row.get("model_version") or "?"] += 1
+        latencies.append(float(row["latency_ms"]))
     account.latencies_ms = np.array(latencies)
     account.dead_lettered = queue_depth(sqs, dlq_url) - (scope.before.dead_lettered if scope else 0)
     return account
 
 
 def wait_until_accounted(
-    dynamodb,
+    s3,
     sqs,
-    predictions_table: str,
+    audit_bucket: str,
     dlq_url: str,
     expected: int,
     timeout_s: float,
@@ -120,43 +124,21 @@ def wait_until_accounted(
     """Poll until `expected` records (of `scope`, when given) are accounted for, or the timeout
     passes; return the reading.
 
-    The table and the queue keep earlier replays' records, so a replay must give its scope: counted
+    The bucket and the queue keep earlier replays' records, so a replay must give its scope: counted
     from zero, a second replay would find the first one's records and stop waiting before its own
-    were stored. Polls count (Select=COUNT) instead of reading every item back, so watching a run
-    costs the path under test little; the items are read when the count says they may all be in.
+    were stored. Each poll lists the keys since the replay started and reads only objects it has not
+    read yet, so watching a run costs the path under test little.
     """
-    before = scope.before if scope else Baseline()
+    reader = AuditReader(s3, audit_bucket)
     deadline = time.monotonic() + timeout_s
     while True:
-        stored = count_stored(dynamodb, predictions_table, since_ms=before.started_ms)
-        if stored + queue_depth(sqs, dlq_url) - before.dead_lettered >= expected:
-            account = read_account(dynamodb, sqs, predictions_table, dlq_url, scope)
-            if account.accounted >= expected:  # the count may include another writer's records
-                return account
-        if time.monotonic() > deadline:
-            return read_account(dynamodb, sqs, predictions_table, dlq_url, scope)
+        account = read_account(s3, sqs, audit_bucket, dlq_url, scope, reader)
+        if account.accounted >= expected or time.monotonic() > deadline:
+            return account
         time.sleep(poll_s)
 
 
-def count_stored(dynamodb, predictions_table: str, since_ms: int = 0) -> int:
-    """Rows of the predictions table (only those stored at or after `since_ms`, when it is given)."""
-    since = (
-        {
-            "FilterExpression": "predicted_ms >= :since",
-            "ExpressionAttributeValues": {":since": {"N": str(since_ms)}},
-        }
-        if since_ms
-        else {}
-    )
-    stored, start = 0, None
-    while True:
-        page = dynamodb.scan(
-            TableName=predictions_table,
-            Select="COUNT",
-            **since,
-            **({"ExclusiveStartKey": start} if start else {}),
-        )
-        stored += page["Count"]
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return stored
+def count_stored(s3, audit_bucket: str, since_ms: int = 0) -> int:
+    """Predictions stored (those predicted at or after `since_ms`, when it is given), one per record."""
+    since = since_ms - CLOCK_SLACK_MS if since_ms else 0
+    return sum(row["predicted_ms"] >= since_ms for row in AuditReader(s3, audit_bucket).rows_since(since))

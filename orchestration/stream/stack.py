@@ -1,5 +1,5 @@
-"""Create (or find) the stream path's resources with boto3: streams, tables, queues, the dead-letter
-bucket, the function and its event-source mapping. Idempotent: every call can be repeated and
+"""Create (or find) the stream path's resources with boto3: streams, tables, queues, the audit and
+dead-letter buckets, the function and its event-source mapping. Idempotent: every call can be repeated and
 converges on the same stack.
 
 On AWS the same resources come from infra/template.yaml; this module is what the local stack and the
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import time
 from base64 import b64encode
 from dataclasses import dataclass
@@ -20,7 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestration.buckets import ensure_bucket
 from orchestration.endpoint.names import ENDPOINT_NAME
 from orchestration.stream.packaging import HANDLER
-from serving.consumer.config import DEFAULT_PREDICTIONS_RETENTION_S, PREDICTIONS_TTL_ATTRIBUTE
+from serving.consumer.audit import PREFIX as AUDIT_PREFIX
+
+BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+AUDIT_EXPIRY_RULE = "expire-predictions"
 
 
 class StreamStackSpec(BaseModel):
@@ -34,17 +38,16 @@ class StreamStackSpec(BaseModel):
     # Every input record yields one (larger) output record, so by default the output stream gets as
     # many shards as the input: with fewer, its per-shard limits throttle the consumer's PutRecords.
     output_shards: int | None = Field(None, ge=1, le=64)
-    predictions_table: str = "rtinfer-predictions"
-    # Each prediction carries its expiry (`expires_at`, epoch seconds); the table's TTL deletes it then.
-    predictions_retention_s: int = Field(DEFAULT_PREDICTIONS_RETENTION_S, ge=1, le=10 * 365 * 86_400)
-    predictions_ttl: bool = True  # False keeps every prediction (the attribute is still written)
+    # One object of predictions per batch (serving/consumer/audit.py); bucket names are global on AWS.
+    audit_bucket: str = Field("rtinfer-audit", pattern=BUCKET_NAME)
+    # An S3 lifecycle rule expires the objects under predictions/ after this (rounded up to whole days).
+    predictions_retention_s: int = Field(30 * 86_400, ge=1, le=10 * 365 * 86_400)
+    audit_expiry: bool = True  # False sets no lifecycle rule: objects are kept
     feature_state_table: str = "rtinfer-feature-state"
     labels_table: str = "rtinfer-labels"
     dead_letter_queue: str = "rtinfer-consumer-dlq"
     # Dead letters too big for SQS keep their body here (claim check); bucket names are global on AWS.
-    dead_letter_bucket: str = Field(
-        "rtinfer-consumer-dead-letters", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-    )
+    dead_letter_bucket: str = Field("rtinfer-consumer-dead-letters", pattern=BUCKET_NAME)
     batch_failure_queue: str = "rtinfer-consumer-batch-failures"
     function_name: str = "rtinfer-consumer"
     function_timeout_s: int = Field(60, ge=1, le=900)
@@ -63,7 +66,7 @@ class StreamStackSpec(BaseModel):
         return cls(
             input_stream=f"{name}-transactions",
             output_stream=f"{name}-predictions",
-            predictions_table=f"{name}-predictions",
+            audit_bucket=f"{name}-audit".lower(),
             feature_state_table=f"{name}-feature-state",
             labels_table=f"{name}-labels",
             dead_letter_queue=f"{name}-dlq",
@@ -79,6 +82,7 @@ class StreamStack:
     input_stream_arn: str
     output_stream_arn: str
     dead_letter_queue_url: str
+    audit_bucket: str
     dead_letter_bucket: str
     batch_failure_queue_url: str
     batch_failure_queue_arn: str
@@ -104,20 +108,25 @@ def ensure_table(dynamodb, name: str, hash_key: str) -> None:
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
-def ensure_ttl(dynamodb, table: str, attribute: str) -> None:
-    """TTL on `attribute` of `table`, enabled once (UpdateTimeToLive refuses to repeat a change)."""
-    description = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
-    status, current = description["TimeToLiveStatus"], description.get("AttributeName")
-    if status in ("ENABLED", "ENABLING") and current == attribute:
+def expiry_days(retention_s: int) -> int:
+    """A retention in seconds as a lifecycle rule's whole days (at least one)."""
+    return max(1, math.ceil(retention_s / 86_400))
+
+
+def ensure_audit_bucket(s3, bucket: str, retention_s: int | None) -> None:
+    """The audit bucket, its objects under the predictions prefix expiring after `retention_s`. The
+    lifecycle configuration is the bucket's whole one, so each call sets it anew. None sets no rule
+    (and leaves one set before: a bucket whose objects must now be kept is an operator's decision)."""
+    ensure_bucket(s3, bucket)
+    if retention_s is None:
         return
-    if status != "DISABLED":
-        raise RuntimeError(
-            f"table {table} has TTL {status} on attribute {current!r}, not on {attribute!r}: disable it "
-            "first (DynamoDB allows one TTL change per hour)"
-        )
-    dynamodb.update_time_to_live(
-        TableName=table, TimeToLiveSpecification={"AttributeName": attribute, "Enabled": True}
-    )
+    rule = {
+        "ID": AUDIT_EXPIRY_RULE,
+        "Filter": {"Prefix": AUDIT_PREFIX},
+        "Status": "Enabled",
+        "Expiration": {"Days": expiry_days(retention_s)},
+    }
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [rule]})
 
 
 def ensure_queue(sqs, name: str) -> tuple[str, str]:
@@ -130,13 +139,12 @@ def _function_environment(spec: StreamStackSpec, dlq_url: str) -> dict:
     return {
         "Variables": {
             "ENDPOINT_NAME": spec.endpoint_name,
-            "PREDICTIONS_TABLE": spec.predictions_table,
+            "AUDIT_BUCKET": spec.audit_bucket,
             "FEATURE_STATE_TABLE": spec.feature_state_table,
             "OUTPUT_STREAM": spec.output_stream,
             "DEAD_LETTER_QUEUE_URL": dlq_url,
             "DEAD_LETTER_BUCKET": spec.dead_letter_bucket,
             "CIRCUIT_COOLDOWN_SECONDS": str(spec.circuit_cooldown_s),
-            "PREDICTIONS_RETENTION_SECONDS": str(spec.predictions_retention_s),
             "POWERTOOLS_METRICS_NAMESPACE": "rtinfer",
         }
     }
@@ -211,13 +219,11 @@ def deploy_stream_stack(clients, spec: StreamStackSpec, zip_path: Path, role_arn
     )
     input_arn = ensure_stream(kinesis, spec.input_stream, spec.input_shards)
     output_arn = ensure_stream(kinesis, spec.output_stream, spec.output_shards or spec.input_shards)
-    ensure_table(dynamodb, spec.predictions_table, "request_id")
-    if spec.predictions_ttl:
-        ensure_ttl(dynamodb, spec.predictions_table, PREDICTIONS_TTL_ATTRIBUTE)
     ensure_table(dynamodb, spec.feature_state_table, "pk")
     ensure_table(dynamodb, spec.labels_table, "request_id")
     dlq_url, _ = ensure_queue(sqs, spec.dead_letter_queue)
     ensure_bucket(s3, spec.dead_letter_bucket)
+    ensure_audit_bucket(s3, spec.audit_bucket, spec.predictions_retention_s if spec.audit_expiry else None)
     failures_url, failures_arn = ensure_queue(sqs, spec.batch_failure_queue)
     function_arn = ensure_function(lambda_client, spec, zip_path, role_arn, dlq_url)
     uuid = ensure_mapping(lambda_client, spec, input_arn, failures_arn)
@@ -226,6 +232,7 @@ def deploy_stream_stack(clients, spec: StreamStackSpec, zip_path: Path, role_arn
         input_arn,
         output_arn,
         dlq_url,
+        spec.audit_bucket,
         spec.dead_letter_bucket,
         failures_url,
         failures_arn,

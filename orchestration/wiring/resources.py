@@ -46,7 +46,7 @@ class MonitoringTargets(dg.ConfigurableResource):
     endpoint_name: str = ENDPOINT_NAME
     input_stream: str = _STACK.input_stream
     output_stream: str = _STACK.output_stream
-    predictions_table: str = _STACK.predictions_table
+    audit_bucket: str = _STACK.audit_bucket
     feature_state_table: str = _STACK.feature_state_table
     labels_table: str = _STACK.labels_table
     dead_letter_queue: str = _STACK.dead_letter_queue

@@ -34,7 +34,7 @@ class Clients:
     dynamodb: object
     kinesis: object
     sqs: object
-    s3: object  # claim-checked dead letters
+    s3: object  # the audit objects and claim-checked dead letters
 
 
 @cache
@@ -45,6 +45,6 @@ def clients() -> Clients:
         dynamodb=session.client("dynamodb", config=_STORES),
         kinesis=session.client("kinesis", config=_STORES),
         sqs=session.client("sqs", config=_STORES),
-        # a claim-checked letter is up to a few MiB: give its upload time to finish
+        # a claim-checked letter is up to a few MiB, an audit object a few hundred KiB: give uploads time
         s3=session.client("s3", config=_STORES.merge(Config(read_timeout=20, signature_version="s3v4"))),
     )

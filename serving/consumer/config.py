@@ -9,10 +9,6 @@ from serving.consumer.claim_check import MIN_INLINE_BYTES, SQS_MAX_MESSAGE_BYTES
 from serving.schemas import DEFAULT_MAX_CLOCK_SKEW_MS
 
 MAX_INVOKE_BYTES = 6 * 1024 * 1024  # SageMaker's InvokeEndpoint body limit
-# How long a prediction stays in the predictions table: the consumer writes its expiry (epoch seconds)
-# in this attribute, which the table's TTL is set on.
-PREDICTIONS_TTL_ATTRIBUTE = "expires_at"
-DEFAULT_PREDICTIONS_RETENTION_S = 30 * 86_400
 
 
 class ConfigurationError(RuntimeError):
@@ -42,7 +38,7 @@ def _number(name: str, default: float, low: float, high: float) -> float:
 @dataclass(frozen=True)
 class ConsumerConfig:
     endpoint_name: str
-    predictions_table: str
+    audit_bucket: str  # one object of predictions per batch (serving/consumer/audit.py)
     feature_state_table: str
     output_stream: str
     dead_letter_queue_url: str
@@ -56,13 +52,12 @@ class ConsumerConfig:
     fallback_amount: float
     fallback_distance_km: float
     max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS
-    predictions_retention_s: int = DEFAULT_PREDICTIONS_RETENTION_S
 
     @classmethod
     def from_env(cls) -> ConsumerConfig:
         return cls(
             endpoint_name=_required("ENDPOINT_NAME"),
-            predictions_table=_required("PREDICTIONS_TABLE"),
+            audit_bucket=_required("AUDIT_BUCKET"),
             feature_state_table=_required("FEATURE_STATE_TABLE"),
             output_stream=_required("OUTPUT_STREAM"),
             dead_letter_queue_url=_required("DEAD_LETTER_QUEUE_URL"),
@@ -86,11 +81,6 @@ class ConsumerConfig:
             fallback_distance_km=_number("FALLBACK_REVIEW_DISTANCE_KM", 50.0, 0, 1e6),
             max_clock_skew_ms=int(
                 1000 * _number("MAX_CLOCK_SKEW_SECONDS", DEFAULT_MAX_CLOCK_SKEW_MS / 1000, 0, 86_400)
-            ),
-            predictions_retention_s=int(
-                _number(
-                    "PREDICTIONS_RETENTION_SECONDS", DEFAULT_PREDICTIONS_RETENTION_S, 1, 10 * 365 * 86_400
-                )
             ),
         )
 

@@ -1,8 +1,13 @@
-"""One Kinesis batch, start to finish: decode → features → score → state → sinks.
+"""One Kinesis batch, start to finish: decode → features → score → state → sinks → audit object.
 
 Plain functions over injected clients, so the same code runs under the Lambda handler and in tests.
 The result says, for every record, whether its outcome was durably written; records that were not
 are reported back to Lambda as batch item failures and redelivered.
+
+Lambda checkpoints below the lowest failed record and redelivers it and everything after it, so the
+audit object is written last and holds only the predictions before that record: the later ones come
+again in the retried batch, whose object (keyed by its own first record) holds them, and no record
+is in two objects.
 """
 
 from __future__ import annotations
@@ -14,17 +19,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from serving.consumer.config import PREDICTIONS_TTL_ATTRIBUTE, ConsumerConfig
+from serving.consumer.audit import write_batch
+from serving.consumer.config import ConsumerConfig
 from serving.consumer.decode import Rejected, StreamPosition, decode_record, undecidable
 from serving.consumer.fallback import FALLBACK_MODEL_VERSION, fallback_decision
 from serving.consumer.scoring import EndpointScorer, Scored
-from serving.consumer.sinks import publish_predictions, send_dead_letters, write_predictions
+from serving.consumer.sinks import publish_predictions, send_dead_letters
 from serving.consumer.state_store import DynamoFeatureStore
 from serving.features import FEATURE_NAMES, MS_PER_DAY, online_features, update_customer, update_terminal
 from serving.schemas import TransactionEvent
 
 _DEVICE_SEEN = FEATURE_NAMES.index("device_seen_before")
-_SINK_POOL = ThreadPoolExecutor(max_workers=5, thread_name_prefix="sink")
+_SINK_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sink")
 
 
 @dataclass
@@ -49,9 +55,7 @@ def _dead_letter(position: StreamPosition, payload: str, reason: str) -> dict:
     }
 
 
-def _prediction(
-    event: TransactionEvent, position: StreamPosition, now_ms: int, retention_s: int, **outcome
-) -> dict:
+def _prediction(event: TransactionEvent, position: StreamPosition, now_ms: int, **outcome) -> dict:
     return {
         "request_id": event.request_id,
         "customer_id": event.customer_id,
@@ -63,7 +67,6 @@ def _prediction(
         "latency_ms": now_ms - position.arrival_ms,
         "shard_id": position.shard_id,
         "sequence_number": position.sequence_number,
-        PREDICTIONS_TTL_ATTRIBUTE: now_ms // 1000 + retention_s,
         **outcome,
     }
 
@@ -161,7 +164,6 @@ def process_batch(
                     event,
                     position,
                     stamp,
-                    config.predictions_retention_s,
                     score=result.score,
                     decision=decision,
                     threshold=result.threshold,
@@ -183,7 +185,6 @@ def process_batch(
                     event,
                     position,
                     stamp,
-                    config.predictions_retention_s,
                     score=score,
                     decision=decision,
                     threshold=None,
@@ -199,11 +200,8 @@ def process_batch(
             continue
         sequence_of[event.request_id] = position.sequence_number
 
-    # The five writes are independent: run them side by side.
+    # The four writes are independent: run them side by side.
     writes = {
-        "predictions": _SINK_POOL.submit(
-            write_predictions, clients.dynamodb, config.predictions_table, predictions
-        ),
         "published": _SINK_POOL.submit(
             publish_predictions, clients.kinesis, config.output_stream, predictions
         ),
@@ -219,17 +217,30 @@ def process_batch(
         for index, event in events
         if event.customer_id in failed_customers or event.terminal_id in failed_terminals
     }
-    failed |= {
-        sequence_of[request_id]
-        for request_id in writes["predictions"].result() | writes["published"].result()
-    }
+    failed |= {sequence_of[request_id] for request_id in writes["published"].result()}
     failed |= writes["letters"].result()
+    failed |= _write_audit(
+        clients.s3, config.audit_bucket, positions[0] if records else None, predictions, failed
+    )
 
     outcome.failed_sequences = failed
     outcome.predictions = len(predictions) - outcome.fallbacks
     outcome.dead_lettered = len(letters)
     outcome.end_to_end_ms = [p["latency_ms"] for p in predictions if p["sequence_number"] not in failed]
     return outcome
+
+
+def _write_audit(
+    s3, bucket: str, first: StreamPosition | None, predictions: list[dict], failed: set[str]
+) -> set[str]:
+    """Write the audit object of the predictions before the lowest failed record; return the sequence
+    numbers of the predictions it does not hold (all of them when it could not be written)."""
+    lowest = min(map(int, failed), default=None)
+    kept = [p for p in predictions if lowest is None or int(p["sequence_number"]) < lowest]
+    if first is None or not write_batch(s3, bucket, first, kept):
+        kept = []
+    held = {p["sequence_number"] for p in kept}
+    return {p["sequence_number"] for p in predictions} - held
 
 
 def _event_text(event: TransactionEvent) -> str:

@@ -1,7 +1,8 @@
-"""Where outcomes go: the predictions table (audit), the output stream, the dead-letter queue.
+"""Where outcomes go besides the audit objects (serving/consumer/audit.py): the output stream and the
+dead-letter queue.
 
-Each writer resends only the entries that did not go through (UnprocessedItems, failed PutRecords
-entries, failed SendMessageBatch entries) with backoff, and returns the keys that never did, so the
+Each writer resends only the entries that did not go through (failed PutRecords entries, failed
+SendMessageBatch entries) with backoff, and returns the keys that never did, so the
 handler can report those records as failed instead of losing them. Dead letters too big for SQS keep
 their body in S3 (the claim check, serving/consumer/claim_check.py).
 """
@@ -11,14 +12,12 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from serving.consumer.claim_check import DeadLetterTarget, Message, encode_letter
 from serving.consumer.retrying import resend_in_chunks
 
-_DYNAMO_CHUNK = 25
 _KINESIS_CHUNK = 500
 _SQS_CHUNK = 10
 _SQS_BATCH_BYTES = 1_048_576  # SendMessageBatch's limit on the sum of its messages' sizes (1 MiB)
@@ -28,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 # What the output stream carries: the decision and what it was made from. The audit fields (stream
-# position, latency, data-capture row) stay in the predictions table, which has everything.
+# position, latency, data-capture row) stay in the audit objects, which have everything.
 OUTPUT_FIELDS = (
     "request_id",
     "customer_id",
@@ -44,39 +43,6 @@ OUTPUT_FIELDS = (
     "fallback",
     "fallback_reason",
 )
-
-
-def _attribute(value) -> dict:
-    # exact types, most frequent first: this runs for every attribute of every prediction
-    kind = type(value)
-    if kind is str:
-        return {"S": value}
-    if kind is float:
-        # DynamoDB numbers are decimals: send the float's shortest round-trip text, never its binary
-        # expansion; `repr` gives exactly that.
-        return {"N": repr(value)}
-    if kind is int or kind is Decimal:
-        return {"N": str(value)}
-    if kind is bool:
-        return {"BOOL": value}
-    if value is None:
-        return {"NULL": True}
-    return {"S": str(value)}
-
-
-def write_predictions(dynamodb, table: str, predictions: list[dict]) -> set[str]:
-    """Put each prediction under its request id (a replay overwrites, never duplicates)."""
-    requests = [
-        {"PutRequest": {"Item": {name: _attribute(value) for name, value in prediction.items()}}}
-        for prediction in predictions
-    ]
-
-    def write(chunk: list[dict]) -> list[dict]:
-        response = dynamodb.batch_write_item(RequestItems={table: chunk})
-        return response.get("UnprocessedItems", {}).get(table, [])
-
-    failed = resend_in_chunks(write, requests, _DYNAMO_CHUNK)
-    return {request["PutRequest"]["Item"]["request_id"]["S"] for request in failed}
 
 
 def publish_predictions(kinesis, stream: str, predictions: list[dict]) -> set[str]:

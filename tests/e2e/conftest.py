@@ -102,9 +102,9 @@ class StreamWorld:
 
     def account(self, spec: StreamStackSpec, stack: StreamStack, expected: int, timeout_s: float = 90):
         return wait_until_accounted(
-            self.client("dynamodb"),
+            self.client("s3"),
             self.client("sqs"),
-            spec.predictions_table,
+            spec.audit_bucket,
             stack.dead_letter_queue_url,
             expected,
             timeout_s,

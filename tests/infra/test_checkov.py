@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 SUPPRESSED = {
-    ("CKV_AWS_119", "AWS::DynamoDB::Table.PredictionsTable"),
     ("CKV_AWS_119", "AWS::DynamoDB::Table.FeatureStateTable"),
     ("CKV_AWS_119", "AWS::DynamoDB::Table.LabelsTable"),
     ("CKV_AWS_27", "AWS::SQS::Queue.DeadLetterQueue"),
@@ -27,6 +26,8 @@ SUPPRESSED = {
     ("CKV_AWS_173", "AWS::Serverless::Function.ConsumerFunction"),
     ("CKV_AWS_18", "AWS::S3::Bucket.DeadLetterBucket"),
     ("CKV_AWS_21", "AWS::S3::Bucket.DeadLetterBucket"),
+    ("CKV_AWS_18", "AWS::S3::Bucket.AuditBucket"),
+    ("CKV_AWS_21", "AWS::S3::Bucket.AuditBucket"),
 }
 
 
@@ -66,6 +67,6 @@ def test_each_suppression_is_the_reviewed_one_and_says_why(report):
 
 def test_the_fixed_findings_stay_fixed(report):
     passed = {(c["check_id"], c["resource"]) for c in _checks(report, "passed_checks")}
-    for table in ("PredictionsTable", "FeatureStateTable", "LabelsTable"):
+    for table in ("FeatureStateTable", "LabelsTable"):
         assert ("CKV_AWS_28", f"AWS::DynamoDB::Table.{table}") in passed  # point-in-time recovery
     assert ("CKV_AWS_111", "AWS::IAM::Role.ConsumerRole") in passed  # no write access unconstrained

@@ -25,10 +25,17 @@ import yaml
 from botocore import xform_name
 
 from orchestration.stream.packaging import HANDLER
-from orchestration.stream.stack import StreamStackSpec, ensure_function, ensure_mapping, ensure_queue
+from orchestration.stream.stack import (
+    AUDIT_EXPIRY_RULE,
+    StreamStackSpec,
+    ensure_function,
+    ensure_mapping,
+    ensure_queue,
+    expiry_days,
+)
+from serving.consumer import audit
 from serving.consumer import config as consumer_config
 from serving.consumer.claim_check import KEY_PREFIX
-from serving.consumer.config import PREDICTIONS_TTL_ATTRIBUTE
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -395,8 +402,10 @@ def grants(template: dict) -> dict[str, set[str]]:
     return result
 
 
-# The one wildcard in a resource: the objects under the claim-checked dead letters' key prefix.
+# The only wildcards in a resource: the objects under the claim-checked dead letters' key prefix, and
+# under the audit objects' prefix.
 DEAD_LETTER_OBJECTS = {"Fn::Sub": f"${{DeadLetterBucket.Arn}}/{KEY_PREFIX}*"}
+AUDIT_OBJECTS = {"Fn::Sub": f"${{AuditBucket.Arn}}/{audit.PREFIX}*"}
 
 
 def test_iam_has_no_wildcards(template):
@@ -405,7 +414,9 @@ def test_iam_has_no_wildcards(template):
         for action in _as_list(statement["Action"]):
             assert "*" not in action, statement
         for resource in _as_list(statement["Resource"]):
-            assert resource == DEAD_LETTER_OBJECTS or "*" not in json.dumps(resource), statement
+            assert resource in (DEAD_LETTER_OBJECTS, AUDIT_OBJECTS) or "*" not in json.dumps(resource), (
+                statement
+            )
     (role,) = resources(template, "AWS::IAM::Role").values()
     assert "ManagedPolicyArns" not in role["Properties"]
     principal = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
@@ -487,7 +498,6 @@ def test_iam_grants_each_action_on_its_own_resource(template):
     assert grants(template) == {
         key(get_att("InputStream")): MAPPING_READ,
         key(get_att("OutputStream")): {"kinesis:PutRecords"},
-        key(get_att("PredictionsTable")): {"dynamodb:BatchWriteItem"},
         key(get_att("FeatureStateTable")): {
             "dynamodb:BatchGetItem",
             "dynamodb:BatchWriteItem",
@@ -496,6 +506,7 @@ def test_iam_grants_each_action_on_its_own_resource(template):
         key(get_att("DeadLetterQueue")): {"sqs:SendMessage"},  # the consumer's poison records
         key(get_att("BatchFailureQueue")): {"sqs:SendMessage"},  # the mapping's OnFailure, as this role
         key(DEAD_LETTER_OBJECTS): {"s3:PutObject"},  # claim-checked letters, under their prefix only
+        key(AUDIT_OBJECTS): {"s3:PutObject"},  # the audit objects, under their prefix only
         key(endpoint): {"sagemaker:InvokeEndpoint"},
         key(get_att("ConsumerLogGroup")): LOG_WRITES,  # the function's own log group, nothing else
     }
@@ -517,11 +528,11 @@ def test_defaults_agree_with_stream_stack_spec(template):
     names = {
         "InputStream": spec.input_stream,
         "OutputStream": spec.output_stream,
-        "PredictionsTable": spec.predictions_table,
         "FeatureStateTable": spec.feature_state_table,
         "LabelsTable": spec.labels_table,
         "DeadLetterQueue": spec.dead_letter_queue,
         "DeadLetterBucket": spec.dead_letter_bucket,
+        "AuditBucket": spec.audit_bucket,
         "BatchFailureQueue": spec.batch_failure_queue,
         FUNCTION: spec.function_name,
     }
@@ -545,7 +556,7 @@ def test_defaults_agree_with_stream_stack_spec(template):
 
 def test_tables_are_keyed_like_the_local_stack_and_encrypted(template):
     tables = resources(template, "AWS::DynamoDB::Table")
-    keys = {"PredictionsTable": "request_id", "FeatureStateTable": "pk", "LabelsTable": "request_id"}
+    keys = {"FeatureStateTable": "pk", "LabelsTable": "request_id"}  # the audit trail is in S3
     assert set(tables) == set(keys)
     for name, hash_key in keys.items():
         properties = tables[name]["Properties"]
@@ -555,13 +566,6 @@ def test_tables_are_keyed_like_the_local_stack_and_encrypted(template):
         assert properties["SSESpecification"] == {"SSEEnabled": True}
         assert tables[name]["DeletionPolicy"] == tables[name]["UpdateReplacePolicy"] == "Retain"
         assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    # predictions expire as the consumer stamps them: the TTL is on the attribute it writes
-    assert tables["PredictionsTable"]["Properties"]["TimeToLiveSpecification"] == {
-        "AttributeName": PREDICTIONS_TTL_ATTRIBUTE,
-        "Enabled": True,
-    }
-    retention = template["Parameters"]["PredictionsRetentionSeconds"]["Default"]
-    assert retention == StreamStackSpec().predictions_retention_s
 
 
 def test_queues_keep_messages_as_long_as_the_local_stack_and_are_encrypted(template):
@@ -576,12 +580,10 @@ def test_queues_keep_messages_as_long_as_the_local_stack_and_are_encrypted(templ
         assert queue["DeletionPolicy"] == queue["UpdateReplacePolicy"] == "Retain"  # letters survive
 
 
-def test_the_dead_letter_bucket_is_kept_private_encrypted_and_bounded(template):
-    (name,) = resources(template, "AWS::S3::Bucket")
+def _bucket_is_private_encrypted_and_tls_only(template: dict, name: str) -> dict:
+    """The bucket's properties, once it is checked to be retained, encrypted, private and TLS-only."""
     bucket = template["Resources"][name]
-    assert (
-        name == "DeadLetterBucket" and bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
-    )
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
     properties = bucket["Properties"]
     (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
@@ -591,15 +593,39 @@ def test_the_dead_letter_bucket_is_kept_private_encrypted_and_bounded(template):
         "IgnorePublicAcls": True,
         "RestrictPublicBuckets": True,
     }
+    (policy,) = [
+        p
+        for p in resources(template, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": name}
+    ]
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == [get_att(name, "Arn"), {"Fn::Sub": f"${{{name}.Arn}}/*"}]
+    return properties
+
+
+def test_the_buckets_are_the_audit_trail_and_the_dead_letters(template):
+    assert set(resources(template, "AWS::S3::Bucket")) == {"AuditBucket", "DeadLetterBucket"}
+
+
+def test_the_dead_letter_bucket_is_kept_private_encrypted_and_bounded(template):
+    properties = _bucket_is_private_encrypted_and_tls_only(template, "DeadLetterBucket")
     (expiry,) = properties["LifecycleConfiguration"]["Rules"]
     assert expiry["Prefix"] == KEY_PREFIX and expiry["Status"] == "Enabled"
     client = _RecordingClient()
     ensure_queue(client, "queue")
     retention_days = int(client.requests["create_queue"]["Attributes"]["MessageRetentionPeriod"]) / 86400
     assert expiry["ExpirationInDays"] > retention_days  # a letter's body outlives its message
-    (policy,) = resources(template, "AWS::S3::BucketPolicy").values()
-    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_audit_bucket_is_kept_private_encrypted_and_expires_as_the_local_stack(template):
+    properties = _bucket_is_private_encrypted_and_tls_only(template, "AuditBucket")
+    (expiry,) = properties["LifecycleConfiguration"]["Rules"]
+    assert expiry["Id"] == AUDIT_EXPIRY_RULE and expiry["Status"] == "Enabled"
+    assert expiry["Prefix"] == audit.PREFIX
+    assert default_of(template, expiry["ExpirationInDays"]) == expiry_days(
+        StreamStackSpec().predictions_retention_s
+    )
 
 
 def test_outputs_name_what_a_deployment_needs(template):
@@ -608,7 +634,7 @@ def test_outputs_name_what_a_deployment_needs(template):
         "InputStreamArn",
         "OutputStreamName",
         "OutputStreamArn",
-        "PredictionsTableName",
+        "AuditBucketName",
         "FeatureStateTableName",
         "LabelsTableName",
         "DeadLetterQueueUrl",

@@ -1,5 +1,6 @@
 """Fixtures of the sensor tests: registered models, an endpoint running an A/B test per test module (its
-own endpoint, tables and queue, so the modules never see each other's metrics), and a sensor evaluator."""
+own endpoint, audit bucket, tables and queue, so the modules never see each other's metrics), and a
+sensor evaluator."""
 
 import time
 
@@ -12,7 +13,7 @@ from orchestration.endpoint.actions import ABTrafficConfig, DeployConfig, run_de
 from orchestration.endpoint.strategies import Clients
 from orchestration.model.artifact import pack_model_artifact
 from orchestration.model.registry import publish_artifact
-from orchestration.stream.stack import ensure_queue, ensure_table
+from orchestration.stream.stack import ensure_bucket, ensure_queue, ensure_table
 from orchestration.wiring.resources import AwsClients, MonitoringTargets
 from serving.features import FEATURE_NAMES
 
@@ -57,12 +58,12 @@ def ab_world(fast_emulator, sensor_models, request):
     )
     targets = MonitoringTargets(
         endpoint_name=endpoint,
-        predictions_table=f"{endpoint}-predictions",
+        audit_bucket=f"{endpoint}-audit",
         labels_table=f"{endpoint}-labels",
         dead_letter_queue=f"{endpoint}-dlq",
     )
     dynamodb = emulator.client("dynamodb")
-    ensure_table(dynamodb, targets.predictions_table, "request_id")
+    ensure_bucket(emulator.client("s3"), targets.audit_bucket)
     ensure_table(dynamodb, targets.labels_table, "request_id")
     ensure_queue(emulator.client("sqs"), targets.dead_letter_queue)
     return ABWorld(emulator, targets)

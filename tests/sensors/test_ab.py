@@ -1,9 +1,10 @@
 """The A/B sensor (sensors/ab.py), evaluated as Dagster evaluates it, over real services (the emulator):
-it rolls back a clearly worse candidate on the sequential test, once. Predictions and labels are written
-straight into the real tables."""
+it rolls back a clearly worse candidate on the sequential test, once. Predictions are written as the
+consumer writes them (audit objects) and labels straight into the real table."""
 
 import json
 import time
+from itertools import count
 
 import numpy as np
 
@@ -11,6 +12,7 @@ from orchestration.wiring.resources import MonitoringTargets
 from sensors.ab import ab_test_sensor
 
 DAY_MS = 86_400_000
+_SEQUENCE = count(10**30)
 
 
 def _write(dynamodb, table: str, items: list[dict]) -> None:
@@ -20,7 +22,9 @@ def _write(dynamodb, table: str, items: list[dict]) -> None:
         )
 
 
-def _traffic(world, n_per_arm: int, candidate_misses_frauds: bool, seed: int, prefix: str) -> None:
+def _traffic(
+    world, n_per_arm: int, candidate_misses_frauds: bool, seed: int, prefix: str, store_audit_rows
+) -> None:
     """Matured predictions of both arms: the candidate either matches production or misses every fraud."""
     rng = np.random.default_rng(seed)
     now = int(time.time() * 1000)
@@ -33,16 +37,19 @@ def _traffic(world, n_per_arm: int, candidate_misses_frauds: bool, seed: int, pr
             event_ms = 1_000_000_000_000 + i * 1000
             predictions.append(
                 {
-                    "request_id": {"S": request_id},
-                    "variant": {"S": arm},
-                    "score": {"N": "0.9" if caught else "0.1"},
-                    "decision": {"S": "decline" if caught else "approve"},
-                    "fallback": {"BOOL": False},
-                    "latency_ms": {"N": "900"},
-                    "event_ms": {"N": str(event_ms)},
-                    "arrival_ms": {"N": str(now)},
-                    "predicted_ms": {"N": str(now)},
-                    "model_version": {"S": arm},
+                    "request_id": request_id,
+                    "shard_id": "shardId-000000000000",
+                    "sequence_number": str(next(_SEQUENCE)),
+                    "variant": arm,
+                    "amount": 10.0,
+                    "score": 0.9 if caught else 0.1,
+                    "decision": "decline" if caught else "approve",
+                    "fallback": False,
+                    "latency_ms": 900,
+                    "event_ms": event_ms,
+                    "arrival_ms": now,
+                    "predicted_ms": now,
+                    "model_version": arm,
                 }
             )
             labels.append(
@@ -57,18 +64,25 @@ def _traffic(world, n_per_arm: int, candidate_misses_frauds: bool, seed: int, pr
     predictions.append(
         {
             **predictions[0],
-            "request_id": {"S": f"{prefix}-clock"},
-            "event_ms": {"N": str(1_000_000_000_000 + 10 * DAY_MS)},
+            "request_id": f"{prefix}-clock",
+            "sequence_number": str(next(_SEQUENCE)),
+            "event_ms": 1_000_000_000_000 + 10 * DAY_MS,
         }
     )
-    dynamodb = world.client("dynamodb")
-    _write(dynamodb, world.targets.predictions_table, predictions)
-    _write(dynamodb, world.targets.labels_table, labels)
+    store_audit_rows(world.client("s3"), world.targets.audit_bucket, predictions, per_object=500)
+    _write(world.client("dynamodb"), world.targets.labels_table, labels)
 
 
-def test_ab_sensor_rolls_back_a_clearly_worse_candidate_once(ab_world, monkeypatch):
+def test_ab_sensor_rolls_back_a_clearly_worse_candidate_once(ab_world, monkeypatch, store_audit_rows):
     endpoint = ab_world.targets.endpoint_name
-    _traffic(ab_world, 1500, candidate_misses_frauds=True, seed=1, prefix="worse")
+    _traffic(
+        ab_world,
+        1500,
+        candidate_misses_frauds=True,
+        seed=1,
+        prefix="worse",
+        store_audit_rows=store_audit_rows,
+    )
     result, cursor, seconds = ab_world.evaluate(ab_test_sensor, monkeypatch)
     [request] = result.run_requests
     assert request.job_name == "rollback"
@@ -91,7 +105,7 @@ def test_ab_sensor_skips_with_the_reason_when_no_ab_test_runs(ab_world, monkeypa
     known = ab_world.targets
     elsewhere = MonitoringTargets(
         endpoint_name="never-deployed",
-        predictions_table=known.predictions_table,
+        audit_bucket=known.audit_bucket,
         labels_table=known.labels_table,
         dead_letter_queue=known.dead_letter_queue,
     )

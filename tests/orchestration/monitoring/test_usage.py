@@ -65,9 +65,9 @@ def traffic(emulator, tmp_path_factory):
     ]
     emulator.client("kinesis").put_records(StreamName=spec.input_stream, Records=records)
     account = wait_until_accounted(
-        emulator.client("dynamodb"),
+        emulator.client("s3"),
         emulator.client("sqs"),
-        spec.predictions_table,
+        spec.audit_bucket,
         stack.dead_letter_queue_url,
         RECORDS,
         WAIT_S,
@@ -155,7 +155,7 @@ def test_the_stream_cost_asset_carries_the_breakdown_and_its_chart(emulator, tra
         endpoint_name=spec.endpoint_name,
         input_stream=spec.input_stream,
         output_stream=spec.output_stream,
-        predictions_table=spec.predictions_table,
+        audit_bucket=spec.audit_bucket,
         feature_state_table=spec.feature_state_table,
         labels_table=spec.labels_table,
         dead_letter_queue=spec.dead_letter_queue,

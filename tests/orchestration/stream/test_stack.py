@@ -5,7 +5,13 @@ import pytest
 from pydantic import ValidationError
 
 from orchestration.stream.packaging import HANDLER, build_lambda_zip
-from orchestration.stream.stack import StreamStackSpec, deploy_stream_stack
+from orchestration.stream.stack import (
+    AUDIT_EXPIRY_RULE,
+    StreamStackSpec,
+    deploy_stream_stack,
+    ensure_audit_bucket,
+    expiry_days,
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +29,22 @@ def test_the_stack_is_wired_together(emulator, deployed):
     variables = function["Environment"]["Variables"]
     assert variables["ENDPOINT_NAME"] == "stack-ep"
     assert variables["DEAD_LETTER_QUEUE_URL"] == stack.dead_letter_queue_url
-    assert variables["PREDICTIONS_TABLE"] == "stack-test-predictions"
+    assert variables["AUDIT_BUCKET"] == stack.audit_bucket == "stack-test-audit"
     assert variables["DEAD_LETTER_BUCKET"] == stack.dead_letter_bucket == "stack-test-dead-letters"
-    listing = emulator.client("s3").list_objects_v2(Bucket="stack-test-dead-letters")  # the bucket exists
-    assert listing["KeyCount"] == 0
-    assert variables["PREDICTIONS_RETENTION_SECONDS"] == str(spec.predictions_retention_s)
-    ttl = emulator.client("dynamodb").describe_time_to_live(TableName="stack-test-predictions")
-    assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    s3 = emulator.client("s3")
+    for bucket in ("stack-test-dead-letters", "stack-test-audit"):  # the buckets exist
+        assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    # the audit objects expire after the retention, rounded up to whole days (30 days by default)
+    assert s3.get_bucket_lifecycle_configuration(Bucket="stack-test-audit")["Rules"] == [
+        {
+            "ID": AUDIT_EXPIRY_RULE,
+            "Filter": {"Prefix": "predictions/"},
+            "Status": "Enabled",
+            "Expiration": {"Days": 30},
+        }
+    ]
+    tables = emulator.client("dynamodb").list_tables()["TableNames"]
+    assert "stack-test-feature-state" in tables and "stack-test-predictions" not in tables
     mapping = emulator.client("lambda").get_event_source_mapping(UUID=stack.mapping_uuid)
     assert mapping["EventSourceArn"] == stack.input_stream_arn and mapping["State"] == "Enabled"
     assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == stack.batch_failure_queue_arn
@@ -59,7 +74,23 @@ def test_a_function_deployed_without_a_setting_gets_it_on_the_next_deploy(emulat
     now = lam.get_function(FunctionName=spec.function_name)["Configuration"]["Environment"]["Variables"]
     assert now == variables
     tables = emulator.client("dynamodb").list_tables()["TableNames"]
-    assert {"stack-test-predictions", "stack-test-feature-state", "stack-test-labels"} <= set(tables)
+    assert {"stack-test-feature-state", "stack-test-labels"} <= set(tables)
+
+
+@pytest.mark.parametrize(("seconds", "days"), [(1, 1), (86_400, 1), (86_401, 2), (30 * 86_400, 30)])
+def test_a_retention_becomes_whole_days_of_at_least_one(seconds, days):
+    assert expiry_days(seconds) == days
+
+
+def test_the_audit_lifecycle_follows_the_spec_on_each_deploy(emulator):
+    s3 = emulator.client("s3")
+    ensure_audit_bucket(s3, "stack-lifecycle-audit", 2 * 86_400 + 1)
+    ensure_audit_bucket(s3, "stack-lifecycle-audit", 3 * 86_400 + 1)  # a new retention replaces the rule
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket="stack-lifecycle-audit")["Rules"]
+    assert rule["Expiration"] == {"Days": 4}
+    ensure_audit_bucket(s3, "stack-kept-audit", None)  # expiry off: no rule
+    with pytest.raises(s3.exceptions.ClientError, match="NoSuchLifecycleConfiguration"):
+        s3.get_bucket_lifecycle_configuration(Bucket="stack-kept-audit")
 
 
 def test_a_bad_spec_names_the_field():

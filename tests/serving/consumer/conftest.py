@@ -12,6 +12,7 @@ import xgboost as xgb
 from orchestration.endpoint.actions import deploy_artifact
 from orchestration.endpoint.strategies import Clients as AwsClients
 from orchestration.model.artifact import pack_model_artifact
+from orchestration.stream.audit_log import list_keys, read_objects
 from orchestration.stream.dead_letters import RECEIVE_ARGUMENTS, read_dead_letter
 from orchestration.stream.stack import (
     StreamStackSpec,
@@ -48,7 +49,7 @@ def stack(emulator, fraud_endpoint) -> StreamStackSpec:
     """Fresh tables, streams and queues per test, so counts start at zero."""
     spec = StreamStackSpec.named(f"c{uuid.uuid4().hex[:8]}", endpoint_name=fraud_endpoint)
     ensure_stream(emulator.client("kinesis"), spec.output_stream, 1)
-    ensure_table(emulator.client("dynamodb"), spec.predictions_table, "request_id")
+    ensure_bucket(emulator.client("s3"), spec.audit_bucket)
     ensure_table(emulator.client("dynamodb"), spec.feature_state_table, "pk")
     ensure_queue(emulator.client("sqs"), spec.dead_letter_queue)
     ensure_bucket(emulator.client("s3"), spec.dead_letter_bucket)
@@ -60,7 +61,7 @@ def consumer_config(emulator, stack) -> ConsumerConfig:
     dlq_url = emulator.client("sqs").get_queue_url(QueueName=stack.dead_letter_queue)["QueueUrl"]
     return ConsumerConfig(
         endpoint_name=stack.endpoint_name,
-        predictions_table=stack.predictions_table,
+        audit_bucket=stack.audit_bucket,
         feature_state_table=stack.feature_state_table,
         output_stream=stack.output_stream,
         dead_letter_queue_url=dlq_url,
@@ -145,12 +146,25 @@ def make_scorer(clients, consumer_config):
 
 
 @pytest.fixture
-def stored_predictions(clients):
-    """`stored_predictions(table)`: the predictions table's items by request id."""
+def audit_objects(clients):
+    """`audit_objects(bucket)`: every audit object's rows by key, in key order."""
 
-    def read(table: str) -> dict[str, dict]:
-        items = clients.dynamodb.scan(TableName=table)["Items"]
-        return {item["request_id"]["S"]: item for item in items}
+    def read(bucket: str) -> dict[str, list[dict]]:
+        return read_objects(clients.s3, bucket, list_keys(clients.s3, bucket))
+
+    return read
+
+
+@pytest.fixture
+def stored_predictions(audit_objects):
+    """`stored_predictions(bucket)`: the audit objects' rows by request id (a request in two rows is an
+    error here: these tests send each request once)."""
+
+    def read(bucket: str) -> dict[str, dict]:
+        rows = [row for rows in audit_objects(bucket).values() for row in rows]
+        by_request = {row["request_id"]: row for row in rows}
+        assert len(by_request) == len(rows), "a request has two rows"
+        return by_request
 
     return read
 

@@ -7,7 +7,7 @@ from serving.consumer.config import MAX_INVOKE_BYTES, ConfigurationError, Consum
 
 REQUIRED = {
     "ENDPOINT_NAME": "fraud",
-    "PREDICTIONS_TABLE": "predictions",
+    "AUDIT_BUCKET": "audit",
     "FEATURE_STATE_TABLE": "state",
     "OUTPUT_STREAM": "out",
     "DEAD_LETTER_QUEUE_URL": "http://127.0.0.1:1/000000000000/dlq",

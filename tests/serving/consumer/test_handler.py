@@ -40,7 +40,7 @@ def load_handler(monkeypatch, emulator, consumer_config):
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": "us-east-1",
             "ENDPOINT_NAME": consumer_config.endpoint_name,
-            "PREDICTIONS_TABLE": consumer_config.predictions_table,
+            "AUDIT_BUCKET": consumer_config.audit_bucket,
             "FEATURE_STATE_TABLE": consumer_config.feature_state_table,
             "OUTPUT_STREAM": consumer_config.output_stream,
             "DEAD_LETTER_QUEUE_URL": consumer_config.dead_letter_queue_url,
@@ -66,7 +66,7 @@ def test_a_batch_is_recorded_and_nothing_is_redelivered(
     response = handler.lambda_handler({"Records": batch}, LambdaContext())
 
     assert response == {"batchItemFailures": []}
-    assert set(stored_predictions(consumer_config.predictions_table)) == {f"req-{i}" for i in range(6)}
+    assert set(stored_predictions(consumer_config.audit_bucket)) == {f"req-{i}" for i in range(6)}
     letters = dead_letters(consumer_config.dead_letter_queue_url)
     assert [letter["sequence_number"] for letter in letters] == [batch[-1]["kinesis"]["sequenceNumber"]]
 
@@ -84,6 +84,6 @@ def test_records_whose_outcome_was_not_written_are_redelivered(load_handler, rec
 
 
 def test_a_function_deployed_without_a_setting_fails_at_start_naming_it(load_handler, monkeypatch):
-    monkeypatch.delenv("PREDICTIONS_TABLE", raising=False)
-    with pytest.raises(ConfigurationError, match="PREDICTIONS_TABLE is required"):
-        load_handler(PREDICTIONS_TABLE="")
+    monkeypatch.delenv("AUDIT_BUCKET", raising=False)
+    with pytest.raises(ConfigurationError, match="AUDIT_BUCKET is required"):
+        load_handler(AUDIT_BUCKET="")

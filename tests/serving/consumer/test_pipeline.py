@@ -1,10 +1,8 @@
 """The consumer's batch work against real services (the emulator), called as the handler calls it."""
 
-import dataclasses
 import json
 
 from serving.consumer.circuit_breaker import CircuitBreaker
-from serving.consumer.config import PREDICTIONS_TTL_ATTRIBUTE
 from serving.consumer.fallback import FALLBACK_MODEL_VERSION
 from serving.consumer.pipeline import process_batch
 from serving.consumer.sinks import OUTPUT_FIELDS
@@ -27,11 +25,11 @@ def test_every_record_is_accounted_for_exactly_once(
         0,
         3,
     )
-    stored = stored_predictions(consumer_config.predictions_table)
+    stored = stored_predictions(consumer_config.audit_bucket)
     assert set(stored) == {f"req-{i}" for i in range(120)}
     sample = stored["req-5"]
-    assert sample["model_version"]["S"] == "consumer-test-v1" and sample["variant"]["S"] == "production"
-    assert sample["fallback"]["BOOL"] is False and sample["decision"]["S"] in ("approve", "decline")
+    assert sample["model_version"] == "consumer-test-v1" and sample["variant"] == "production"
+    assert sample["fallback"] is False and sample["decision"] in ("approve", "decline")
     letters = dead_letters(consumer_config.dead_letter_queue_url)
     reasons = sorted(letter["reason"].split(":")[0] for letter in letters)
     assert reasons == ["data is not UTF-8 text", "not JSON", "schema"]
@@ -56,7 +54,7 @@ def test_a_replayed_batch_adds_no_duplicates_and_does_not_recount_state(
         TableName=consumer_config.feature_state_table, Key=customer_key("C-replay")
     )
 
-    assert len(stored_predictions(consumer_config.predictions_table)) == 20
+    assert len(stored_predictions(consumer_config.audit_bucket)) == 20
     assert state_after["Item"]["state"] == state_before["Item"]["state"]
     assert len(json.loads(state_after["Item"]["state"]["S"])["times_ms"]) == 20
 
@@ -92,19 +90,16 @@ def test_endpoint_down_gives_flagged_fallbacks_then_recovers(
     batch = [records.event(i, customer=f"D{i}", amount=900.0 if i == 0 else 20.0) for i in range(10)]
     outcome = process_batch(batch, consumer_config, clients, down)
     assert (outcome.predictions, outcome.fallbacks, outcome.failed_sequences) == (0, 10, set())
-    stored = stored_predictions(consumer_config.predictions_table)
-    assert all(item["fallback"]["BOOL"] for item in stored.values())
-    assert all(item["model_version"]["S"] == FALLBACK_MODEL_VERSION for item in stored.values())
-    assert "no-such-endpoint" in stored["req-3"]["fallback_reason"]["S"]
-    assert stored["req-0"]["decision"]["S"] == "review"  # the rule sends large amounts to review
-    assert stored["req-1"]["decision"]["S"] == "approve"
+    stored = stored_predictions(consumer_config.audit_bucket)
+    assert all(item["fallback"] for item in stored.values())
+    assert all(item["model_version"] == FALLBACK_MODEL_VERSION for item in stored.values())
+    assert "no-such-endpoint" in stored["req-3"]["fallback_reason"]
+    assert stored["req-0"]["decision"] == "review"  # the rule sends large amounts to review
+    assert stored["req-1"]["decision"] == "approve"
 
     outcome = process_batch([records.event(100, customer="D-open")], consumer_config, clients, down)
     assert breaker.state == "OPEN" and outcome.fallbacks == 1
-    assert (
-        "circuit open"
-        in stored_predictions(consumer_config.predictions_table)["req-100"]["fallback_reason"]["S"]
-    )
+    assert "circuit open" in stored_predictions(consumer_config.audit_bucket)["req-100"]["fallback_reason"]
 
     clock.advance(0.5)  # the cool-down passes; the next call is a probe against a healthy endpoint
     healthy = make_scorer(breaker=breaker)
@@ -132,7 +127,7 @@ def _output_records(clients, stream: str) -> list[dict]:
     return records
 
 
-def test_the_output_stream_carries_each_decision_as_the_audit_table_has_it(
+def test_the_output_stream_carries_each_decision_as_the_audit_object_has_it(
     clients, consumer_config, records, make_scorer, stored_predictions
 ):
     batch = [records.event(i, customer=f"C{i % 3}") for i in range(30)]
@@ -140,14 +135,14 @@ def test_the_output_stream_carries_each_decision_as_the_audit_table_has_it(
 
     published = _output_records(clients, consumer_config.output_stream)
     assert sorted(p["request_id"] for p in published) == sorted(f"req-{i}" for i in range(30))
-    assert all(set(p) == set(OUTPUT_FIELDS) for p in published)  # audit-only fields stay in the table
-    stored = stored_predictions(consumer_config.predictions_table)
+    assert all(set(p) == set(OUTPUT_FIELDS) for p in published)  # audit-only fields stay in the object
+    stored = stored_predictions(consumer_config.audit_bucket)
     for message in published:
         item = stored[message["request_id"]]
-        assert message["score"] == float(item["score"]["N"])
-        assert message["decision"] == item["decision"]["S"]
-        assert message["model_version"] == item["model_version"]["S"]
-        assert message["predicted_ms"] == int(item["predicted_ms"]["N"])
+        assert message["score"] == item["score"]
+        assert message["decision"] == item["decision"]
+        assert message["model_version"] == item["model_version"]
+        assert message["predicted_ms"] == item["predicted_ms"]
 
 
 def test_duplicates_in_a_batch_keep_the_first_and_dead_letter_the_rest(
@@ -160,10 +155,10 @@ def test_duplicates_in_a_batch_keep_the_first_and_dead_letter_the_rest(
     outcome = process_batch(batch, consumer_config, clients, make_scorer())
 
     assert outcome.failed_sequences == set()
-    stored = stored_predictions(consumer_config.predictions_table)
+    stored = stored_predictions(consumer_config.audit_bucket)
     assert set(stored) == {"req-1", "req-2"}
-    assert stored["req-1"]["sequence_number"]["S"] == first["kinesis"]["sequenceNumber"]
-    assert float(stored["req-1"]["amount"]["N"]) == 10.0
+    assert stored["req-1"]["sequence_number"] == first["kinesis"]["sequenceNumber"]
+    assert stored["req-1"]["amount"] == 10.0
     letters = dead_letters(consumer_config.dead_letter_queue_url)
     assert {letter["sequence_number"] for letter in letters} == {
         retried["kinesis"]["sequenceNumber"],
@@ -194,7 +189,7 @@ def test_a_damaged_state_item_dead_letters_its_customers_events_only(
     outcome = process_batch(batch, consumer_config, clients, make_scorer())
 
     assert outcome.failed_sequences == set()
-    assert set(stored_predictions(consumer_config.predictions_table)) == {"req-0", "req-2", "req-4"}
+    assert set(stored_predictions(consumer_config.audit_bucket)) == {"req-0", "req-2", "req-4"}
     letters = dead_letters(consumer_config.dead_letter_queue_url)
     assert sorted(json.loads(letter["payload"])["request_id"] for letter in letters) == [
         "req-1",
@@ -212,17 +207,3 @@ def test_a_damaged_state_item_dead_letters_its_customers_events_only(
         TableName=consumer_config.feature_state_table, Key=customer_key("C-broken")
     )
     assert item["Item"]["state"]["S"] == "{truncated"  # left for an operator to see, not overwritten
-
-
-def test_each_stored_prediction_expires_after_the_configured_retention(
-    clients, consumer_config, records, make_scorer, stored_predictions
-):
-    config = dataclasses.replace(consumer_config, predictions_retention_s=3600)
-    process_batch([records.event(i) for i in range(5)], config, clients, make_scorer())
-    stored = stored_predictions(config.predictions_table)
-    assert len(stored) == 5
-    for item in stored.values():
-        # epoch seconds, as DynamoDB's TTL reads it
-        assert int(item[PREDICTIONS_TTL_ATTRIBUTE]["N"]) == int(item["predicted_ms"]["N"]) // 1000 + 3600
-    published = _output_records(clients, config.output_stream)
-    assert all(PREDICTIONS_TTL_ATTRIBUTE not in message for message in published)

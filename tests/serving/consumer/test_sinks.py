@@ -1,12 +1,12 @@
-"""serving.consumer.sinks against the emulator: what lands in the predictions table, the output stream and
-the dead-letter queue, and that whatever could not be written comes back to be reported, never dropped."""
+"""serving.consumer.sinks against the emulator: what lands in the output stream and the dead-letter
+queue, and that whatever could not be written comes back to be reported, never dropped."""
 
 import json
 
 import pytest
 
 from serving.consumer.claim_check import DeadLetterTarget, message_size, summary_attributes
-from serving.consumer.sinks import OUTPUT_FIELDS, publish_predictions, send_dead_letters, write_predictions
+from serving.consumer.sinks import OUTPUT_FIELDS, publish_predictions, send_dead_letters
 
 
 def _prediction(i: int, **overrides) -> dict:
@@ -42,31 +42,6 @@ def _stream_records(kinesis, stream: str) -> list[dict]:
         )["ShardIterator"]
         found += kinesis.get_records(ShardIterator=iterator)["Records"]
     return found
-
-
-def test_predictions_are_stored_with_their_types(clients, stack, stored_predictions):
-    failed = write_predictions(clients.dynamodb, stack.predictions_table, [_prediction(1)])
-    assert failed == set()
-    item = stored_predictions(stack.predictions_table)["p-1"]
-    assert item["score"] == {"N": "0.30000000000000004"}
-    assert item["amount"] == {"N": "12.3"} and item["latency_ms"] == {"N": "500"}
-    assert item["fallback"] == {"BOOL": False} and item["fallback_reason"] == {"NULL": True}
-    assert item["decision"] == {"S": "approve"}
-
-
-def test_more_predictions_than_one_call_takes_and_a_replay_overwrites(clients, stack, stored_predictions):
-    predictions = [_prediction(i) for i in range(60)]  # BatchWriteItem takes 25 at a time
-    assert write_predictions(clients.dynamodb, stack.predictions_table, predictions) == set()
-    replayed = [_prediction(i, decision="review") for i in range(10)]
-    assert write_predictions(clients.dynamodb, stack.predictions_table, replayed) == set()
-    stored = stored_predictions(stack.predictions_table)
-    assert len(stored) == 60
-    assert {stored[f"p-{i}"]["decision"]["S"] for i in range(10)} == {"review"}
-
-
-def test_predictions_that_cannot_be_stored_come_back(clients):
-    predictions = [_prediction(i) for i in range(3)]
-    assert write_predictions(clients.dynamodb, "no-such-table", predictions) == {"p-0", "p-1", "p-2"}
 
 
 def test_the_output_stream_carries_only_the_decision_fields(clients, stack):
