@@ -137,6 +137,12 @@ def deaggregate(data: bytes) -> list[UserRecord] | None:
     return [_user_record(raw, keys, hash_keys, position) for position, raw in enumerate(raw_records)]
 
 
+def user_data(data: bytes) -> list[bytes]:
+    """What a reader of a stream takes from one Kinesis record: each user record's data."""
+    users = deaggregate(data)
+    return [data] if users is None else [user.data for user in users]
+
+
 def _user_record(raw: bytes, keys: list[str], hash_keys: list[str], position: int) -> UserRecord:
     key_index = hash_index = data = None
     for number, value in _fields(raw, f"records[{position}]"):

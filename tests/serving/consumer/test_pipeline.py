@@ -9,6 +9,7 @@ from serving.consumer.fallback import FALLBACK_MODEL_VERSION
 from serving.consumer.pipeline import process_batch
 from serving.consumer.sinks import OUTPUT_FIELDS
 from serving.consumer.state_store import customer_key
+from serving.kpl import user_data
 
 
 def test_every_record_is_accounted_for_exactly_once(
@@ -127,7 +128,9 @@ def _output_records(clients, stream: str) -> list[dict]:
             StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
         records += [
-            json.loads(r["Data"]) for r in clients.kinesis.get_records(ShardIterator=iterator)["Records"]
+            json.loads(data)
+            for r in clients.kinesis.get_records(ShardIterator=iterator)["Records"]
+            for data in user_data(r["Data"])
         ]
     return records
 
