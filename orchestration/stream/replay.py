@@ -207,15 +207,19 @@ def backfill_feature_state(
     for row in frauds[frauds["label_available_ms"] <= known_by_ms].itertuples(index=False):
         state.terminal(row.terminal_id).record_fraud_label(int(row.timestamp_ms))
     last_event = history.groupby("customer_id").tail(1).set_index("customer_id")
+    now_s = store.clock()
     items = [
         customer_item(
             customer_id,
             customer,
             (int(last_event.at[customer_id, "timestamp_ms"]), str(last_event.at[customer_id, "request_id"])),
+            now_s,
         )
         for customer_id, customer in state.customers.items()
     ]
-    items += [terminal_item(terminal_id, terminal) for terminal_id, terminal in state.terminals.items()]
+    items += [
+        terminal_item(terminal_id, terminal, now_s) for terminal_id, terminal in state.terminals.items()
+    ]
     never = store.put_items(items)
     if never:
         raise RuntimeError(f"{len(never)} feature-state items could not be written to {store.table}")

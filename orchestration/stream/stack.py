@@ -21,6 +21,7 @@ from orchestration.buckets import ensure_bucket
 from orchestration.endpoint.names import ENDPOINT_NAME
 from orchestration.stream.packaging import HANDLER
 from serving.consumer.config import DEFAULT_PREDICTIONS_RETENTION_S, PREDICTIONS_TTL_ATTRIBUTE
+from serving.consumer.state_store import STATE_TTL_ATTRIBUTE
 
 
 class StreamStackSpec(BaseModel):
@@ -215,6 +216,7 @@ def deploy_stream_stack(clients, spec: StreamStackSpec, zip_path: Path, role_arn
     if spec.predictions_ttl:
         ensure_ttl(dynamodb, spec.predictions_table, PREDICTIONS_TTL_ATTRIBUTE)
     ensure_table(dynamodb, spec.feature_state_table, "pk")
+    ensure_ttl(dynamodb, spec.feature_state_table, STATE_TTL_ATTRIBUTE)
     ensure_table(dynamodb, spec.labels_table, "request_id")
     dlq_url, _ = ensure_queue(sqs, spec.dead_letter_queue)
     ensure_bucket(s3, spec.dead_letter_bucket)
