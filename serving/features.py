@@ -40,7 +40,8 @@ from __future__ import annotations
 import struct
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import sub
 
 from serving.schemas import MERCHANT_CATEGORIES, TransactionEvent
 
@@ -107,7 +108,7 @@ class CustomerState:
     totals: list[float] = field(default_factory=lambda: [0.0])  # len(times_ms) + 1 running sums
 
     def amounts(self) -> list[float]:
-        return [after - before for before, after in zip(self.totals, self.totals[1:], strict=False)]
+        return list(map(sub, self.totals[1:], self.totals))
 
     def to_dict(self) -> dict:
         return {
@@ -119,22 +120,27 @@ class CustomerState:
 
     def to_bytes(self) -> bytes:
         """The packed form the state store keeps (PACKED_VERSION; see _PACKED_HEADER)."""
+        # map over operator functions rather than comprehensions: this runs for every customer of
+        # every batch.
         times, devices = self.times_ms, self.devices
         base = times[0] if times else 0
         last = self.last_ms if self.last_ms is not None else 0
-        offsets = [t - base for t in times]
-        seen_before = [last - seen for seen in devices.values()]
-        if any(not 0 <= gap < 2**32 for gap in offsets + seen_before):
+        try:
+            numbers = struct.pack(
+                f"<{len(devices)}I{len(times)}I{len(times)}d",
+                *map(last.__sub__, devices.values()),
+                *map(sub, times, repeat(base)),
+                *self.amounts(),
+            )
+        except struct.error:
             raise ValueError(
                 f"times span more than uint32 milliseconds (last_ms {self.last_ms}, first {base})"
-            )
+            ) from None
         parts = [
             _PACKED_HEADER.pack(
                 PACKED_VERSION, self.last_ms is not None, last, base, len(devices), len(times)
             ),
-            struct.pack(
-                f"<{len(devices)}I{len(times)}I{len(times)}d", *seen_before, *offsets, *self.amounts()
-            ),
+            numbers,
         ]
         for device in devices:
             encoded = device.encode("utf-8")
@@ -157,15 +163,13 @@ class CustomerState:
             at += length
         if at != len(data):
             raise ValueError(f"packed state is {len(data)} bytes, its contents {at}")
-        keep = min(n_times, MAX_EVENTS_KEPT)  # the caps apply from the first load, as for from_dict
-        offsets = numbers[n_devices + n_times - keep : n_devices + n_times]
+        # The caps apply from the first load, as for from_dict.
+        keep, kept_devices = min(n_times, MAX_EVENTS_KEPT), min(n_devices, MAX_DEVICES)
+        gaps = numbers[n_devices - kept_devices : n_devices]
         state = cls(
             last if has_last else None,
-            {
-                name: last - gap
-                for name, gap in list(zip(names, numbers[:n_devices], strict=True))[-MAX_DEVICES:]
-            },
-            [base + offset for offset in offsets],
+            dict(zip(names[n_devices - kept_devices :], map(last.__sub__, gaps), strict=True)),
+            list(map(base.__add__, numbers[n_devices + n_times - keep : n_devices + n_times])),
         )
         state.totals = list(accumulate(numbers[len(numbers) - keep :], initial=0.0))
         return state

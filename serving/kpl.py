@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAGIC = b"\xf3\x89\x9a\xc2"
 DIGEST_BYTES = 16
@@ -33,8 +33,7 @@ class DamagedAggregate(ValueError):
     """The data is marked as an aggregate (magic and digest match) but its contents cannot be read."""
 
 
-@dataclass(frozen=True, slots=True)
-class UserRecord:
+class UserRecord(NamedTuple):  # a tuple: built once per user record, on the consumer's hot path
     partition_key: str
     data: bytes
     explicit_hash_key: str | None = None
@@ -145,13 +144,13 @@ def user_data(data: bytes) -> list[bytes]:
 
 def _user_record(raw: bytes, keys: list[str], hash_keys: list[str], position: int) -> UserRecord:
     key_index = hash_index = data = None
-    for number, value in _fields(raw, f"records[{position}]"):
+    for number, value in _fields(raw, "records", position):
         if number == 1:
-            key_index = _int(value, f"records[{position}].partition_key_index")
+            key_index = _int(value, "records", position, ".partition_key_index")
         elif number == 2:
-            hash_index = _int(value, f"records[{position}].explicit_hash_key_index")
+            hash_index = _int(value, "records", position, ".explicit_hash_key_index")
         elif number == 3:
-            data = _bytes(value, f"records[{position}].data")
+            data = _bytes(value, "records", position, ".data")
     if key_index is None or data is None:
         missing = "partition_key_index" if key_index is None else "data"
         raise DamagedAggregate(f"records[{position}] has no {missing}")
@@ -167,11 +166,16 @@ def _user_record(raw: bytes, keys: list[str], hash_keys: list[str], position: in
     return UserRecord(keys[key_index], data, None if hash_index is None else hash_keys[hash_index])
 
 
-def _read_varint(buffer: bytes, at: int, where: str) -> tuple[int, int]:
+def _where(name: str, position: int | None, member: str = "") -> str:
+    """Where in the aggregate a problem is, for its message (built only when there is one)."""
+    return (name if position is None else f"{name}[{position}]") + member
+
+
+def _read_varint(buffer: bytes, at: int, name: str, position: int | None) -> tuple[int, int]:
     value = shift = 0
     while True:
         if at >= len(buffer):
-            raise DamagedAggregate(f"{where}: a varint runs past the end")
+            raise DamagedAggregate(f"{_where(name, position)}: a varint runs past the end")
         byte = buffer[at]
         at += 1
         value |= (byte & 0x7F) << shift
@@ -179,48 +183,57 @@ def _read_varint(buffer: bytes, at: int, where: str) -> tuple[int, int]:
             return value, at
         shift += 7
         if shift >= 64:
-            raise DamagedAggregate(f"{where}: a varint is longer than 64 bits")
+            raise DamagedAggregate(f"{_where(name, position)}: a varint is longer than 64 bits")
 
 
-def _fields(buffer: bytes, where: str) -> Iterator[tuple[int, int | bytes]]:
+def _fields(buffer: bytes, name: str, position: int | None = None) -> list[tuple[int, int | bytes]]:
     """(field number, value) for each field of a protobuf message; unknown fields are skipped."""
-    at = 0
-    while at < len(buffer):
-        tag, at = _read_varint(buffer, at, where)
+    fields = []
+    at, end = 0, len(buffer)
+    while at < end:
+        tag = buffer[at]
+        if tag < 0x80:  # one-byte varints (fields 1..15, short lengths) are the common case
+            at += 1
+        else:
+            tag, at = _read_varint(buffer, at, name, position)
         number, wire_type = tag >> 3, tag & 7
         if number == 0:
-            raise DamagedAggregate(f"{where}: field number 0 at byte {at}")
-        if wire_type == _VARINT:
-            value, at = _read_varint(buffer, at, where)
-            yield number, value
-        elif wire_type == _LENGTH_DELIMITED:
-            length, at = _read_varint(buffer, at, where)
-            if at + length > len(buffer):
-                raise DamagedAggregate(f"{where}: field {number} of {length} bytes runs past the end")
-            yield number, buffer[at : at + length]
-            at += length
+            raise DamagedAggregate(f"{_where(name, position)}: field number 0 at byte {at}")
+        if wire_type in (_VARINT, _LENGTH_DELIMITED):
+            if at < end and buffer[at] < 0x80:
+                value, at = buffer[at], at + 1
+            else:
+                value, at = _read_varint(buffer, at, name, position)
+            if wire_type == _LENGTH_DELIMITED:
+                if at + value > end:
+                    raise DamagedAggregate(
+                        f"{_where(name, position)}: field {number} of {value} bytes runs past the end"
+                    )
+                value, at = buffer[at : at + value], at + value
+            fields.append((number, value))
         elif wire_type in _FIXED_BYTES:
             at += _FIXED_BYTES[wire_type]
-            if at > len(buffer):
-                raise DamagedAggregate(f"{where}: field {number} runs past the end")
+            if at > end:
+                raise DamagedAggregate(f"{_where(name, position)}: field {number} runs past the end")
         else:
-            raise DamagedAggregate(f"{where}: field {number} has wire type {wire_type}")
+            raise DamagedAggregate(f"{_where(name, position)}: field {number} has wire type {wire_type}")
+    return fields
 
 
-def _int(value: int | bytes, where: str) -> int:
-    if not isinstance(value, int):
-        raise DamagedAggregate(f"{where} is not a varint")
+def _int(value: int | bytes, name: str, position: int | None = None, member: str = "") -> int:
+    if value.__class__ is not int:
+        raise DamagedAggregate(f"{_where(name, position, member)} is not a varint")
     return value
 
 
-def _bytes(value: int | bytes, where: str) -> bytes:
-    if not isinstance(value, bytes):
-        raise DamagedAggregate(f"{where} is not length-delimited")
+def _bytes(value: int | bytes, name: str, position: int | None = None, member: str = "") -> bytes:
+    if value.__class__ is not bytes:
+        raise DamagedAggregate(f"{_where(name, position, member)} is not length-delimited")
     return value
 
 
-def _text(value: int | bytes, where: str) -> str:
+def _text(value: int | bytes, name: str) -> str:
     try:
-        return _bytes(value, where).decode("utf-8")
+        return _bytes(value, name).decode("utf-8")
     except UnicodeDecodeError:
-        raise DamagedAggregate(f"{where} holds a string that is not UTF-8") from None
+        raise DamagedAggregate(f"{name} holds a string that is not UTF-8") from None

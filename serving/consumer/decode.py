@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import binascii
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from serving.kpl import DamagedAggregate, deaggregate
 from serving.schemas import (
@@ -22,8 +23,7 @@ from serving.schemas import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class StreamPosition:
+class StreamPosition(NamedTuple):  # a tuple: one is built for every user record
     sequence_number: str
     partition_key: str
     shard_id: str
@@ -82,9 +82,15 @@ def decode_record(
         return [(position, Rejected(data, f"damaged KPL aggregate: {error}"))]
     if users is None:
         return [(position, _decode(raw, not_after_ms))]
+    sequence, shard, arn, arrival = (
+        position.sequence_number,
+        position.shard_id,
+        position.event_source_arn,
+        position.arrival_ms,
+    )
     return [
         (
-            replace(position, partition_key=user.partition_key, sub_sequence_number=sub),
+            StreamPosition(sequence, user.partition_key, shard, arn, arrival, sub),
             _decode(user.data, not_after_ms),
         )
         for sub, user in enumerate(users)

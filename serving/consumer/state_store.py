@@ -69,11 +69,11 @@ def terminal_item(terminal_id: str, state: TerminalState, now_s: float) -> dict:
 
 def terminal_state_from_item(item: dict) -> TerminalState:
     state = TerminalState()
+    by_prefix = {"n_": state.daily_counts, "f_": state.daily_known_frauds}
     for name, value in item.items():
-        if name.startswith("n_"):
-            state.daily_counts[int(name[2:])] = int(value["N"])
-        elif name.startswith("f_"):
-            state.daily_known_frauds[int(name[2:])] = int(value["N"])
+        days = by_prefix.get(name[:2])
+        if days is not None:
+            days[int(name[2:])] = int(value["N"])
     return state
 
 
@@ -81,6 +81,11 @@ def terminal_state_from_item(item: dict) -> TerminalState:
 class LoadedCustomer:
     state: CustomerState
     applied_through: tuple[int, str] | None  # (timestamp_ms, request_id) of the last applied event
+    stored_through: tuple[int, str] | None = None  # applied_through as loaded: unchanged, no write
+
+    @property
+    def changed(self) -> bool:
+        return self.applied_through is not None and self.applied_through != self.stored_through
 
 
 @dataclass
@@ -103,10 +108,8 @@ def _customer_state(value: dict) -> CustomerState:
 
 def _loaded_customer(item: dict) -> LoadedCustomer:
     applied = item.get("applied_through")
-    return LoadedCustomer(
-        _customer_state(item["state"]),
-        None if applied is None else (int(applied["M"]["ts"]["N"]), applied["M"]["rid"]["S"]),
-    )
+    through = None if applied is None else (int(applied["M"]["ts"]["N"]), applied["M"]["rid"]["S"])
+    return LoadedCustomer(_customer_state(item["state"]), through, through)
 
 
 class StateStoreError(RuntimeError):
@@ -167,7 +170,7 @@ class DynamoFeatureStore:
         items = [
             customer_item(customer_id, loaded.state, loaded.applied_through, now_s)
             for customer_id, loaded in customers.items()
-            if loaded.applied_through is not None
+            if loaded.changed  # a replayed batch applies nothing: its customers need no write
         ]
         return [item["pk"]["S"][2:] for item in self.put_items(items)]
 
