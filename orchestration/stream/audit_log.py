@@ -68,8 +68,10 @@ def read_objects(s3, bucket: str, keys: list[str]) -> dict[str, list[dict]]:
     return dict(zip(keys, _READERS.map(lambda key: read_object(s3, bucket, key), keys), strict=True))
 
 
-def position(row: dict) -> tuple[str, str]:
-    return row["shard_id"], row["sequence_number"]
+def position(row: dict) -> tuple[str, str, int]:
+    """Where a row's record was in the stream: user records of one KPL aggregate share its sequence
+    number and differ by sub-sequence number (0 for a plain record)."""
+    return row["shard_id"], row["sequence_number"], row.get("sub_sequence_number", 0)
 
 
 def _first_of_each(items: Iterable, identity: Callable) -> list:

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestration.stream.queue_scan import delete, receive_all, release
 from serving.consumer.claim_check import DeadLetterTarget
 from serving.consumer.sinks import send_dead_letters
+from serving.kpl import DamagedAggregate, deaggregate
 
 _GET_RECORDS_LIMIT = 10_000
 _MAX_PAGES = 1000  # a batch is at most 10,000 records; pages may come back empty on a busy shard
@@ -149,19 +150,32 @@ def _payload(data: bytes) -> dict:
         return {"payload": base64.b64encode(data).decode(), "payload_encoding": "base64"}
 
 
+def _user_records(record: dict) -> list[tuple[str, bytes]]:
+    """A KPL aggregate's user records (a redrive re-sends each on its own); a plain or damaged one whole."""
+    try:
+        users = deaggregate(record["Data"])
+    except DamagedAggregate:
+        users = None
+    if users is None:
+        return [(record["PartitionKey"], record["Data"])]
+    return [(user.partition_key, user.data) for user in users]
+
+
 def letters_for(batch: BatchRecords) -> list[dict]:
-    """One letter per record read back, plus one that records the loss when some were not."""
+    """One letter per user record read back, plus one that records the loss when some were not."""
     info = batch.info
     letters = [
         {
             "reason": f"batch failure: {info.condition}",
-            **_payload(record["Data"]),
+            **_payload(data),
             "shard_id": info.shard_id,
             "sequence_number": record["SequenceNumber"],
-            "partition_key": record["PartitionKey"],
+            "sub_sequence_number": sub,
+            "partition_key": key,
             "event_source_arn": info.stream_arn,
         }
         for record in batch.records
+        for sub, (key, data) in enumerate(_user_records(record))
     ]
     if batch.missing:
         letters.append(

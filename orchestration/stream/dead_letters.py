@@ -46,11 +46,12 @@ class DeadLetter:
     claim_checked: bool
     stored_at: tuple[str, str] | None = None  # (bucket, key) of a claim-checked body
     body: dict = field(default_factory=dict, repr=False)  # the letter's JSON object, as written
+    sub_sequence_number: int = 0  # the user record's place in its KPL aggregate (0: a plain record)
 
     @property
-    def identity(self) -> tuple[str, str]:
+    def identity(self) -> tuple[str, str, int]:
         """A record's place in the stream: a letter sent again on redelivery has the same identity."""
-        return self.shard_id, self.sequence_number
+        return self.shard_id, self.sequence_number, self.sub_sequence_number
 
     @property
     def redrivable(self) -> bool:
@@ -124,4 +125,11 @@ def read_dead_letter(message: dict, s3) -> DeadLetter:
         claim_checked=pointer is not None,
         stored_at=pointer,
         body=letter,
+        sub_sequence_number=_sub_sequence(message_id, letter.get("sub_sequence_number", 0)),
     )
+
+
+def _sub_sequence(message_id: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DeadLetterUnreadable(message_id, f"sub_sequence_number is not a count: {value!r}")
+    return value

@@ -3,8 +3,8 @@
 A reason's kind is its stable prefix: "not JSON: Expecting value: line 1 column 2 (char 1)" is
 "not JSON", "schema: field 'amount': must be a number (got 'lots')" is "schema: field 'amount'",
 "batch failure: RetryAttemptsExhausted" stays whole. Letters are counted once per stream position
-(shard, sequence number): a letter sent again when its record was redelivered is a duplicate message,
-not a second letter.
+(shard, sequence number, sub-sequence number within a KPL aggregate): a letter sent again when its
+record was redelivered is a duplicate message, not a second letter.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _when(moment: datetime | None) -> str:
 
 def summarize(letters: list[DeadLetter], unreadable: list[str], truncated: bool = False) -> DeadLetterSummary:
     rows: dict[str, ReasonRow] = {}
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, int]] = set()
     for letter in sorted(letters, key=lambda each: (each.sent_at is None, each.sent_at or _EPOCH)):
         row = rows.setdefault(reason_kind(letter.reason), ReasonRow(reason_kind(letter.reason)))
         row.messages += 1

@@ -16,7 +16,7 @@ import serving
 
 HANDLER = "serving.consumer.handler.lambda_handler"
 # The consumer's own code: everything it imports from serving/ and nothing that needs numpy/xgboost.
-SOURCE_MODULES = ("__init__.py", "schemas.py", "features.py", "consumer")
+SOURCE_MODULES = ("__init__.py", "schemas.py", "features.py", "kpl.py", "consumer")
 DEPENDENCIES = ("aws-lambda-powertools", "jmespath", "typing-extensions", "tenacity")
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 

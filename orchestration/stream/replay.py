@@ -8,8 +8,10 @@ system would), which is what the terminal fraud-rate features read.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,6 +24,7 @@ from orchestration.data.offline_features import canonical_order
 from serving.consumer.retrying import resend_in_chunks
 from serving.consumer.state_store import DynamoFeatureStore, customer_item, terminal_item
 from serving.features import MS_PER_DAY, InMemoryFeatureState, update_customer, update_terminal
+from serving.kpl import aggregate
 from serving.schemas import EVENT_FIELDS, format_timestamp
 
 _FOLDED_FIELDS = ["customer_id", "terminal_id", "timestamp_ms", "device_id", "amount"]
@@ -40,14 +43,20 @@ class TrafficConfig(BaseModel):
     )
     offset: int = Field(0, ge=0, description="events from start_day on to skip: continue an earlier replay")
     seed_state: bool = Field(True, description="rebuild the online state from the days before start_day")
+    aggregate: bool = Field(
+        True,
+        description="put KPL aggregates (records bound for one shard packed up to 25 KiB); "
+        "false puts each record on its own",
+    )
     seed: int = 0
 
 
 @dataclass
 class TrafficReport:
-    sent: int = 0
+    sent: int = 0  # user records
     malformed: int = 0
     put_calls: int = 0
+    kinesis_records: int = 0  # what was put: aggregates and plain records
     resent_entries: int = 0
     seconds: float = 0.0
     request_ids: list[str] = field(default_factory=list)
@@ -74,6 +83,39 @@ def _malformed(index: int, valid: dict) -> tuple[bytes, str]:
         return b'{"request_id": "broken-' + str(index).encode() + b'", amount: oops', valid["customer_id"]
     return json.dumps({**valid, "request_id": f"invalid-{index}", "amount": -5}).encode(), valid[
         "customer_id"
+    ]
+
+
+class ShardMap:
+    """Which open shard a partition key lands on (the MD5 of the key within a shard's hash key range),
+    so that an aggregate holds only records bound for one shard: each customer's events stay on
+    its shard, in order, as the consumer's online state needs."""
+
+    def __init__(self, kinesis, stream: str):
+        shards, token = [], None
+        while True:
+            page = kinesis.list_shards(**({"NextToken": token} if token else {"StreamName": stream}))
+            shards += [s for s in page["Shards"] if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
+            token = page.get("NextToken")
+            if not token:
+                break
+        self._starts = sorted(int(s["HashKeyRange"]["StartingHashKey"]) for s in shards)
+
+    def shard_of(self, partition_key: str) -> int:
+        return bisect_right(self._starts, int.from_bytes(hashlib.md5(partition_key.encode()).digest())) - 1
+
+
+def packed_entries(entries: list[dict], shards: ShardMap) -> list[dict]:
+    """PutRecords entries of KPL aggregates, each of one shard's records in their order."""
+    by_shard: dict[int, list[tuple[str, bytes]]] = {}
+    for entry in entries:
+        by_shard.setdefault(shards.shard_of(entry["PartitionKey"]), []).append(
+            (entry["PartitionKey"], entry["Data"])
+        )
+    return [
+        {"Data": data, "PartitionKey": key}
+        for records in by_shard.values()
+        for key, data, _ in aggregate(records)
     ]
 
 
@@ -165,15 +207,19 @@ def backfill_feature_state(
     for row in frauds[frauds["label_available_ms"] <= known_by_ms].itertuples(index=False):
         state.terminal(row.terminal_id).record_fraud_label(int(row.timestamp_ms))
     last_event = history.groupby("customer_id").tail(1).set_index("customer_id")
+    now_s = store.clock()
     items = [
         customer_item(
             customer_id,
             customer,
             (int(last_event.at[customer_id, "timestamp_ms"]), str(last_event.at[customer_id, "request_id"])),
+            now_s,
         )
         for customer_id, customer in state.customers.items()
     ]
-    items += [terminal_item(terminal_id, terminal) for terminal_id, terminal in state.terminals.items()]
+    items += [
+        terminal_item(terminal_id, terminal, now_s) for terminal_id, terminal in state.terminals.items()
+    ]
     never = store.put_items(items)
     if never:
         raise RuntimeError(f"{len(never)} feature-state items could not be written to {store.table}")
@@ -195,6 +241,7 @@ def replay(
     total = min(len(payloads), int(config.rate * config.duration_s))
     rng = np.random.default_rng(config.seed)
     broken = rng.uniform(size=total) < config.malformed_share
+    shards = ShardMap(kinesis, stream) if config.aggregate else None
     started = time.monotonic()
     while report.sent < total:
         due = min(total, int((time.monotonic() - started) * config.rate) + 1)
@@ -211,6 +258,9 @@ def replay(
                 data, key = json.dumps(payload, default=_json_default).encode(), payload["customer_id"]
                 report.request_ids.append(payload["request_id"])
             entries.append({"Data": data, "PartitionKey": key})
+        if shards is not None:
+            entries = packed_entries(entries, shards)
+        report.kinesis_records += len(entries)
         _put(kinesis, stream, entries, report)
         report.sent = due
         if feed is not None:

@@ -22,6 +22,7 @@ from orchestration.buckets import ensure_bucket
 from orchestration.endpoint.names import ENDPOINT_NAME
 from orchestration.stream.packaging import HANDLER
 from serving.consumer.audit import PREFIX as AUDIT_PREFIX
+from serving.consumer.state_store import STATE_TTL_ATTRIBUTE
 
 BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 AUDIT_EXPIRY_RULE = "expire-predictions"
@@ -106,6 +107,22 @@ def ensure_table(dynamodb, name: str, hash_key: str) -> None:
             BillingMode="PAY_PER_REQUEST",
         )
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def ensure_ttl(dynamodb, table: str, attribute: str) -> None:
+    """TTL on `attribute` of `table`, enabled once (UpdateTimeToLive refuses to repeat a change)."""
+    description = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    status, current = description["TimeToLiveStatus"], description.get("AttributeName")
+    if status in ("ENABLED", "ENABLING") and current == attribute:
+        return
+    if status != "DISABLED":
+        raise RuntimeError(
+            f"table {table} has TTL {status} on attribute {current!r}, not on {attribute!r}: disable it "
+            "first (DynamoDB allows one TTL change per hour)"
+        )
+    dynamodb.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"AttributeName": attribute, "Enabled": True}
+    )
 
 
 def expiry_days(retention_s: int) -> int:
@@ -220,6 +237,7 @@ def deploy_stream_stack(clients, spec: StreamStackSpec, zip_path: Path, role_arn
     input_arn = ensure_stream(kinesis, spec.input_stream, spec.input_shards)
     output_arn = ensure_stream(kinesis, spec.output_stream, spec.output_shards or spec.input_shards)
     ensure_table(dynamodb, spec.feature_state_table, "pk")
+    ensure_ttl(dynamodb, spec.feature_state_table, STATE_TTL_ATTRIBUTE)
     ensure_table(dynamodb, spec.labels_table, "request_id")
     dlq_url, _ = ensure_queue(sqs, spec.dead_letter_queue)
     ensure_bucket(s3, spec.dead_letter_bucket)

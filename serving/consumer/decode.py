@@ -1,12 +1,19 @@
-"""Turn a Kinesis record into a validated event, or into the reason it is dead-lettered."""
+"""Turn a Kinesis record into its user records' validated events, or into the reasons they are
+dead-lettered.
+
+A Kinesis record is either one user record or a KPL aggregate of several (serving/kpl.py); each user
+record has its own StreamPosition, the aggregate's sequence number and the user record's
+sub-sequence number (0 for a plain record). An aggregate that cannot be unpacked is one rejection.
+"""
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from serving.kpl import DamagedAggregate, deaggregate
 from serving.schemas import (
     DEFAULT_MAX_CLOCK_SKEW_MS,
     EventValidationError,
@@ -16,13 +23,13 @@ from serving.schemas import (
 )
 
 
-@dataclass(frozen=True)
-class StreamPosition:
+class StreamPosition(NamedTuple):  # a tuple: one is built for every user record
     sequence_number: str
     partition_key: str
     shard_id: str
     event_source_arn: str
     arrival_ms: int
+    sub_sequence_number: int = 0  # the user record's place in its KPL aggregate
 
     @classmethod
     def of(cls, record: dict) -> StreamPosition:
@@ -35,12 +42,20 @@ class StreamPosition:
             arrival_ms=round(float(kinesis.get("approximateArrivalTimestamp", 0)) * 1000),
         )
 
+    def describe(self) -> str:
+        """Where the record is, as a reason quotes it."""
+        if self.sub_sequence_number:
+            return f"sequence number {self.sequence_number} sub-sequence {self.sub_sequence_number}"
+        return f"sequence number {self.sequence_number}"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
-    position: StreamPosition
     payload: str  # the record's data as text when it decodes as UTF-8, else its base64
     reason: str
+
+
+Decoded = tuple[StreamPosition, TransactionEvent | Rejected]
 
 
 def undecidable(error: BaseException) -> str:
@@ -50,39 +65,59 @@ def undecidable(error: BaseException) -> str:
 
 def decode_record(
     record: dict, now_ms: int, max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS
-) -> TransactionEvent | Rejected:
-    """The record's event, or why it is dead-lettered. Never raises for anything the record holds:
-    the event's time is bounded by its arrival (or `now_ms`, when the record carries none) plus the
-    allowed clock skew."""
+) -> list[Decoded]:
+    """Each user record's position and event, or why it is dead-lettered. Never raises for anything
+    the record holds: an event's time is bounded by its arrival (or `now_ms`, when the record carries
+    none) plus the allowed clock skew."""
     position = StreamPosition.of(record)
     data = record["kinesis"].get("data", "")
+    not_after_ms = (position.arrival_ms or now_ms) + max_clock_skew_ms
     try:
-        return _decode(data, position, (position.arrival_ms or now_ms) + max_clock_skew_ms)
+        raw = binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError, TypeError):
+        return [(position, Rejected(str(data), "data is not valid base64"))]
+    try:
+        users = deaggregate(raw)
+    except DamagedAggregate as error:
+        return [(position, Rejected(data, f"damaged KPL aggregate: {error}"))]
+    if users is None:
+        return [(position, _decode(raw, not_after_ms))]
+    sequence, shard, arn, arrival = (
+        position.sequence_number,
+        position.shard_id,
+        position.event_source_arn,
+        position.arrival_ms,
+    )
+    return [
+        (
+            StreamPosition(sequence, user.partition_key, shard, arn, arrival, sub),
+            _decode(user.data, not_after_ms),
+        )
+        for sub, user in enumerate(users)
+    ]
+
+
+def _decode(raw: bytes, not_after_ms: int) -> TransactionEvent | Rejected:
+    try:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return Rejected(_as_text(raw), "data is not UTF-8 text")
+        try:
+            payload = json.loads(text)
+        except ValueError as error:
+            return Rejected(text, f"not JSON: {error}")
+        try:
+            return validate_event(payload, not_after_ms)
+        except EventValidationError as error:
+            return Rejected(text, f"schema: {error}")
     except Exception as error:  # one record must never fail its batch
-        return Rejected(position, _as_text(data), undecidable(error))
+        return Rejected(_as_text(raw), undecidable(error))
 
 
-def _as_text(data: str) -> str:
+def _as_text(raw: bytes) -> str:
+    """Bytes as a letter carries them: as text when they are UTF-8, else as their base64."""
     try:
-        return base64.b64decode(data, validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return data
-
-
-def _decode(data: str, position: StreamPosition, not_after_ms: int) -> TransactionEvent | Rejected:
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        return Rejected(position, data, "data is not valid base64")
-    try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
-        return Rejected(position, data, "data is not UTF-8 text")
-    try:
-        payload = json.loads(text)
-    except ValueError as error:
-        return Rejected(position, text, f"not JSON: {error}")
-    try:
-        return validate_event(payload, not_after_ms)
-    except EventValidationError as error:
-        return Rejected(position, text, f"schema: {error}")
+        return binascii.b2a_base64(raw, newline=False).decode()

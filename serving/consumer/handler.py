@@ -1,7 +1,9 @@
 """The Lambda entry point: `serving.consumer.handler.lambda_handler`.
 
-Powertools does the Lambda plumbing: structured logs, EMF metrics, and the partial-batch response
-(batchItemFailures with each failed record's sequence number exactly as it came in the event).
+Powertools does the Lambda plumbing: structured logs and EMF metrics. The partial-batch response
+(batchItemFailures: each failed Kinesis record's sequence number exactly as it came in the event, in
+event order) is built here from the batch's outcome: Powertools' batch processor would wrap every
+record in a data class and call a handler per record only to ask the same question.
 The batch work itself is serving.consumer.pipeline.process_batch.
 """
 
@@ -9,8 +11,6 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from serving.consumer.circuit_breaker import CircuitBreaker
 from serving.consumer.clients import clients
@@ -24,10 +24,6 @@ metrics = Metrics(namespace="rtinfer", service="fraud-consumer")
 # Per execution environment: configuration is read and the breaker lives across invocations.
 CONFIG = ConsumerConfig.from_env()
 BREAKER = CircuitBreaker(CONFIG.circuit_failure_threshold, CONFIG.circuit_cooldown_s)
-
-
-class RecordNotPersisted(Exception):
-    """The record's outcome could not be written; Lambda redelivers it."""
 
 
 @metrics.log_metrics
@@ -44,13 +40,14 @@ def lambda_handler(event: dict, context) -> dict:
         time_left_s=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     outcome = process_batch(records, CONFIG, clients(), scorer)
-
-    def record_handler(record: KinesisStreamRecord) -> None:
-        if record.kinesis.sequence_number in outcome.failed_sequences:
-            raise RecordNotPersisted(record.kinesis.sequence_number)
-
-    processor = BatchProcessor(event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False)
-    response = process_partial_response(event, record_handler, processor, context)
+    failed = outcome.failed_sequences
+    response = {
+        "batchItemFailures": [
+            {"itemIdentifier": sequence}
+            for sequence in (record["kinesis"]["sequenceNumber"] for record in records)
+            if sequence in failed
+        ]
+    }
 
     metrics.add_metric("RecordsIn", MetricUnit.Count, outcome.records_in)
     metrics.add_metric("Predictions", MetricUnit.Count, outcome.predictions)

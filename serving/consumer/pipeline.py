@@ -50,6 +50,7 @@ def _dead_letter(position: StreamPosition, payload: str, reason: str) -> dict:
         "payload": payload,
         "shard_id": position.shard_id,
         "sequence_number": position.sequence_number,
+        "sub_sequence_number": position.sub_sequence_number,
         "partition_key": position.partition_key,
         "event_source_arn": position.event_source_arn,
     }
@@ -67,6 +68,7 @@ def _prediction(event: TransactionEvent, position: StreamPosition, now_ms: int, 
         "latency_ms": now_ms - position.arrival_ms,
         "shard_id": position.shard_id,
         "sequence_number": position.sequence_number,
+        "sub_sequence_number": position.sub_sequence_number,
         **outcome,
     }
 
@@ -116,8 +118,8 @@ def _first_occurrences(
             firsts.append((index, event))
         else:
             repeats[index] = (
-                f"duplicate: request_id {event.request_id!r} is already in this batch at sequence "
-                f"number {positions[seen].sequence_number}"
+                f"duplicate: request_id {event.request_id!r} is already in this batch at "
+                f"{positions[seen].describe()}"
             )
     return firsts, repeats
 
@@ -129,17 +131,20 @@ def process_batch(
     scorer: EndpointScorer,
     now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
 ) -> BatchOutcome:
-    outcome = BatchOutcome(records_in=len(records))
-    positions = [StreamPosition.of(record) for record in records]
+    # One entry per user record (a KPL aggregate holds several); failures are reported per Kinesis
+    # record, so a failed user record has its whole aggregate redelivered.
+    positions: list[StreamPosition] = []
     letters: list[dict] = []
     decoded: list[tuple[int, TransactionEvent]] = []
     arrived_ms = now_ms()
-    for index, record in enumerate(records):
-        event = decode_record(record, arrived_ms, config.max_clock_skew_ms)
-        if isinstance(event, Rejected):
-            letters.append(_dead_letter(event.position, event.payload, event.reason))
-        else:
-            decoded.append((index, event))
+    for record in records:
+        for position, event in decode_record(record, arrived_ms, config.max_clock_skew_ms):
+            if isinstance(event, Rejected):
+                letters.append(_dead_letter(position, event.payload, event.reason))
+            else:
+                decoded.append((len(positions), event))
+            positions.append(position)
+    outcome = BatchOutcome(records_in=len(positions))
     events, repeats = _first_occurrences(decoded, positions)
 
     store = DynamoFeatureStore(clients.dynamodb, config.feature_state_table)

@@ -10,6 +10,7 @@ the caller writes a flagged fallback.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -61,7 +62,17 @@ def _is_bad_input(error: BaseException) -> bool:
 
 
 def csv_line(row: list[float]) -> str:
-    return ",".join(repr(float(value)) for value in row)
+    return ",".join(map(repr, map(float, row)))
+
+
+# An InferenceId only has to be unique: a random prefix per execution environment and a counter,
+# instead of a uuid4 (an os.urandom call) per chunk.
+_INFERENCE_PREFIX = uuid.uuid4().hex[:16]
+_INFERENCE_COUNTER = itertools.count()
+
+
+def _inference_id() -> str:
+    return f"{_INFERENCE_PREFIX}-{next(_INFERENCE_COUNTER)}"
 
 
 class EndpointScorer:
@@ -105,7 +116,7 @@ class EndpointScorer:
     def _score_chunk(self, lines: list[str]) -> list[Scored | Unscored]:
         if not self.breaker.allow():
             return [Unscored("unavailable", f"circuit open for endpoint {self.endpoint_name}")] * len(lines)
-        inference_id = uuid.uuid4().hex
+        inference_id = _inference_id()
         try:
             payload, variant, elapsed_ms = self._invoke_with_retries("\n".join(lines), inference_id)
         except ClientError as error:

@@ -17,8 +17,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from serving.consumer.claim_check import DeadLetterTarget, Message, encode_letter
 from serving.consumer.retrying import resend_in_chunks
+from serving.kpl import aggregate
 
 _KINESIS_CHUNK = 500
+_KINESIS_BATCH_BYTES = 5 * 1024 * 1024  # PutRecords' limit on a request's data and keys
 _SQS_CHUNK = 10
 _SQS_BATCH_BYTES = 1_048_576  # SendMessageBatch's limit on the sum of its messages' sizes (1 MiB)
 # Claim-checked letters (each up to a few MiB) are stored side by side before their pointers are sent.
@@ -46,13 +48,19 @@ OUTPUT_FIELDS = (
 
 
 def publish_predictions(kinesis, stream: str, predictions: list[dict]) -> set[str]:
-    entries = [
-        {
-            "Data": json.dumps({name: p[name] for name in OUTPUT_FIELDS}, separators=(",", ":")).encode(),
-            "PartitionKey": p["customer_id"],
-            "_id": p["request_id"],
-        }
+    """Put the predictions' decision fields on the output stream as KPL aggregates (at most one PUT
+    payload unit each, keyed by the first prediction's customer): a batch of 500 is a handful of
+    entries. Returns the request ids whose aggregate could not be put."""
+    texts = [
+        (
+            p["customer_id"],
+            json.dumps({name: p[name] for name in OUTPUT_FIELDS}, separators=(",", ":")).encode(),
+        )
         for p in predictions
+    ]
+    entries = [
+        {"Data": data, "PartitionKey": key, "_ids": [predictions[i]["request_id"] for i in indexes]}
+        for key, data, indexes in aggregate(texts)
     ]
 
     def put(chunk: list[dict]) -> list[dict]:
@@ -65,7 +73,12 @@ def publish_predictions(kinesis, stream: str, predictions: list[dict]) -> set[st
             entry for entry, result in zip(chunk, response["Records"], strict=True) if "ErrorCode" in result
         ]
 
-    return {entry["_id"] for entry in resend_in_chunks(put, entries, _KINESIS_CHUNK)}
+    never = resend_in_chunks(put, entries, _KINESIS_CHUNK, _KINESIS_BATCH_BYTES, _entry_bytes)
+    return {request_id for entry in never for request_id in entry["_ids"]}
+
+
+def _entry_bytes(entry: dict) -> int:
+    return len(entry["Data"]) + len(entry["PartitionKey"].encode())
 
 
 def _store(s3, bucket: str, message: Message) -> bool:

@@ -1,24 +1,33 @@
 """Online feature state in DynamoDB: one item per customer, one per terminal.
 
-Customer items hold the serialised CustomerState (bounded by the caps in serving/features.py, whose
-docstring works out the worst-case item size) and the last request applied to it. A customer's
+Customer items hold the packed CustomerState (a Binary attribute, CustomerState.to_bytes; bounded by
+the caps in serving/features.py, whose docstring works out the worst-case item size) and the last
+request applied to it; items the previous release wrote hold it as JSON text, and still load. A customer's
 events all travel on one shard in order (the partition key is the customer id), so one writer at a
 time updates a customer; an event at or before the last applied one is a replay and changes nothing.
 
 Terminal items are per-day counters (`n_<day>`, `f_<day>` for known frauds) updated with atomic ADDs,
 because a terminal sees events from every shard at once. A replayed batch adds its counts again:
 terminal counts are at-least-once, which a retry can inflate by the size of the retried batch.
+
+Every item carries its expiry for the table's TTL (STATE_TTL_ATTRIBUTE, epoch seconds): HISTORY_DAYS
+after the later of its last event and its last write. No window reads further back, so an idle
+entity's state is useless by then; counting from the write as well keeps a replay of old events (or a
+lagging shard) from writing items that are already expired.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from serving.consumer.retrying import resend_in_chunks
 from serving.features import HISTORY_DAYS, MS_PER_DAY, CustomerState, TerminalState
 from serving.schemas import clipped
 
+STATE_TTL_ATTRIBUTE = "expires_at"  # the feature-state table's TTL attribute (epoch seconds)
 _GET_CHUNK = 100  # BatchGetItem's key limit
 _WRITE_CHUNK = 25  # BatchWriteItem's item limit
 _TRANSACT_CHUNK = 100  # TransactWriteItems' action limit
@@ -32,29 +41,39 @@ def terminal_key(terminal_id: str) -> dict:
     return {"pk": {"S": f"T#{terminal_id}"}}
 
 
-def customer_item(customer_id: str, state: CustomerState, applied_through: tuple[int, str]) -> dict:
+def expires_at(last_event_ms: int, now_s: float) -> int:
+    """The TTL of a state item: HISTORY_DAYS after its last event or its write, whichever is later."""
+    return max(int(now_s), last_event_ms // 1000) + HISTORY_DAYS * 86_400
+
+
+def customer_item(
+    customer_id: str, state: CustomerState, applied_through: tuple[int, str], now_s: float
+) -> dict:
     return {
         **customer_key(customer_id),
-        "state": {"S": json.dumps(state.to_dict(), separators=(",", ":"))},
+        "state": {"B": state.to_bytes()},
         "applied_through": {"M": {"ts": {"N": str(applied_through[0])}, "rid": {"S": applied_through[1]}}},
+        STATE_TTL_ATTRIBUTE: {"N": str(expires_at(state.last_ms or 0, now_s))},
     }
 
 
-def terminal_item(terminal_id: str, state: TerminalState) -> dict:
+def terminal_item(terminal_id: str, state: TerminalState, now_s: float) -> dict:
     """A whole terminal item (for seeding state; live updates are atomic ADDs, see add_terminal_counts)."""
     item = terminal_key(terminal_id)
     item.update({f"n_{day}": {"N": str(count)} for day, count in state.daily_counts.items()})
     item.update({f"f_{day}": {"N": str(count)} for day, count in state.daily_known_frauds.items()})
+    last_day = max(state.daily_counts, default=0)
+    item[STATE_TTL_ATTRIBUTE] = {"N": str(expires_at((last_day + 1) * MS_PER_DAY, now_s))}
     return item
 
 
 def terminal_state_from_item(item: dict) -> TerminalState:
     state = TerminalState()
+    by_prefix = {"n_": state.daily_counts, "f_": state.daily_known_frauds}
     for name, value in item.items():
-        if name.startswith("n_"):
-            state.daily_counts[int(name[2:])] = int(value["N"])
-        elif name.startswith("f_"):
-            state.daily_known_frauds[int(name[2:])] = int(value["N"])
+        days = by_prefix.get(name[:2])
+        if days is not None:
+            days[int(name[2:])] = int(value["N"])
     return state
 
 
@@ -62,6 +81,11 @@ def terminal_state_from_item(item: dict) -> TerminalState:
 class LoadedCustomer:
     state: CustomerState
     applied_through: tuple[int, str] | None  # (timestamp_ms, request_id) of the last applied event
+    stored_through: tuple[int, str] | None = None  # applied_through as loaded: unchanged, no write
+
+    @property
+    def changed(self) -> bool:
+        return self.applied_through is not None and self.applied_through != self.stored_through
 
 
 @dataclass
@@ -76,12 +100,16 @@ class BatchState:
         return self.damaged.get(f"C#{customer_id}") or self.damaged.get(f"T#{terminal_id}")
 
 
+def _customer_state(value: dict) -> CustomerState:
+    if "B" in value:
+        return CustomerState.from_bytes(value["B"])
+    return CustomerState.from_dict(json.loads(value["S"]))  # JSON text, as the previous release wrote it
+
+
 def _loaded_customer(item: dict) -> LoadedCustomer:
     applied = item.get("applied_through")
-    return LoadedCustomer(
-        CustomerState.from_dict(json.loads(item["state"]["S"])),
-        None if applied is None else (int(applied["M"]["ts"]["N"]), applied["M"]["rid"]["S"]),
-    )
+    through = None if applied is None else (int(applied["M"]["ts"]["N"]), applied["M"]["rid"]["S"])
+    return LoadedCustomer(_customer_state(item["state"]), through, through)
 
 
 class StateStoreError(RuntimeError):
@@ -89,9 +117,10 @@ class StateStoreError(RuntimeError):
 
 
 class DynamoFeatureStore:
-    def __init__(self, dynamodb, table: str):
+    def __init__(self, dynamodb, table: str, clock: Callable[[], float] = time.time):
         self.dynamodb = dynamodb
         self.table = table
+        self.clock = clock  # epoch seconds, for the items' TTL
 
     def load(self, customer_ids: set[str], terminal_ids: set[str]) -> BatchState:
         keys = [customer_key(c) for c in sorted(customer_ids)] + [
@@ -137,10 +166,11 @@ class DynamoFeatureStore:
 
     def save_customers(self, customers: dict[str, LoadedCustomer]) -> list[str]:
         """Write the customers this batch changed; return the ids that could not be written."""
+        now_s = self.clock()
         items = [
-            customer_item(customer_id, loaded.state, loaded.applied_through)
+            customer_item(customer_id, loaded.state, loaded.applied_through, now_s)
             for customer_id, loaded in customers.items()
-            if loaded.applied_through is not None
+            if loaded.changed  # a replayed batch applies nothing: its customers need no write
         ]
         return [item["pk"]["S"][2:] for item in self.put_items(items)]
 
@@ -152,8 +182,9 @@ class DynamoFeatureStore:
         One TransactWriteItems call carries up to 100 terminals' updates. Returns the terminal ids
         whose update failed.
         """
+        now_s = self.clock()
         updates = [
-            self._terminal_update(terminal_id, by_day, loaded.get(terminal_id))
+            self._terminal_update(terminal_id, by_day, loaded.get(terminal_id), now_s)
             for terminal_id, by_day in increments.items()
         ]
 
@@ -164,7 +195,9 @@ class DynamoFeatureStore:
         failed = resend_in_chunks(transact, updates, _TRANSACT_CHUNK)
         return [update["Update"]["Key"]["pk"]["S"][2:] for update in failed]
 
-    def _terminal_update(self, terminal_id: str, by_day: dict[int, int], known: TerminalState | None) -> dict:
+    def _terminal_update(
+        self, terminal_id: str, by_day: dict[int, int], known: TerminalState | None, now_s: float
+    ) -> dict:
         horizon = max(by_day) - HISTORY_DAYS
         known = known or TerminalState()
         stale = [f"n_{d}" for d in known.daily_counts if d < horizon]
@@ -172,7 +205,9 @@ class DynamoFeatureStore:
         names = {f"#n{i}": f"n_{day}" for i, day in enumerate(by_day)}
         names.update({f"#o{i}": name for i, name in enumerate(stale)})
         values = {f":n{i}": {"N": str(count)} for i, count in enumerate(by_day.values())}
-        expression = "ADD " + ", ".join(f"#n{i} :n{i}" for i in range(len(by_day)))
+        names["#ttl"] = STATE_TTL_ATTRIBUTE
+        values[":ttl"] = {"N": str(expires_at((max(by_day) + 1) * MS_PER_DAY, now_s))}
+        expression = "SET #ttl = :ttl ADD " + ", ".join(f"#n{i} :n{i}" for i in range(len(by_day)))
         if stale:
             expression += " REMOVE " + ", ".join(f"#o{i}" for i in range(len(stale)))
         return {
@@ -190,7 +225,10 @@ class DynamoFeatureStore:
         self.dynamodb.update_item(
             TableName=self.table,
             Key=terminal_key(terminal_id),
-            UpdateExpression="ADD #f :one",
-            ExpressionAttributeNames={"#f": f"f_{transaction_ms // MS_PER_DAY}"},
-            ExpressionAttributeValues={":one": {"N": "1"}},
+            UpdateExpression="SET #ttl = :ttl ADD #f :one",
+            ExpressionAttributeNames={"#f": f"f_{transaction_ms // MS_PER_DAY}", "#ttl": STATE_TTL_ATTRIBUTE},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":ttl": {"N": str(expires_at(transaction_ms, self.clock()))},
+            },
         )

@@ -32,6 +32,7 @@ from orchestration.stream.packaging import build_lambda_zip
 from orchestration.stream.replay import TrafficConfig, replay
 from orchestration.stream.stack import StreamStack, StreamStackSpec, deploy_stream_stack
 from serving.features import FEATURE_NAMES
+from serving.kpl import user_data
 
 ENDPOINT = "stream-test"  # also StreamWorld.endpoint_name
 GROUP = "stream-tests"
@@ -120,7 +121,11 @@ class StreamWorld:
             )["ShardIterator"]
             while iterator:
                 page = kinesis.get_records(ShardIterator=iterator, Limit=10000)
-                ids += [json.loads(record["Data"])["request_id"] for record in page["Records"]]
+                ids += [
+                    json.loads(data)["request_id"]
+                    for record in page["Records"]
+                    for data in user_data(record["Data"])
+                ]
                 iterator = page.get("NextShardIterator") if page["MillisBehindLatest"] > 0 else None
         return ids
 

@@ -56,6 +56,9 @@ def test_rows_are_unique_by_position_and_per_request_readers_keep_the_first():
     rows = [_row("r1", 1, T), _row("r2", 2, T), _row("r1", 1, T), _row("r1", 9, T + 5)]
     assert unique_positions(rows) == [rows[0], rows[1], rows[3]]  # the same record twice is one row
     assert unique_requests(rows) == [rows[0], rows[1]]  # a resent request: its first prediction
+    # user records of one KPL aggregate share its sequence number: each is a position of its own
+    packed = [{**_row(f"u{sub}", 7, T), "sub_sequence_number": sub} for sub in range(3)]
+    assert unique_positions(packed) == packed
 
 
 def test_a_reader_fetches_each_object_once_across_polls(bucket, store_audit_rows):

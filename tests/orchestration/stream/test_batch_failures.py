@@ -13,8 +13,10 @@ from orchestration.stream.batch_failures import (
     collect_batch_failures,
     parse_batch_failure,
 )
+from orchestration.stream.dead_letters import RECEIVE_ARGUMENTS, read_dead_letter
 from orchestration.stream.dlq_summary import read_dead_letter_queue
 from orchestration.stream.redrive import RedriveConfig, redrive_dead_letters
+from serving.kpl import encode_aggregate
 
 
 def _put(world, payloads: list[bytes]) -> list[dict]:
@@ -87,6 +89,32 @@ def test_a_failed_batch_becomes_one_letter_per_record_and_can_be_redriven(dlq_wo
     assert sorted((r["Data"], r["PartitionKey"]) for r in again) == sorted(
         (p["Data"], p["PartitionKey"]) for p in put[1:4]
     )
+
+
+def _letters(world) -> list[dict]:
+    sqs, letters = world.client("sqs"), []
+    while batch := sqs.receive_message(
+        QueueUrl=world.queue_url, MaxNumberOfMessages=10, **RECEIVE_ARGUMENTS
+    ).get("Messages"):
+        letters += [read_dead_letter(message, world.client("s3")).body for message in batch]
+    return letters
+
+
+def test_a_failed_aggregate_becomes_one_letter_per_user_record(dlq_world):
+    world = dlq_world
+    users = [("C1", b'{"a": 1}'), ("C2", b"\xff binary"), ("C1", b'{"c": 3}')]
+    put = _put(world, [encode_aggregate(users)])
+    _fail(world, put)
+
+    assert _collect(world).collected == 1
+    letters = sorted(_letters(world), key=lambda letter: letter["sub_sequence_number"])
+    assert [(letter["sub_sequence_number"], letter["partition_key"]) for letter in letters] == [
+        (0, "C1"),
+        (1, "C2"),
+        (2, "C1"),
+    ]
+    assert {letter["sequence_number"] for letter in letters} == {put[0]["SequenceNumber"]}
+    assert [letter["payload"] for letter in letters] == ['{"a": 1}', "/yBiaW5hcnk=", '{"c": 3}']
 
 
 def test_records_the_stream_no_longer_holds_are_said_so_in_the_dlq(dlq_world):

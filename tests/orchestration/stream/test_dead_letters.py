@@ -49,7 +49,7 @@ def test_inline_and_claim_checked_letters_read_back_alike(emulator, dlq):
         (True, letters[1]["payload"], "C7"),
     ]
     for letter in read:
-        assert letter.identity == ("shardId-000000000000", letter.sequence_number)
+        assert letter.identity == ("shardId-000000000000", letter.sequence_number, 0)
         assert letter.event_source_arn.endswith(":stream/in") and letter.reason.startswith("not JSON")
         assert before <= letter.sent_at <= datetime.now(UTC) and letter.first_received_at >= letter.sent_at
         assert letter.receive_count == 1 and letter.message_id and letter.receipt_handle

@@ -60,6 +60,17 @@ def test_the_summary_counts_letters_by_kind_once_per_stream_position_and_leaves_
     assert (again.messages, again.letters) == (7, 5)
 
 
+def test_the_user_records_of_one_aggregate_are_letters_of_their_own(dlq_world):
+    world = dlq_world
+    world.send(
+        world.letter(7, "{a", sub_sequence_number=0),
+        world.letter(7, "{b", sub_sequence_number=3),
+        world.letter(7, "{b", sub_sequence_number=3),  # its aggregate was redelivered
+    )
+    summary = read_dead_letter_queue(world.client("sqs"), world.client("s3"), world.queue_url, wait_s=0)
+    assert (summary.messages, summary.letters, summary.duplicates) == (3, 2, 1)
+
+
 def test_an_empty_queue_says_so(dlq_world):
     summary = read_dead_letter_queue(
         dlq_world.client("sqs"), dlq_world.client("s3"), dlq_world.queue_url, wait_s=0

@@ -8,6 +8,7 @@ import pytest
 from orchestration.data.offline_features import canonical_order
 from orchestration.data.simulation import SimulationConfig, simulate
 from orchestration.stream.replay import (
+    ShardMap,
     TrafficConfig,
     TrafficTargets,
     backfill_feature_state,
@@ -18,6 +19,7 @@ from orchestration.stream.replay import (
 from orchestration.stream.stack import ensure_stream, ensure_table
 from serving.consumer.state_store import DynamoFeatureStore
 from serving.features import MS_PER_DAY, InMemoryFeatureState
+from serving.kpl import user_data
 from serving.schemas import EventValidationError, validate_event
 
 
@@ -40,7 +42,7 @@ def _read_all(kinesis, stream: str, expected: int) -> list[bytes]:
     data: list[bytes] = []
     while True:
         page = kinesis.get_records(ShardIterator=iterator, Limit=1000)
-        data += [record["Data"] for record in page["Records"]]
+        data += [user for record in page["Records"] for user in user_data(record["Data"])]
         iterator = page["NextShardIterator"]
         if not page["Records"] and (len(data) >= expected or page["MillisBehindLatest"] == 0):
             return data
@@ -65,6 +67,43 @@ def test_replay_sends_rate_times_duration_events_in_time_order(emulator, world):
     assert [event.timestamp_ms for event in sent] == sorted(event.timestamp_ms for event in sent)
     assert report.request_ids == events["request_id"].iloc[:200].tolist()
     assert report.seconds > 0 and report.rate > 0
+
+
+def test_replay_packs_records_into_aggregates_or_sends_them_plain(emulator, world):
+    events, _ = world
+    kinesis = emulator.client("kinesis")
+    packed = replay(
+        kinesis, _stream(emulator, "replay-packed"), events, TrafficConfig(rate=4000, duration_s=0.1)
+    )
+    plain_stream = _stream(emulator, "replay-plain")
+    plain = replay(kinesis, plain_stream, events, TrafficConfig(rate=4000, duration_s=0.1, aggregate=False))
+    assert packed.sent == plain.sent == 400
+    assert plain.kinesis_records == 400
+    assert packed.kinesis_records < 400 / 10  # a tick's records share a handful of aggregates
+    assert _read_all(kinesis, "replay-packed", 400) == _read_all(kinesis, plain_stream, 400)
+
+
+def test_an_aggregate_holds_only_records_bound_for_its_shard(emulator, world):
+    events, _ = world
+    kinesis = emulator.client("kinesis")
+    ensure_stream(kinesis, "replay-shards", 4)
+    replay(kinesis, "replay-shards", events, TrafficConfig(rate=4000, duration_s=0.1))
+    shards = ShardMap(kinesis, "replay-shards")
+    shard_ids = sorted(s["ShardId"] for s in kinesis.list_shards(StreamName="replay-shards")["Shards"])
+    by_customer: dict[str, list[str]] = {}
+    for index, shard_id in enumerate(shard_ids):
+        iterator = kinesis.get_shard_iterator(
+            StreamName="replay-shards", ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        for record in kinesis.get_records(ShardIterator=iterator, Limit=10000)["Records"]:
+            for data in user_data(record["Data"]):
+                event = json.loads(data)
+                assert shards.shard_of(event["customer_id"]) == index  # where its own key would go
+                by_customer.setdefault(event["customer_id"], []).append(event["request_id"])
+    assert len(by_customer) > 4
+    sent = events.iloc[:400]
+    for customer, request_ids in by_customer.items():  # each customer's events in the order sent
+        assert request_ids == sent[sent["customer_id"] == customer]["request_id"].tolist()
 
 
 def test_replay_stops_when_the_events_run_out(emulator, world):

@@ -45,6 +45,8 @@ def test_the_stack_is_wired_together(emulator, deployed):
     ]
     tables = emulator.client("dynamodb").list_tables()["TableNames"]
     assert "stack-test-feature-state" in tables and "stack-test-predictions" not in tables
+    state_ttl = emulator.client("dynamodb").describe_time_to_live(TableName="stack-test-feature-state")
+    assert state_ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"  # idle state ages out
     mapping = emulator.client("lambda").get_event_source_mapping(UUID=stack.mapping_uuid)
     assert mapping["EventSourceArn"] == stack.input_stream_arn and mapping["State"] == "Enabled"
     assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == stack.batch_failure_queue_arn

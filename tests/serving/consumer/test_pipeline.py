@@ -1,5 +1,7 @@
 """The consumer's batch work against real services (the emulator), called as the handler calls it."""
 
+import dataclasses
+import hashlib
 import json
 
 from serving.consumer.circuit_breaker import CircuitBreaker
@@ -7,6 +9,18 @@ from serving.consumer.fallback import FALLBACK_MODEL_VERSION
 from serving.consumer.pipeline import process_batch
 from serving.consumer.sinks import OUTPUT_FIELDS
 from serving.consumer.state_store import customer_key
+from serving.features import CustomerState
+from serving.kpl import MAGIC, encode_aggregate, user_data
+
+
+def _stored_state(item: dict) -> CustomerState:
+    return CustomerState.from_bytes(item["state"]["B"])
+
+
+def _aggregate(records, payloads: list[dict]) -> dict:
+    """One Kinesis record holding the payloads as a KPL aggregate."""
+    users = [(p["customer_id"], json.dumps(p).encode()) for p in payloads]
+    return records.raw(encode_aggregate(users), partition_key=users[0][0])
 
 
 def test_every_record_is_accounted_for_exactly_once(
@@ -56,7 +70,7 @@ def test_a_replayed_batch_adds_no_duplicates_and_does_not_recount_state(
 
     assert len(stored_predictions(consumer_config.audit_bucket)) == 20
     assert state_after["Item"]["state"] == state_before["Item"]["state"]
-    assert len(json.loads(state_after["Item"]["state"]["S"])["times_ms"]) == 20
+    assert len(_stored_state(state_after["Item"]).times_ms) == 20
 
 
 def test_online_state_carries_across_batches(clients, consumer_config, records, make_scorer):
@@ -75,7 +89,7 @@ def test_online_state_carries_across_batches(clients, consumer_config, records, 
     item = clients.dynamodb.get_item(
         TableName=consumer_config.feature_state_table, Key=customer_key("C-hist")
     )["Item"]
-    assert len(json.loads(item["state"]["S"])["times_ms"]) == 6
+    assert len(_stored_state(item).times_ms) == 6
     terminal = clients.dynamodb.get_item(
         TableName=consumer_config.feature_state_table, Key={"pk": {"S": "T#T1"}}
     )
@@ -122,7 +136,9 @@ def _output_records(clients, stream: str) -> list[dict]:
             StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
         records += [
-            json.loads(r["Data"]) for r in clients.kinesis.get_records(ShardIterator=iterator)["Records"]
+            json.loads(data)
+            for r in clients.kinesis.get_records(ShardIterator=iterator)["Records"]
+            for data in user_data(r["Data"])
         ]
     return records
 
@@ -170,12 +186,8 @@ def test_duplicates_in_a_batch_keep_the_first_and_dead_letter_the_rest(
         == f"duplicate: request_id 'req-1' is already in this batch at sequence number {first_sequence}"
         for letter in letters
     )
-    state = json.loads(
-        clients.dynamodb.get_item(TableName=consumer_config.feature_state_table, Key=customer_key("C-dup"))[
-            "Item"
-        ]["state"]["S"]
-    )
-    assert len(state["times_ms"]) == 2  # the repeats changed no state
+    item = clients.dynamodb.get_item(TableName=consumer_config.feature_state_table, Key=customer_key("C-dup"))
+    assert len(_stored_state(item["Item"]).times_ms) == 2  # the repeats changed no state
 
 
 def test_a_damaged_state_item_dead_letters_its_customers_events_only(
@@ -207,3 +219,81 @@ def test_a_damaged_state_item_dead_letters_its_customers_events_only(
         TableName=consumer_config.feature_state_table, Key=customer_key("C-broken")
     )
     assert item["Item"]["state"]["S"] == "{truncated"  # left for an operator to see, not overwritten
+
+
+def test_every_user_record_of_an_aggregate_is_accounted_for_once(
+    clients, consumer_config, records, make_scorer, stored_predictions, dead_letters
+):
+    payloads = [records.payload(i, customer=f"C{i % 5}") for i in range(40)]
+    payloads[7] = {**payloads[7], "amount": "lots"}
+    damaged = records.raw(MAGIC + b"\x0a\x05a" + hashlib.md5(b"\x0a\x05a").digest())
+    batch = [
+        _aggregate(records, payloads[:20]),
+        damaged,
+        _aggregate(records, payloads[20:]),
+        records.event(99),
+    ]
+    outcome = process_batch(batch, consumer_config, clients, make_scorer())
+
+    assert outcome.failed_sequences == set()
+    assert (outcome.records_in, outcome.predictions, outcome.dead_lettered) == (42, 40, 2)
+    stored = stored_predictions(consumer_config.audit_bucket)
+    assert set(stored) == {f"req-{i}" for i in range(40) if i != 7} | {"req-99"}
+    assert stored["req-23"]["sequence_number"] == batch[2]["kinesis"]["sequenceNumber"]
+    assert stored["req-23"]["sub_sequence_number"] == 3
+    letters = {
+        letter["reason"].split(":")[0]: letter
+        for letter in dead_letters(consumer_config.dead_letter_queue_url)
+    }
+    assert set(letters) == {"schema", "damaged KPL aggregate"}
+    assert (letters["schema"]["sequence_number"], letters["schema"]["sub_sequence_number"]) == (
+        batch[0]["kinesis"]["sequenceNumber"],
+        7,
+    )
+    assert letters["schema"]["partition_key"] == "C2"  # the user record's own key
+    assert letters["damaged KPL aggregate"]["reason"] == (
+        "damaged KPL aggregate: AggregatedRecord: field 1 of 5 bytes runs past the end"
+    )
+    assert letters["damaged KPL aggregate"]["sequence_number"] == damaged["kinesis"]["sequenceNumber"]
+
+
+def test_a_redelivered_aggregate_changes_no_state_twice(clients, consumer_config, records, make_scorer):
+    """A failed user record fails its whole aggregate; the redelivery must not count the others again."""
+    aggregate = _aggregate(records, [records.payload(i, customer=f"C-agg{i % 2}") for i in range(10)])
+    process_batch([aggregate], consumer_config, clients, make_scorer())
+    before = clients.dynamodb.scan(TableName=consumer_config.feature_state_table)["Items"]
+    outcome = process_batch([aggregate], consumer_config, clients, make_scorer())
+    after = clients.dynamodb.scan(TableName=consumer_config.feature_state_table)["Items"]
+
+    assert outcome.failed_sequences == set() and outcome.predictions == 10
+    states = {item["pk"]["S"]: item for item in after if item["pk"]["S"].startswith("C#")}
+    assert [len(_stored_state(states[f"C#C-agg{c}"]).times_ms) for c in (0, 1)] == [5, 5]
+    customers = lambda items: {i["pk"]["S"]: i["state"] for i in items if i["pk"]["S"].startswith("C#")}  # noqa: E731
+    assert customers(after) == customers(before)
+
+
+def test_a_user_record_that_cannot_be_written_fails_its_whole_aggregate(
+    clients, consumer_config, records, make_scorer
+):
+    aggregate = _aggregate(records, [records.payload(i, customer="C-lost") for i in range(3)])
+    plain = records.event(9, customer="C-other")
+    broken = dataclasses.replace(consumer_config, output_stream="no-such-stream")
+    outcome = process_batch([aggregate, plain], broken, clients, make_scorer())
+    assert outcome.failed_sequences == {
+        aggregate["kinesis"]["sequenceNumber"],
+        plain["kinesis"]["sequenceNumber"],
+    }
+
+
+def test_a_duplicate_inside_an_aggregate_names_the_first_by_its_sub_sequence(
+    clients, consumer_config, records, make_scorer, dead_letters
+):
+    payload = records.payload(1, customer="C-dup-agg")
+    aggregate = _aggregate(records, [records.payload(0, customer="C-dup-agg"), payload, payload])
+    process_batch([aggregate], consumer_config, clients, make_scorer())
+    (letter,) = dead_letters(consumer_config.dead_letter_queue_url)
+    sequence = aggregate["kinesis"]["sequenceNumber"]
+    assert letter["sub_sequence_number"] == 2
+    assert letter["reason"] == (
+        f"duplicate: request_id 'req-1' is already in this batch at sequence number {sequence} sub-sequence 1"
+    )

@@ -7,6 +7,7 @@ import pytest
 
 from serving.consumer.claim_check import DeadLetterTarget, message_size, summary_attributes
 from serving.consumer.sinks import OUTPUT_FIELDS, publish_predictions, send_dead_letters
+from serving.kpl import AGGREGATE_BYTES, user_data
 
 
 def _prediction(i: int, **overrides) -> dict:
@@ -47,12 +48,22 @@ def _stream_records(kinesis, stream: str) -> list[dict]:
 def test_the_output_stream_carries_only_the_decision_fields(clients, stack):
     predictions = [_prediction(i) for i in range(8)]
     assert publish_predictions(clients.kinesis, stack.output_stream, predictions) == set()
-    published = _stream_records(clients.kinesis, stack.output_stream)
-    messages = [json.loads(record["Data"]) for record in published]
-    assert sorted(m["request_id"] for m in messages) == [f"p-{i}" for i in range(8)]
+    (published,) = _stream_records(clients.kinesis, stack.output_stream)  # one KPL aggregate
+    messages = [json.loads(data) for data in user_data(published["Data"])]
+    assert [m["request_id"] for m in messages] == [f"p-{i}" for i in range(8)]  # in order
     assert all(list(m) == list(OUTPUT_FIELDS) for m in messages)  # no stream position, no latency
-    assert {r["PartitionKey"] for r in published} == {"C0", "C1", "C2", "C3"}  # the customer's order holds
+    assert published["PartitionKey"] == "C0"  # the first prediction's customer, as the KPL keys it
     assert messages[0]["score"] == 0.1 + 0.2 and messages[0]["fallback_reason"] is None
+
+
+def test_a_batch_of_predictions_is_published_as_a_few_aggregates(clients, stack):
+    predictions = [_prediction(i, fallback_reason="x" * 100) for i in range(500)]
+    assert publish_predictions(clients.kinesis, stack.output_stream, predictions) == set()
+    published = _stream_records(clients.kinesis, stack.output_stream)
+    assert len(published) <= 20  # about 450 bytes each: 55 to one 25 KiB aggregate
+    assert all(len(r["Data"]) + len(r["PartitionKey"]) <= AGGREGATE_BYTES for r in published)
+    ids = [json.loads(data)["request_id"] for r in published for data in user_data(r["Data"])]
+    assert ids == [f"p-{i}" for i in range(500)]
 
 
 def test_predictions_that_cannot_be_published_come_back(clients):
