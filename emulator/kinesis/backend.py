@@ -354,10 +354,10 @@ class KinesisBackend:
         return results
 
     def arrival_version(self, stream: str, shard_id: str) -> int:
-        return self._arrivals.version(self._get(stream).name, shard_id)
+        return self._arrivals.version(_stream_name(stream), shard_id)
 
     def wait_for_arrival(self, stream: str, shard_id: str, seen: int, timeout: float) -> bool:
-        return self._arrivals.wait(self._get(stream).name, shard_id, seen, timeout)
+        return self._arrivals.wait(_stream_name(stream), shard_id, seen, timeout)
 
     def consumer_stream(self, consumer_arn: str) -> str:
         """The stream a registered (not deregistered) consumer reads; ResourceNotFoundException if none."""
