@@ -37,7 +37,7 @@ class MappingProfile:
 # Numbers measured with bench/stream_latency.py (README, "Stream path"); the spec's docstring says why.
 ESM_PROFILES: dict[str, MappingProfile] = {
     "latency": MappingProfile(
-        batch_size=100, batching_window_s=0, parallelization_factor=4, enhanced_fan_out=True
+        batch_size=500, batching_window_s=0, parallelization_factor=2, enhanced_fan_out=True
     ),
     "throughput": MappingProfile(
         batch_size=500, batching_window_s=1, parallelization_factor=2, enhanced_fan_out=False
@@ -53,12 +53,16 @@ class StreamStackSpec(BaseModel):
     profile's value (`mapping_profile` is the result).
 
     - latency (the default, for fraud scoring: a decision is wanted while the card is at the
-      terminal): an enhanced fan-out consumer, no batching window, small batches, 4 concurrent batches
-      per shard. Kinesis pushes each record over SubscribeToShard about 70 ms after the put, instead of
-      Lambda polling each shard about once a second, and a batch is invoked as soon as it is read.
+      terminal): an enhanced fan-out consumer and no batching window, 2 concurrent batches per
+      shard. Kinesis pushes each record over SubscribeToShard about 70 ms after the put, instead of
+      Lambda polling each shard about once a second, and a batch is invoked as soon as it is read,
+      with whatever has arrived: at a low rate batches are small by themselves, and the 500-record
+      cap only bites when the function falls behind, where bigger batches cost less per record and
+      catch up sooner. Measured (bench/stream_latency.py) against caps of 100 and 25 and 4 or 8
+      batches per shard, which were slower: more, smaller invocations cost more per record.
       Costs more on AWS: enhanced fan-out bills every consumer-shard-hour (about $0.015 per shard
-      and hour in us-east-1, ~$11 per shard-month) and every GB retrieved (about $0.013), and small
-      batches mean more (shorter) invocations.
+      and hour in us-east-1, ~$11 per shard-month) and every GB retrieved (about $0.013), and
+      smaller batches mean more (shorter) invocations.
     - throughput (bulk or backfill scoring): shared-throughput polling, 500-record batches, a 1 s
       batching window, 2 concurrent batches per shard: the fewest invocations per record and no
       consumer charge, for a put-to-stored latency of one to a few seconds.

@@ -8,6 +8,8 @@ import time
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from emulator import control
 from emulator.kinesis.backend import KinesisBackend, PutEntry, partition_hash
@@ -193,3 +195,83 @@ def test_a_put_wakes_a_waiting_reader_of_the_shard(backend):
     assert kinesis.wait_for_arrival("w", shard, seen, 0.0)
     other = kinesis.list_shards("w")[1].shard_id
     assert not kinesis.wait_for_arrival("w", other, kinesis.arrival_version("w", other), 0.01)
+
+
+_OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["register", "deregister", "wait"]),
+        st.sampled_from(["s", "t"]),
+        st.integers(0, 24),  # consumer names: more than a stream can hold
+        st.floats(0, 2 * TRANSITION_S),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations=_OPERATIONS)
+def test_the_registry_keeps_aws_limits_and_answers_as_a_model_of_it(tmp_path_factory, operations):
+    """Any sequence of registrations, deregistrations and waits: the registry refuses exactly what AWS
+    would (a name in use, a 21st consumer, a 6th CREATING), lists exactly the consumers a simple model
+    holds, and every ARN names its stream, its consumer and its creation second."""
+    clock = Clock()
+    db = Database(tmp_path_factory.mktemp("registry") / "state.db")
+    try:
+        kinesis = KinesisBackend(db, clock)
+        kinesis.create_stream("s", 1)
+        kinesis.create_stream("t", 1)
+        model: dict[tuple[str, str], dict] = {}  # (stream, name) -> {"created", "deregistered"}
+
+        def status(entry: dict) -> str:
+            if entry["deregistered"] is not None:
+                return "DELETING"
+            return "CREATING" if clock.now < entry["created"] + TRANSITION_S else "ACTIVE"
+
+        def prune() -> None:
+            for key in [k for k, e in model.items() if e["deregistered"] is not None]:
+                if clock.now >= model[key]["deregistered"] + TRANSITION_S:
+                    del model[key]
+
+        for action, stream, number, wait in operations:
+            name = f"c{number}"
+            prune()
+            if action == "wait":
+                clock.now += wait
+                continue
+            if action == "register":
+                on_stream = sum(key[0] == stream for key in model)
+                creating = sum(status(e) == "CREATING" for e in model.values())
+                expected = (
+                    "ResourceInUseException"
+                    if (stream, name) in model
+                    else "LimitExceededException"
+                    if on_stream >= MAX_CONSUMERS_PER_STREAM or creating >= MAX_CREATING
+                    else None
+                )
+                try:
+                    kinesis.consumers.register(stream, name)
+                    assert expected is None
+                    model[stream, name] = {"created": clock.now, "deregistered": None}
+                except AwsError as refused:
+                    assert refused.code == expected
+            else:
+                try:
+                    kinesis.consumers.deregister(stream, name, None)
+                    assert (stream, name) in model
+                    if model[stream, name]["deregistered"] is None:
+                        model[stream, name]["deregistered"] = clock.now
+                except AwsError as refused:
+                    assert refused.code == "ResourceNotFoundException" and (stream, name) not in model
+            for each in ("s", "t"):
+                listed = kinesis.consumers.list(each)
+                assert [c["ConsumerName"] for c in listed] == sorted(n for s_, n in model if s_ == each)
+                assert len(listed) <= MAX_CONSUMERS_PER_STREAM
+                for consumer in listed:
+                    entry = model[each, consumer["ConsumerName"]]
+                    assert consumer["ConsumerStatus"] == status(entry)
+                    assert consumer["ConsumerARN"] == (
+                        f"{kinesis.stream_arn(each)}/consumer/{consumer['ConsumerName']}:{int(entry['created'])}"
+                    )
+                assert kinesis.describe_summary(each)["ConsumerCount"] == len(listed)
+    finally:
+        db.close()

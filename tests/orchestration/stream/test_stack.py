@@ -146,7 +146,8 @@ def test_switching_profile_replaces_the_mapping_and_skips_no_record(emulator, tm
     package = build_lambda_zip(tmp_path / "consumer.zip")
     role = emulator.settings.sagemaker_role_arn
     kinesis, lam = emulator.client("kinesis"), emulator.client("lambda")
-    latency = StreamStackSpec.named(name, endpoint_name="stack-ep", input_shards=2)
+    # small batches (an explicit setting, kept by both profiles): a small backlog exceeds them
+    latency = StreamStackSpec.named(name, endpoint_name="stack-ep", input_shards=2, batch_size=50)
     throughput = latency.model_copy(update={"esm_profile": "throughput"})
 
     first = deploy_stream_stack(emulator.client, latency, package, role)
