@@ -1,6 +1,6 @@
 """Create (or find) the stream path's resources with boto3: streams, tables, queues, the dead-letter
-bucket, the function and its event-source mapping. Idempotent: every call can be repeated and
-converges on the same stack.
+bucket, the function, its event-source mapping and (latency profile) the input stream's enhanced
+fan-out consumer. Idempotent: every call can be repeated and converges on the same stack.
 
 On AWS the same resources come from infra/template.yaml; this module is what the local stack and the
 demo use, and it makes exactly the calls a deployment tool would.
@@ -286,7 +286,8 @@ def ensure_mapping(
     enhanced fan-out replaces the mapping: the old one is disabled (Lambda lets its in-flight batches
     finish), the new one starts AT_TIMESTAMP a little before the old one can have left off (see
     `resume_timestamp`), and the old one is deleted. Records in that overlap are delivered twice
-    (at-least-once, as Lambda is; the consumer writes by request_id), none is skipped.
+    (at-least-once, as Lambda is; the consumer writes by request_id), none is skipped. The function
+    is the stack's own, so any other mapping of it is taken for an old one.
     """
     settings = mapping_settings(spec, on_failure_arn)
     existing = [
@@ -297,25 +298,26 @@ def ensure_mapping(
         if mapping["State"] != "Deleting"
     ]
     current = [m for m in existing if m["EventSourceArn"] == source_arn]
-    if current:
+    others = [m for m in existing if m["EventSourceArn"] != source_arn]
+    if current:  # others: left by a switch interrupted after the new mapping was made
         uuid = current[0]["UUID"]
         lambda_client.update_event_source_mapping(UUID=uuid, Enabled=True, **settings)
-        return uuid
-    start = {"StartingPosition": "TRIM_HORIZON"}
-    for old in existing:  # a switch of profile: the old mapping hands over
-        lambda_client.update_event_source_mapping(UUID=old["UUID"], Enabled=False)
-        # LastModified: when it was disabled, now or earlier (nothing was processed since)
-        disabled_at = wait_mapping_state(lambda_client, old["UUID"], "Disabled")["LastModified"].timestamp()
-        start = {
-            "StartingPosition": "AT_TIMESTAMP",
-            "StartingPositionTimestamp": resume_timestamp(cloudwatch, spec, old, disabled_at),
-        }
-    created = lambda_client.create_event_source_mapping(
-        EventSourceArn=source_arn, FunctionName=spec.function_name, **start, **settings
-    )
-    for old in existing:
+    else:
+        start = {"StartingPosition": "TRIM_HORIZON"}
+        resume_at = []
+        for old in others:  # a switch of profile: the old mapping hands over
+            lambda_client.update_event_source_mapping(UUID=old["UUID"], Enabled=False)
+            # LastModified: when it was disabled, now or earlier (nothing was processed since)
+            disabled = wait_mapping_state(lambda_client, old["UUID"], "Disabled")
+            resume_at.append(resume_timestamp(cloudwatch, spec, old, disabled["LastModified"].timestamp()))
+        if resume_at:
+            start = {"StartingPosition": "AT_TIMESTAMP", "StartingPositionTimestamp": min(resume_at)}
+        uuid = lambda_client.create_event_source_mapping(
+            EventSourceArn=source_arn, FunctionName=spec.function_name, **start, **settings
+        )["UUID"]
+    for old in others:
         lambda_client.delete_event_source_mapping(UUID=old["UUID"])
-    return created["UUID"]
+    return uuid
 
 
 def resume_timestamp(cloudwatch, spec: StreamStackSpec, old_mapping: dict, disabled_at: float) -> float:
