@@ -10,7 +10,7 @@ from emulator.cloudwatch.publisher import MetricPublisher
 from emulator.kinesis.backend import KinesisBackend, PutEntry, StreamRecord
 from emulator.kinesis.metrics import publish_put
 from emulator.protocol.body import BodyLimit
-from emulator.protocol.errors import AwsError
+from emulator.protocol.errors import AwsError, validation_exception
 from emulator.protocol.json_rpc import MIB, JsonDispatcher
 from emulator.protocol.pagination import paginate
 from emulator.protocol.shapes import RequestShapes
@@ -32,6 +32,22 @@ def _stream(params: Params) -> str:
     if not stream:
         raise AwsError("InvalidArgumentException", "Either StreamName or StreamARN must be provided")
     return stream
+
+
+def _stream_arn(params: Params) -> str:
+    arn = params.get("StreamARN")
+    if not isinstance(arn, str) or not arn.startswith("arn:"):
+        raise validation_exception(
+            f"1 validation error detected: Value {arn!r} at 'streamARN' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+"
+        )
+    return arn
+
+
+def _consumer_key(backend: KinesisBackend, params: Params) -> tuple[str | None, str | None, str | None]:
+    """(stream name, consumer name, consumer ARN) as Describe/DeregisterStreamConsumer name one."""
+    stream = backend.stream_name(params["StreamARN"]) if params.get("StreamARN") else None
+    return stream, params.get("ConsumerName"), params.get("ConsumerARN")
 
 
 def _entry(record: Params, position: int) -> PutEntry:
@@ -152,5 +168,31 @@ def build_kinesis_api(backend: KinesisBackend, metrics: MetricPublisher) -> Json
     def get_records(params: Params) -> Params:
         result = backend.get_records(params.get("ShardIterator", ""), params.get("Limit", 10000))
         return {**result, "Records": [_record(record) for record in result["Records"]]}
+
+    # enhanced fan-out consumers
+
+    @api.operation("RegisterStreamConsumer")
+    def register_stream_consumer(params: Params) -> Params:
+        stream = backend.stream_name(_stream_arn(params))
+        return {"Consumer": backend.consumers.register(stream, params.get("ConsumerName", ""))}
+
+    @api.operation("DescribeStreamConsumer")
+    def describe_stream_consumer(params: Params) -> Params:
+        return {"ConsumerDescription": backend.consumers.describe(*_consumer_key(backend, params))}
+
+    @api.operation("ListStreamConsumers")
+    def list_stream_consumers(params: Params) -> Params:
+        consumers = backend.consumers.list(backend.stream_name(_stream_arn(params)))
+        limit = params.get("MaxResults", 100)
+        if not 1 <= limit <= 10000:
+            raise AwsError("InvalidArgumentException", f"MaxResults must be between 1 and 10000, got {limit}")
+        return paginate(
+            consumers, "Consumers", params.get("NextToken"), limit, name_of=lambda c: c["ConsumerName"]
+        )
+
+    @api.operation("DeregisterStreamConsumer")
+    def deregister_stream_consumer(params: Params) -> Params:
+        backend.consumers.deregister(*_consumer_key(backend, params))
+        return {}
 
     return api

@@ -11,6 +11,9 @@ Interface for other emulated services (the Lambda event-source mapping reads sha
   thread calls it; Kinesis trims in the background too). Returns how many were deleted.
 - `latest_sequence(stream, shard_id) -> str | None`: the newest sequence number in the shard, if any.
 - `stream_arn(stream) -> str`.
+- `arrival_version(stream, shard_id) -> int` and `wait_for_arrival(stream, shard_id, seen, timeout) -> bool`:
+  a count of committed puts per shard and a wait for it to change (enhanced fan-out's push).
+- `consumer_stream(consumer_arn) -> str`: the name of the stream a registered consumer reads.
 
 `stream` is a stream name or ARN everywhere. Sequence numbers are 56-digit decimal strings, strictly
 increasing within a shard; equal width makes string order the integer order.
@@ -29,6 +32,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from emulator.kinesis.arrivals import ShardArrivals
+from emulator.kinesis.consumers import StreamConsumers
 from emulator.kinesis.throughput import MIB, ShardThrottle, limits_enabled
 from emulator.protocol.errors import AwsError, validation_exception
 from emulator.state import Database
@@ -155,8 +160,10 @@ class KinesisBackend:
         self._throttle = ShardThrottle(clock, limits_enabled())
         self._streams: dict[str, _Stream] = {}
         self._lock = threading.Lock()  # guards sequence counters between allocation and commit
+        self._arrivals = ShardArrivals()
         db.create_tables(_SCHEMA)
         self._load()
+        self.consumers = StreamConsumers(db, clock, stream_arn_for)
 
     def _load(self) -> None:
         shards: dict[str, list] = {}
@@ -248,14 +255,20 @@ class KinesisBackend:
                 ("kinesis_records", "stream"),
             ):
                 conn.execute(f"DELETE FROM {table} WHERE {column}=?", (name,))
+            self.consumers.forget_stream(conn, name)
             del self._streams[name]
         self._throttle.forget(name)
+        self._arrivals.forget(name)
 
     def list_streams(self) -> list[str]:
         return sorted(self._streams)
 
     def stream_arn(self, stream: str) -> str:
         return self._get(stream).arn
+
+    def stream_name(self, stream: str) -> str:
+        """The name of an existing stream given by name or ARN (ResourceNotFoundException if none)."""
+        return self._get(stream).name
 
     def list_shards(self, stream: str) -> list[ShardInfo]:
         return list(self._get(stream).shards)
@@ -272,7 +285,7 @@ class KinesisBackend:
             "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
             "EncryptionType": "NONE",
             "OpenShardCount": len(found.shards),
-            "ConsumerCount": 0,
+            "ConsumerCount": self.consumers.count(found.name),
         }
 
     def set_retention(self, stream: str, hours: int, increase: bool) -> None:
@@ -336,7 +349,22 @@ class KinesisBackend:
                     + ")",
                     [*(v for i in touched for v in (i, found.counters[i])), found.name, *touched],
                 )
+        if rows:
+            self._arrivals.signal(found.name, {row[1] for row in rows})
         return results
+
+    def arrival_version(self, stream: str, shard_id: str) -> int:
+        return self._arrivals.version(stream_name(stream), shard_id)
+
+    def wait_for_arrival(self, stream: str, shard_id: str, seen: int, timeout: float) -> bool:
+        return self._arrivals.wait(stream_name(stream), shard_id, seen, timeout)
+
+    def consumer_stream(self, consumer_arn: str) -> str:
+        """The stream a registered (not deregistered) consumer reads; ResourceNotFoundException if none."""
+        consumer = self.consumers.find(None, None, consumer_arn)
+        if consumer.deregistered is not None:
+            raise AwsError("ResourceNotFoundException", f"Consumer {consumer_arn} is being deregistered.")
+        return self._get(consumer.stream).name
 
     def _target_shard(self, stream: _Stream, entry: PutEntry) -> int:
         if entry.explicit_hash_key is None:

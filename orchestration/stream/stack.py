@@ -1,6 +1,6 @@
 """Create (or find) the stream path's resources with boto3: streams, tables, queues, the audit and
-dead-letter buckets, the function and its event-source mapping. Idempotent: every call can be repeated and
-converges on the same stack.
+dead-letter buckets, the function, its event-source mapping and (latency profile) the input stream's
+enhanced fan-out consumer. Idempotent: every call can be repeated and converges on the same stack.
 
 On AWS the same resources come from infra/template.yaml; this module is what the local stack and the
 demo use, and it makes exactly the calls a deployment tool would.
@@ -15,6 +15,7 @@ import time
 from base64 import b64encode
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,8 +29,49 @@ BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 AUDIT_EXPIRY_RULE = "expire-predictions"
 
 
+@dataclass(frozen=True)
+class MappingProfile:
+    """How the event-source mapping reads the input stream."""
+
+    batch_size: int
+    batching_window_s: int
+    parallelization_factor: int
+    enhanced_fan_out: bool  # read through a registered stream consumer (SubscribeToShard push)
+
+
+# Numbers measured with bench/stream_latency.py (README, "Stream path"); the spec's docstring says why.
+ESM_PROFILES: dict[str, MappingProfile] = {
+    "latency": MappingProfile(
+        batch_size=500, batching_window_s=0, parallelization_factor=2, enhanced_fan_out=True
+    ),
+    "throughput": MappingProfile(
+        batch_size=500, batching_window_s=1, parallelization_factor=2, enhanced_fan_out=False
+    ),
+}
+
+
 class StreamStackSpec(BaseModel):
-    """Names and knobs of the stream path; the defaults are what the demo deploys."""
+    """Names and knobs of the stream path; the defaults are what the demo deploys.
+
+    `esm_profile` picks how the event-source mapping reads the input stream; `batch_size`,
+    `batching_window_s`, `parallelization_factor` and `enhanced_fan_out`, when set, override the
+    profile's value (`mapping_profile` is the result).
+
+    - latency (the default, for fraud scoring: a decision is wanted while the card is at the
+      terminal): an enhanced fan-out consumer and no batching window, 2 concurrent batches per
+      shard. Kinesis pushes each record over SubscribeToShard about 70 ms after the put, instead of
+      Lambda polling each shard about once a second, and a batch is invoked as soon as it is read,
+      with whatever has arrived: at a low rate batches are small by themselves, and the 500-record
+      cap only bites when the function falls behind, where bigger batches cost less per record and
+      catch up sooner. Measured (bench/stream_latency.py) against caps of 100 and 25 and 4 or 8
+      batches per shard, which were slower: more, smaller invocations cost more per record.
+      Costs more on AWS: enhanced fan-out bills every consumer-shard-hour (about $0.015 per shard
+      and hour in us-east-1, ~$11 per shard-month) and every GB retrieved (about $0.013), and
+      smaller batches mean more (shorter) invocations.
+    - throughput (bulk or backfill scoring): shared-throughput polling, 500-record batches, a 1 s
+      batching window, 2 concurrent batches per shard: the fewest invocations per record and no
+      consumer charge, for a put-to-stored latency of one to a few seconds.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -54,9 +96,13 @@ class StreamStackSpec(BaseModel):
     function_timeout_s: int = Field(60, ge=1, le=900)
     function_memory_mb: int = Field(512, ge=128, le=10240)
     endpoint_name: str = ENDPOINT_NAME
-    batch_size: int = Field(500, ge=1, le=10000)
-    batching_window_s: int = Field(1, ge=0, le=300)
-    parallelization_factor: int = Field(2, ge=1, le=10)
+    esm_profile: Literal["latency", "throughput"] = "latency"
+    batch_size: int | None = Field(None, ge=1, le=10000)
+    batching_window_s: int | None = Field(None, ge=0, le=300)
+    parallelization_factor: int | None = Field(None, ge=1, le=10)
+    enhanced_fan_out: bool | None = None
+    # The enhanced fan-out consumer registered on the input stream (names are per stream).
+    stream_consumer: str = Field("rtinfer-consumer-efo", pattern=r"^[a-zA-Z0-9_.-]{1,128}$")
     maximum_retry_attempts: int = Field(5, ge=-1, le=10000)
     maximum_record_age_s: int = Field(3600, ge=-1, le=604800)
     circuit_cooldown_s: float = Field(5.0, gt=0)
@@ -74,7 +120,19 @@ class StreamStackSpec(BaseModel):
             dead_letter_bucket=f"{name}-dead-letters".lower(),
             batch_failure_queue=f"{name}-batch-failures",
             function_name=f"{name}-consumer",
+            stream_consumer=f"{name}-efo",
             **overrides,
+        )
+
+    @property
+    def mapping_profile(self) -> MappingProfile:
+        """The profile's settings with the fields this spec sets explicitly in their place."""
+        profile = ESM_PROFILES[self.esm_profile]
+        return MappingProfile(
+            **{
+                name: getattr(profile, name) if getattr(self, name) is None else getattr(self, name)
+                for name in ("batch_size", "batching_window_s", "parallelization_factor", "enhanced_fan_out")
+            }
         )
 
 
@@ -89,6 +147,7 @@ class StreamStack:
     batch_failure_queue_arn: str
     function_arn: str
     mapping_uuid: str
+    mapping_source_arn: str  # the input stream, or its enhanced fan-out consumer
 
 
 def ensure_stream(kinesis, name: str, shards: int) -> str:
@@ -192,41 +251,140 @@ def ensure_function(lambda_client, spec: StreamStackSpec, zip_path: Path, role_a
     return current["FunctionArn"]
 
 
-def ensure_mapping(lambda_client, spec: StreamStackSpec, stream_arn: str, on_failure_arn: str) -> str:
-    existing = lambda_client.list_event_source_mappings(
-        EventSourceArn=stream_arn, FunctionName=spec.function_name
-    )
-    settings = {
-        "BatchSize": spec.batch_size,
-        "MaximumBatchingWindowInSeconds": spec.batching_window_s,
-        "ParallelizationFactor": spec.parallelization_factor,
+def ensure_stream_consumer(kinesis, stream_arn: str, name: str, timeout_s: float = 120) -> str:
+    """The ARN of the enhanced fan-out consumer `name` of the stream, registered if need be, once ACTIVE.
+
+    A consumer still DELETING (deregistered by an earlier switch to shared polling) is waited out and
+    registered anew: it gets a new ARN, as on AWS.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            consumer = kinesis.describe_stream_consumer(StreamARN=stream_arn, ConsumerName=name)[
+                "ConsumerDescription"
+            ]
+        except kinesis.exceptions.ResourceNotFoundException:
+            with contextlib.suppress(kinesis.exceptions.ResourceInUseException):  # registered meanwhile
+                kinesis.register_stream_consumer(StreamARN=stream_arn, ConsumerName=name)
+            continue
+        if consumer["ConsumerStatus"] == "ACTIVE":
+            return consumer["ConsumerARN"]
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"stream consumer {name} of {stream_arn} is {consumer['ConsumerStatus']}, not ACTIVE, "
+                f"after {timeout_s:.0f}s"
+            )
+        time.sleep(0.2)
+
+
+def retire_stream_consumer(kinesis, stream_arn: str, name: str) -> bool:
+    """Deregister the consumer if it exists (enhanced fan-out bills per consumer-shard-hour)."""
+    try:
+        kinesis.deregister_stream_consumer(StreamARN=stream_arn, ConsumerName=name)
+    except kinesis.exceptions.ResourceNotFoundException:
+        return False
+    return True
+
+
+def mapping_settings(spec: StreamStackSpec, on_failure_arn: str) -> dict:
+    """The updatable settings of the stack's event-source mapping, from the spec's profile."""
+    profile = spec.mapping_profile
+    return {
+        "BatchSize": profile.batch_size,
+        "MaximumBatchingWindowInSeconds": profile.batching_window_s,
+        "ParallelizationFactor": profile.parallelization_factor,
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
         "BisectBatchOnFunctionError": True,
         "MaximumRetryAttempts": spec.maximum_retry_attempts,
         "MaximumRecordAgeInSeconds": spec.maximum_record_age_s,
         "DestinationConfig": {"OnFailure": {"Destination": on_failure_arn}},
     }
-    if existing["EventSourceMappings"]:
-        uuid = existing["EventSourceMappings"][0]["UUID"]
+
+
+def ensure_mapping(
+    lambda_client, spec: StreamStackSpec, source_arn: str, on_failure_arn: str, cloudwatch=None
+) -> str:
+    """The function's one event-source mapping, reading `source_arn` (the input stream, or its
+    enhanced fan-out consumer) with the spec's settings.
+
+    A mapping's EventSourceArn cannot be changed, so a switch of profile between shared polling and
+    enhanced fan-out replaces the mapping: the old one is disabled (Lambda lets its in-flight batches
+    finish), the new one starts AT_TIMESTAMP a little before the old one can have left off (see
+    `resume_timestamp`), and the old one is deleted. Records in that overlap are delivered twice
+    (at-least-once, as Lambda is; the consumer writes by request_id), none is skipped. The function
+    is the stack's own, so any other mapping of it is taken for an old one.
+    """
+    settings = mapping_settings(spec, on_failure_arn)
+    existing = [
+        mapping
+        for mapping in lambda_client.list_event_source_mappings(FunctionName=spec.function_name)[
+            "EventSourceMappings"
+        ]
+        if mapping["State"] != "Deleting"
+    ]
+    current = [m for m in existing if m["EventSourceArn"] == source_arn]
+    others = [m for m in existing if m["EventSourceArn"] != source_arn]
+    if current:  # others: left by a switch interrupted after the new mapping was made
+        uuid = current[0]["UUID"]
         lambda_client.update_event_source_mapping(UUID=uuid, Enabled=True, **settings)
-        return uuid
-    created = lambda_client.create_event_source_mapping(
-        EventSourceArn=stream_arn,
-        FunctionName=spec.function_name,
-        StartingPosition="TRIM_HORIZON",
-        **settings,
-    )
-    return created["UUID"]
+    else:
+        start = {"StartingPosition": "TRIM_HORIZON"}
+        resume_at = []
+        for old in others:  # a switch of profile: the old mapping hands over
+            lambda_client.update_event_source_mapping(UUID=old["UUID"], Enabled=False)
+            # LastModified: when it was disabled, now or earlier (nothing was processed since)
+            disabled = wait_mapping_state(lambda_client, old["UUID"], "Disabled")
+            resume_at.append(resume_timestamp(cloudwatch, spec, old, disabled["LastModified"].timestamp()))
+        if resume_at:
+            start = {"StartingPosition": "AT_TIMESTAMP", "StartingPositionTimestamp": min(resume_at)}
+        uuid = lambda_client.create_event_source_mapping(
+            EventSourceArn=source_arn, FunctionName=spec.function_name, **start, **settings
+        )["UUID"]
+    for old in others:
+        lambda_client.delete_event_source_mapping(UUID=old["UUID"])
+    return uuid
+
+
+def resume_timestamp(cloudwatch, spec: StreamStackSpec, old_mapping: dict, disabled_at: float) -> float:
+    """Where a replacing mapping starts so that it skips nothing the old one left unprocessed.
+
+    Once disabled, the old mapping has invoked every batch it read, and no unprocessed record is
+    older than its lag: the largest IteratorAge the function reported while it ran, plus one batch
+    (window and function timeout) and a minute of metric granularity. Without CloudWatch (or beyond
+    MaximumRecordAgeInSeconds, past which the old mapping gave records up anyway) it is the record age.
+    """
+    record_age = old_mapping.get("MaximumRecordAgeInSeconds", -1)
+    bound = record_age if record_age > 0 else 7 * 86_400  # -1: the stream's retention bounds it
+    if cloudwatch is None:
+        return disabled_at - bound
+    datapoints = cloudwatch.get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="IteratorAge",
+        Dimensions=[{"Name": "FunctionName", "Value": spec.function_name}],
+        StartTime=disabled_at - bound,
+        EndTime=disabled_at + 60,
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    lag_s = max((point["Maximum"] for point in datapoints), default=0.0) / 1000
+    batch_s = old_mapping.get("MaximumBatchingWindowInSeconds", 0) + spec.function_timeout_s
+    return disabled_at - min(bound, lag_s + batch_s + 60)
+
+
+def wait_mapping_state(lambda_client, uuid: str, wanted: str, timeout_s: float = 60) -> dict:
+    """The mapping once it is in state `wanted`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        mapping = lambda_client.get_event_source_mapping(UUID=uuid)
+        state = mapping["State"]
+        if state == wanted:
+            return mapping
+        time.sleep(0.2)
+    raise TimeoutError(f"event-source mapping {uuid} is {state}, not {wanted}, after {timeout_s:.0f}s")
 
 
 def wait_mapping_enabled(lambda_client, uuid: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        state = lambda_client.get_event_source_mapping(UUID=uuid)["State"]
-        if state == "Enabled":
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"event-source mapping {uuid} is {state}, not Enabled, after {timeout_s:.0f}s")
+    wait_mapping_state(lambda_client, uuid, "Enabled", timeout_s)
 
 
 def deploy_stream_stack(clients, spec: StreamStackSpec, zip_path: Path, role_arn: str) -> StreamStack:
@@ -244,8 +402,12 @@ def deploy_stream_stack(clients, spec: StreamStackSpec, zip_path: Path, role_arn
     ensure_audit_bucket(s3, spec.audit_bucket, spec.predictions_retention_s if spec.audit_expiry else None)
     failures_url, failures_arn = ensure_queue(sqs, spec.batch_failure_queue)
     function_arn = ensure_function(lambda_client, spec, zip_path, role_arn, dlq_url)
-    uuid = ensure_mapping(lambda_client, spec, input_arn, failures_arn)
+    efo = spec.mapping_profile.enhanced_fan_out
+    source_arn = ensure_stream_consumer(kinesis, input_arn, spec.stream_consumer) if efo else input_arn
+    uuid = ensure_mapping(lambda_client, spec, source_arn, failures_arn, clients("cloudwatch"))
     wait_mapping_enabled(lambda_client, uuid)
+    if not efo:
+        retire_stream_consumer(kinesis, input_arn, spec.stream_consumer)
     return StreamStack(
         input_arn,
         output_arn,
@@ -256,4 +418,5 @@ def deploy_stream_stack(clients, spec: StreamStackSpec, zip_path: Path, role_arn
         failures_arn,
         function_arn,
         uuid,
+        source_arn,
     )

@@ -27,6 +27,7 @@ from botocore import xform_name
 from orchestration.stream.packaging import HANDLER
 from orchestration.stream.stack import (
     AUDIT_EXPIRY_RULE,
+    ESM_PROFILES,
     StreamStackSpec,
     ensure_function,
     ensure_mapping,
@@ -83,6 +84,29 @@ def resources(template: dict, type_: str) -> dict[str, dict]:
 
 def function(template: dict) -> dict:
     return template["Resources"][FUNCTION]["Properties"]
+
+
+PROFILES = ("latency", "throughput")
+
+
+def _holds(template: dict, condition: str, profile: str) -> bool:
+    """Whether a condition holds with StreamProfile=profile (the event's only conditions)."""
+    left, right = template["Conditions"][condition]["Fn::Equals"]
+    assert left == {"Ref": "StreamProfile"}, condition
+    return profile == right
+
+
+def under_profile(template: dict, value, profile: str):
+    """`value` with every Fn::If in it resolved as it is with StreamProfile=profile."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        condition, when_true, when_false = value["Fn::If"]
+        chosen = when_true if _holds(template, condition, profile) else when_false
+        return under_profile(template, chosen, profile)
+    if isinstance(value, dict):
+        return {key: under_profile(template, item, profile) for key, item in value.items()}
+    if isinstance(value, list):
+        return [under_profile(template, item, profile) for item in value]
+    return value
 
 
 def kinesis_event(template: dict) -> dict:
@@ -209,7 +233,7 @@ def test_cfn_lint_catches_broken_copies(cfn_lint_findings):
 
 def test_mapping_reports_partial_failures_and_bounds_retries(template):
     event = kinesis_event(template)
-    assert event["Stream"] == get_att("InputStream")
+    assert under_profile(template, event["Stream"], "throughput") == get_att("InputStream")
     assert template["Resources"]["InputStream"]["Type"] == "AWS::Kinesis::Stream"
     assert event["StartingPosition"] == "TRIM_HORIZON"
     assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -256,14 +280,39 @@ class _RecordingClient:
         return {"Attributes": {"QueueArn": "queue-arn"}}
 
 
-def test_mapping_is_the_one_the_local_stack_creates(template):
+def test_the_latency_profile_reads_through_an_enhanced_fan_out_consumer(template):
+    """The consumer exists only with the latency profile, is the mapping's source then, and is the
+    one the local stack registers; the profile parameter offers the spec's profiles."""
+    parameter = template["Parameters"]["StreamProfile"]
+    assert parameter["Default"] == StreamStackSpec().esm_profile == "latency"
+    assert parameter["AllowedValues"] == list(ESM_PROFILES) == list(PROFILES)
+    consumer = template["Resources"]["InputStreamConsumer"]
+    assert consumer["Type"] == "AWS::Kinesis::StreamConsumer"
+    assert consumer["Condition"] == "UseEnhancedFanOut"
+    assert consumer["Properties"]["StreamARN"] == get_att("InputStream")
+    name = consumer["Properties"]["ConsumerName"]["Fn::Sub"]
+    assert (
+        name.replace("${FunctionName}", default_of(template, {"Ref": FUNCTION}))
+        == StreamStackSpec().stream_consumer
+    )
+    stream = kinesis_event(template)["Stream"]
+    assert under_profile(template, stream, "latency") == get_att("InputStreamConsumer", "ConsumerARN")
+    assert under_profile(template, stream, "throughput") == get_att("InputStream")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_mapping_is_the_one_the_local_stack_creates(template, profile):
     client = _RecordingClient()
-    ensure_mapping(client, StreamStackSpec(), "input-stream-arn", "failure-queue-arn")
+    spec = StreamStackSpec(esm_profile=profile)
+    efo = spec.mapping_profile.enhanced_fan_out
+    ensure_mapping(client, spec, "consumer-arn" if efo else "input-stream-arn", "failure-queue-arn")
     local = client.requests["create_event_source_mapping"]
-    event = kinesis_event(template)
+    event = under_profile(template, kinesis_event(template), profile)
     for key, value in local.items():
         if key == "EventSourceArn":
-            assert event["Stream"] == get_att("InputStream")
+            assert event["Stream"] == (
+                get_att("InputStreamConsumer", "ConsumerARN") if efo else get_att("InputStream")
+            )
         elif key == "FunctionName":
             assert default_of(template, {"Ref": FUNCTION}) == value
         elif key == "DestinationConfig":
@@ -359,7 +408,7 @@ def test_environment_is_what_the_consumer_reads(template, monkeypatch):
 
 # --- IAM --------------------------------------------------------------------------------------------
 
-# What the event-source mapping needs on the input stream (standard iterators, no enhanced fan-out).
+# What the event-source mapping needs on the input stream (standard iterators).
 MAPPING_READ = {
     "kinesis:DescribeStream",
     "kinesis:DescribeStreamSummary",
@@ -367,6 +416,8 @@ MAPPING_READ = {
     "kinesis:GetShardIterator",
     "kinesis:ListShards",
 }
+# And what it needs with enhanced fan-out, on the consumer (the latency profile only).
+ENHANCED_FAN_OUT = {"kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"}
 # IAM authorizes these batch APIs with the single-message action.
 _IAM_ACTION_OF = {"sqs:SendMessageBatch": "sqs:SendMessage"}
 # What Lambda needs to write the function's logs, granted on the function's own log group (no managed
@@ -374,11 +425,20 @@ _IAM_ACTION_OF = {"sqs:SendMessageBatch": "sqs:SendMessage"}
 LOG_WRITES = {"logs:CreateLogStream", "logs:PutLogEvents"}
 
 
+def _branches(policy) -> list[dict]:
+    """A policy, or both branches of a conditional one (less AWS::NoValue)."""
+    if set(policy) == {"Fn::If"}:
+        _, when_true, when_false = policy["Fn::If"]
+        return [branch for branch in (when_true, when_false) if branch != {"Ref": "AWS::NoValue"}]
+    return [policy]
+
+
 def statements(template: dict) -> list[dict]:
     found = []
     for role in resources(template, "AWS::IAM::Role").values():
-        for policy in role["Properties"].get("Policies", []):
-            found += policy["PolicyDocument"]["Statement"]
+        for conditional in role["Properties"].get("Policies", []):
+            for policy in _branches(conditional):
+                found += policy["PolicyDocument"]["Statement"]
     for type_ in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
         for policy in resources(template, type_).values():
             found += policy["Properties"]["PolicyDocument"]["Statement"]
@@ -485,7 +545,7 @@ def test_iam_grants_exactly_what_the_consumer_and_mapping_use(template):
     called = consumer_calls()
     assert {"sagemaker:InvokeEndpoint", "kinesis:PutRecords", "sqs:SendMessage", "s3:PutObject"} <= called
     granted = set().union(*grants(template).values())
-    assert granted == called | MAPPING_READ | LOG_WRITES
+    assert granted == called | MAPPING_READ | ENHANCED_FAN_OUT | LOG_WRITES
 
 
 def test_iam_grants_each_action_on_its_own_resource(template):
@@ -497,6 +557,7 @@ def test_iam_grants_each_action_on_its_own_resource(template):
     }
     assert grants(template) == {
         key(get_att("InputStream")): MAPPING_READ,
+        key(get_att("InputStreamConsumer", "ConsumerARN")): ENHANCED_FAN_OUT,
         key(get_att("OutputStream")): {"kinesis:PutRecords"},
         key(get_att("FeatureStateTable")): {
             "dynamodb:BatchGetItem",
@@ -510,6 +571,15 @@ def test_iam_grants_each_action_on_its_own_resource(template):
         key(endpoint): {"sagemaker:InvokeEndpoint"},
         key(get_att("ConsumerLogGroup")): LOG_WRITES,  # the function's own log group, nothing else
     }
+    # the consumer's grant exists only where the consumer does
+    policies = template["Resources"]["ConsumerRole"]["Properties"]["Policies"]
+    conditional = [policy["Fn::If"] for policy in policies if set(policy) == {"Fn::If"}]
+    assert [(condition, otherwise) for condition, _, otherwise in conditional] == [
+        ("UseEnhancedFanOut", {"Ref": "AWS::NoValue"})
+    ]
+    (statement,) = conditional[0][1]["PolicyDocument"]["Statement"]
+    assert statement["Resource"] == get_att("InputStreamConsumer", "ConsumerARN")
+    assert set(statement["Action"]) == ENHANCED_FAN_OUT
     log_group = template["Resources"]["ConsumerLogGroup"]["Properties"]["LogGroupName"]
     assert log_group == {"Fn::Sub": "/aws/lambda/${FunctionName}"}  # where Lambda writes the logs
     assert template["Resources"][FUNCTION]["DependsOn"] == "ConsumerLogGroup"  # exists before any log
@@ -544,10 +614,12 @@ def test_defaults_agree_with_stream_stack_spec(template):
     parameters = template["Parameters"]
     assert parameters["EndpointName"]["Default"] == spec.endpoint_name
     assert parameters["CircuitCooldownSeconds"]["Default"] == spec.circuit_cooldown_s
-    event = kinesis_event(template)
-    assert event["BatchSize"] == spec.batch_size
-    assert event["MaximumBatchingWindowInSeconds"] == spec.batching_window_s
-    assert event["ParallelizationFactor"] == spec.parallelization_factor
+    for profile in PROFILES:  # each profile's numbers are the spec's
+        numbers = StreamStackSpec(esm_profile=profile).mapping_profile
+        event = under_profile(template, kinesis_event(template), profile)
+        assert event["BatchSize"] == numbers.batch_size
+        assert event["MaximumBatchingWindowInSeconds"] == numbers.batching_window_s
+        assert event["ParallelizationFactor"] == numbers.parallelization_factor
     assert event["MaximumRetryAttempts"] == spec.maximum_retry_attempts
     assert event["MaximumRecordAgeInSeconds"] == spec.maximum_record_age_s
     assert function(template)["Timeout"] == spec.function_timeout_s

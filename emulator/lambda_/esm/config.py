@@ -11,6 +11,10 @@ from emulator.lambda_.esm.filters import RecordFilter, check_filter_criteria, re
 
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
 _KINESIS_ARN = re.compile(r"arn:aws:kinesis:[a-z0-9-]+:\d{12}:stream/[a-zA-Z0-9_.-]{1,128}\Z")
+# an enhanced fan-out consumer of a stream (RegisterStreamConsumer): Lambda subscribes to its shards
+_CONSUMER_ARN = re.compile(
+    r"arn:aws:kinesis:[a-z0-9-]+:\d{12}:stream/[a-zA-Z0-9_.-]{1,128}/consumer/[a-zA-Z0-9_.-]{1,128}:\d+\Z"
+)
 _SQS_ARN = re.compile(r"arn:aws:sqs:[a-z0-9-]+:\d{12}:[a-zA-Z0-9_-]{1,80}(\.fifo)?\Z")
 S3_ARN_PREFIX = "arn:aws:s3:::"
 _S3_ARN = re.compile(r"arn:aws:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
@@ -35,7 +39,7 @@ class PollSettings:
     """The settings a shard poller runs with (a snapshot of the mapping when it started)."""
 
     function_name: str
-    stream_arn: str
+    stream_arn: str  # the stream read, also when the mapping's source is a consumer of it
     batch_size: int
     batching_window_s: float
     parallelization: int
@@ -45,6 +49,7 @@ class PollSettings:
     max_record_age_s: int  # -1: no limit
     on_failure: str | None  # SQS queue or S3 bucket ARN
     filters: RecordFilter | None = None  # None: every record is delivered
+    push: bool = False  # enhanced fan-out: records are read as they arrive instead of on a poll interval
 
 
 def _int(params: dict, field: str, default: int, low: int, high: int, also: int | None = None) -> int:
@@ -62,12 +67,17 @@ def _bool(params: dict, field: str, default: bool) -> bool:
     return value
 
 
+def is_consumer_arn(arn: str) -> bool:
+    return bool(_CONSUMER_ARN.match(arn))
+
+
 def check_source(params: dict) -> dict:
     """The creation-only fields: EventSourceArn and where in the stream to start."""
     arn = params.get("EventSourceArn")
-    if not isinstance(arn, str) or not _KINESIS_ARN.match(arn):
+    if not isinstance(arn, str) or not (_KINESIS_ARN.match(arn) or _CONSUMER_ARN.match(arn)):
         raise invalid_parameter(
             "EventSourceArn must be a Kinesis stream ARN (arn:aws:kinesis:<region>:<account>:stream/<name>)"
+            " or a stream consumer ARN (<stream ARN>/consumer/<name>:<creation epoch>)"
             f"; got {arn!r}. Only Kinesis event sources are emulated."
         )
     position = params.get("StartingPosition")
@@ -118,10 +128,11 @@ def check_settings(params: dict) -> dict:
     }
 
 
-def poll_settings(record: dict, function_name: str) -> PollSettings:
+def poll_settings(record: dict, function_name: str, stream_arn: str) -> PollSettings:
+    """`stream_arn`: the stream the mapping's source is, or is a consumer of."""
     return PollSettings(
         function_name=function_name,
-        stream_arn=record["EventSourceArn"],
+        stream_arn=stream_arn,
         batch_size=record["BatchSize"],
         batching_window_s=float(record["MaximumBatchingWindowInSeconds"]),
         parallelization=record["ParallelizationFactor"],
@@ -131,6 +142,7 @@ def poll_settings(record: dict, function_name: str) -> PollSettings:
         max_record_age_s=record["MaximumRecordAgeInSeconds"],
         on_failure=record["DestinationConfig"]["OnFailure"].get("Destination"),
         filters=record_filter(record.get("FilterCriteria")),
+        push=is_consumer_arn(record["EventSourceArn"]),
     )
 
 

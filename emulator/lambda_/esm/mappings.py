@@ -94,9 +94,11 @@ class EventSourceMappings:
         settings = check_settings(params)
         function_arn = self._functions.function_arn(self._function_name(params.get("FunctionName")))
         try:
-            shards = self._kinesis.list_shards(source["EventSourceArn"])
+            shards = self._kinesis.list_shards(self._runner.source_stream(source["EventSourceArn"]))
         except AwsError:
-            raise invalid_parameter(f"Stream not found: {source['EventSourceArn']}") from None
+            raise invalid_parameter(
+                f"Stream or stream consumer not found: {source['EventSourceArn']}"
+            ) from None
         uuid = str(uuids.uuid4())
         with self._lock:
             for other in self._records.values():

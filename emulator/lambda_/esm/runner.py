@@ -11,7 +11,7 @@ from emulator.kinesis.backend import KinesisBackend
 from emulator.lambda_.backend import LambdaBackend
 from emulator.lambda_.esm.batch_processor import BatchProcessor, NotInvoked, Segment
 from emulator.lambda_.esm.checkpoints import Checkpoints
-from emulator.lambda_.esm.config import S3_ARN_PREFIX, poll_settings
+from emulator.lambda_.esm.config import S3_ARN_PREFIX, is_consumer_arn, poll_settings
 from emulator.lambda_.esm.kinesis_event import event_payload
 from emulator.lambda_.esm.on_failure import failure_record, s3_object_key
 from emulator.lambda_.esm.shard_poller import ShardPoller
@@ -47,9 +47,16 @@ class MappingRunner:
         self._s3 = s3
         self._checkpoints = checkpoints
 
+    def source_stream(self, event_source_arn: str) -> str:
+        """The ARN of the stream a mapping reads: its source, or the stream its consumer is registered
+        on. AwsError (ResourceNotFoundException) when that stream or consumer does not exist."""
+        if is_consumer_arn(event_source_arn):
+            return self._kinesis.stream_arn(self._kinesis.consumer_stream(event_source_arn))
+        return self._kinesis.stream_arn(event_source_arn)
+
     def initial_position(self, source: dict, shard_id: str) -> str:
         """The checkpoint to start from: the sequence number just before the first record to deliver."""
-        stream = source["EventSourceArn"]
+        stream = self.source_stream(source["EventSourceArn"])
         if source["StartingPosition"] == "TRIM_HORIZON":
             return ""
         if source["StartingPosition"] == "LATEST":
@@ -72,7 +79,7 @@ class MappingRunner:
             identity = self._functions.get_configuration(function_name).get("Role", "")
         except AwsError:  # deleted since: the pollers retry until it exists again or records expire
             identity = ""
-        settings = poll_settings(record, function_name)
+        settings = poll_settings(record, function_name, self.source_stream(record["EventSourceArn"]))
 
         def invoke(payload: bytes) -> Report:
             try:
@@ -84,13 +91,13 @@ class MappingRunner:
             self._functions.metrics.iterator_age(function_name, age_ms)
 
         def give_up(segment: Segment, condition: str) -> None:
-            self._give_up(record, stats, segment, condition)
+            self._give_up(record, settings.stream_arn, stats, segment, condition)
 
         def save_checkpoint(shard_id: str, sequence: str) -> None:
             self._checkpoints.put(uuid, shard_id, sequence)
 
         pollers = []
-        for shard in self._kinesis.list_shards(record["EventSourceArn"]):
+        for shard in self._kinesis.list_shards(settings.stream_arn):
             checkpoint = self._checkpoints.get(uuid, shard.shard_id)
             if checkpoint is None:  # a shard the mapping has not seen yet
                 checkpoint = self.initial_position(record, shard.shard_id)
@@ -108,7 +115,9 @@ class MappingRunner:
             )
         return pollers
 
-    def _give_up(self, record: dict, stats: MappingStats, segment: Segment, condition: str) -> None:
+    def _give_up(
+        self, record: dict, stream_arn: str, stats: MappingStats, segment: Segment, condition: str
+    ) -> None:
         destination = record["DestinationConfig"]["OnFailure"].get("Destination")
         count = len(segment.records)
         if destination is None:
@@ -120,7 +129,7 @@ class MappingRunner:
             segment.records,
             condition,
             record["FunctionArn"],
-            record["EventSourceArn"],
+            stream_arn,
             segment.request_id or str(uuids.uuid4()),
             segment.invokes,
             segment.function_error,

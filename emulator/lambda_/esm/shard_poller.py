@@ -5,11 +5,16 @@ lane and a lane processes its batches one after another: per-key order holds whi
 of the shard run concurrently. The shard's checkpoint only advances over records that are finished
 (succeeded or given up) with nothing unfinished before them, so a restart never skips a record; it may
 re-deliver some, as Lambda may (at-least-once).
+
+A caught-up reader of a shared-throughput mapping sleeps its poll interval; one of an enhanced
+fan-out mapping (its source a stream consumer) waits for the shard's next put instead, as
+SubscribeToShard pushes records as they arrive.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -27,9 +32,25 @@ from emulator.protocol.errors import AwsError
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.1  # when caught up (AWS polls each shard about once a second)
+# Set in the emulator's environment, the interval of shared-throughput mappings instead (e.g. 1.0, as
+# on AWS, to compare them with enhanced fan-out, whose reader waits for a put instead).
+POLL_INTERVAL_ENV = "RTINFER_ESM_POLL_INTERVAL_S"
 _READ_LIMIT = 10000  # GetRecords' maximum
 _LANE_WAIT_S = 0.2
 _EMPTY_EVENT_BYTES = event_size([])
+
+
+def poll_interval_s() -> float:
+    raw = os.environ.get(POLL_INTERVAL_ENV)
+    if raw is None:
+        return POLL_INTERVAL_S
+    try:
+        interval = float(raw)
+    except ValueError:
+        raise ValueError(f"{POLL_INTERVAL_ENV}={raw!r} is not a number") from None
+    if not 0 < interval <= 60:
+        raise ValueError(f"{POLL_INTERVAL_ENV}={raw!r} must be more than 0 and at most 60 seconds")
+    return interval
 
 
 class _Progress:
@@ -125,6 +146,7 @@ class ShardPoller:
         self._lanes = [_Lane() for _ in range(settings.parallelization)]
         # bounded read-ahead: enough to keep every lane's next batch ready
         self._max_in_flight = max(2 * settings.batch_size * settings.parallelization, 100)
+        self._poll_interval_s = poll_interval_s()
         self._threads = [threading.Thread(target=self._read_loop, daemon=True, name=f"esm-read-{shard_id}")]
         self._threads += [
             threading.Thread(target=self._lane_loop, args=(lane,), daemon=True, name=f"esm-lane-{shard_id}")
@@ -150,6 +172,8 @@ class ShardPoller:
             if room <= 0:
                 self._stopping.wait(POLL_INTERVAL_S)
                 continue
+            # taken before the read, so a put that commits after it ends the push wait below at once
+            seen = self._kinesis.arrival_version(self._settings.stream_arn, self.shard_id)
             try:
                 records = self._kinesis.read_shard(
                     self._settings.stream_arn,
@@ -163,7 +187,7 @@ class ShardPoller:
                 continue
             self._stats.read(self.shard_id, records[-1].arrival if records else None)
             if not records:
-                self._stopping.wait(POLL_INTERVAL_S)
+                self._idle(seen)
                 continue
             self._stats.add("records_read", len(records))
             position = records[-1].sequence_number
@@ -181,6 +205,14 @@ class ShardPoller:
                 lane.records.put(
                     event_record(record, self._settings.stream_arn, self._region, self._identity)
                 )
+
+    def _idle(self, seen: int) -> None:
+        """Caught up: enhanced fan-out waits for the next put to the shard (checking for stop every
+        _LANE_WAIT_S), a shared-throughput mapping sleeps its poll interval."""
+        if self._settings.push:
+            self._kinesis.wait_for_arrival(self._settings.stream_arn, self.shard_id, seen, _LANE_WAIT_S)
+        else:
+            self._stopping.wait(self._poll_interval_s)
 
     def _lane_loop(self, lane: _Lane) -> None:
         settings = self._settings
