@@ -65,6 +65,7 @@ def test_a_batch_is_one_gzipped_json_lines_object_under_its_first_records_key(
         "latency_ms",
         "shard_id",
         "sequence_number",
+        "sub_sequence_number",
         "score",
         "decision",
         "threshold",
