@@ -57,11 +57,16 @@ dev: bytecode
 	AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-local} \
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+# The stream benches print throughput, CPU per record and cost (stream_throughput), the consumer's
+# own CPU per record (consumer_cpu) and latency per mapping profile (stream_latency), each beside
+# its baseline measured in the same run.
 bench: bytecode
 	$(BIN)/python -m bench.features
 	$(BIN)/python -m bench.invoke_latency
 	$(BIN)/python -m bench.compiled_model
+	$(BIN)/python -m bench.consumer_cpu
 	$(BIN)/python -m bench.stream_throughput
+	$(BIN)/python -m bench.stream_latency
 
 lint: install
 	$(BIN)/ruff check .

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import tempfile
 import time
@@ -33,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import free_port
+from bench.stream_cost import one_at_a_time_usage, path_usage, print_cost, rows_per_instance_s
 from emulator import control
 from orchestration.aws import aws_client
 from orchestration.data.simulation import SimulationConfig, simulate
@@ -53,6 +55,10 @@ from serving.schemas import validate_event
 ENDPOINT = ENDPOINT_NAME
 AIM_RATIO = 10.0
 AIM_RECORDS_PER_S = 5000.0
+AIM_CONSUMER_US = 150.0  # consumer CPU per record
+AIM_COST_RATIO = 10.0  # one-at-a-time $/M over the path's, at 50,000 tx/s
+INSTANCES = 2  # the bench endpoint's instances
+MAX_ROWS_PER_INVOKE = 200  # the consumer's default (serving/consumer/config.py MAX_ROWS_PER_INVOKE)
 
 
 @dataclass
@@ -65,6 +71,10 @@ class Result:
     p99_ms: float
     note: str = ""
     sustained: float | None = None  # records/s once warm, see _sustained_rate
+    spec: StreamStackSpec | None = None  # the run's own stack, for its cost
+    span_s: tuple[float, float] = (0.0, 0.0)  # epoch seconds from the first put to the last stored
+    scored: int = 0  # predictions and flagged fallbacks (the rest were dead-lettered)
+    cpu_us_per_record: float = 0.0  # the baseline loop's own CPU (client side of every call)
 
     @property
     def rate(self) -> float:
@@ -116,7 +126,7 @@ def _deploy_model(settings: Settings, clients, work: Path) -> None:
     booster = xgb.train({"objective": "binary:logistic", "max_depth": 4}, xgb.DMatrix(x, label=y), 20)
     packed = pack_model_artifact(booster, list(FEATURE_NAMES), 0.5, "v1", {}, work / "model" / "model.tar.gz")
     aws = DeployClients(clients("sagemaker"), clients("cloudwatch"), clients("s3"))
-    deploy_artifact(aws, settings, packed, ENDPOINT, PACKAGE_GROUP, instance_count=2)
+    deploy_artifact(aws, settings, packed, ENDPOINT, PACKAGE_GROUP, instance_count=INSTANCES)
 
 
 def _stack_spec(name: str, shards: int, parallelization: int) -> StreamStackSpec:
@@ -178,6 +188,9 @@ def _stream_run(
         account.latency(99),
         note,
         _sustained_rate(stored_ms) if len(stored_ms) else 0.0,
+        spec,
+        (first_put_ms / 1000, last_ms / 1000),
+        account.predictions + account.fallbacks,
     )
 
 
@@ -192,7 +205,7 @@ def _baseline(clients, events, seconds: float, max_records: int, table: str) -> 
     )
     state = InMemoryFeatureState()
     latencies: list[float] = []
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for payload in event_payloads(events.head(max_records)):
         begin = time.perf_counter()
         event = validate_event(payload)
@@ -216,7 +229,17 @@ def _baseline(clients, events, seconds: float, max_records: int, table: str) -> 
             break
     elapsed = time.perf_counter() - started
     p50, p99 = np.percentile(latencies, [50, 99])
-    return Result("one record at a time (baseline)", len(latencies), len(latencies), elapsed, p50, p99)
+    cpu_us = (time.process_time() - cpu_started) / len(latencies) * 1e6
+    return Result(
+        "one record at a time (baseline)",
+        len(latencies),
+        len(latencies),
+        elapsed,
+        p50,
+        p99,
+        note=f"{cpu_us:,.0f} µs of this process's CPU per record",
+        cpu_us_per_record=cpu_us,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -234,6 +257,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-seconds", type=float, default=10.0)
     parser.add_argument("--max-shards", type=int, default=8)
     parser.add_argument("--baseline-seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--cost-records", type=int, default=300, help="records of the one-at-a-time pattern, for its cost"
+    )
     args = parser.parse_args(argv)
     console = Console()
 
@@ -291,6 +317,16 @@ def main(argv: list[str] | None = None) -> None:
                 cpu["producer (this process)"] = time.process_time() - producer_before
             with console.status("baseline again, after the stream runs"):
                 baseline_after = _baseline(clients, events, args.baseline_seconds, 20_000, "baseline-2")
+            with console.status("cost: the max run's counted usage, the one-at-a-time pattern's, rows/s"):
+                path_cost = path_usage(clients, fastest.spec, *fastest.span_s, fastest.scored)
+                memory_mb = clients("lambda").get_function_configuration(
+                    FunctionName=fastest.spec.function_name
+                )["MemorySize"]
+                pattern_cost = one_at_a_time_usage(clients, events, ENDPOINT, args.cost_records, memory_mb)
+                runtime = clients("sagemaker-runtime")
+                rows = np.random.default_rng(1).uniform(size=(MAX_ROWS_PER_INVOKE, len(FEATURE_NAMES)))
+                path_rows_s = rows_per_instance_s(runtime, ENDPOINT, rows.tolist(), 2, 3.0, INSTANCES)
+                one_row_s = rows_per_instance_s(runtime, ENDPOINT, rows[:1].tolist(), 4, 3.0, INSTANCES)
         finally:
             control.stop(home)
     # The one-at-a-time loop is latency-bound and the machine's noise moves it by tens of percent:
@@ -332,14 +368,17 @@ def main(argv: list[str] | None = None) -> None:
             f"(aims: ≥ {AIM_RATIO:.0f}× {'met' if ratio >= AIM_RATIO else 'NOT met'}, "
             f"≥ {AIM_RECORDS_PER_S:,.0f} records/s {'met' if rate >= AIM_RECORDS_PER_S else 'NOT met'})"
         )
-    per_record_ms = {kind: 1000 * seconds / max(fastest.accounted, 1) for kind, seconds in cpu.items()}
-    total_ms = sum(per_record_ms.values())
-    cores = os.cpu_count() or 1
+    _print_cpu(console, cpu, fastest.accounted, baseline)
     console.print(
-        "CPU per record over the whole max run (cold starts included): "
-        + ", ".join(f"{kind} {ms:.2f} ms" for kind, ms in sorted(per_record_ms.items()))
-        + f"; total {total_ms:.2f} ms, so {cores} cores at 100% carry at most "
-        f"{cores * 1000 / total_ms:,.0f} records/s"
+        f"instances sized for the what-ifs by rows one local instance predicted per second: "
+        f"{path_rows_s:,.0f} in requests of {MAX_ROWS_PER_INVOKE} rows (the path), {one_row_s:,.0f} in 1-row "
+        "requests (one at a time)"
+    )
+    ratios = print_cost(console, path_cost, pattern_cost, path_rows_s, one_row_s)
+    ratio = ratios[max(ratios)]
+    console.print(
+        f"cost at {max(ratios):,.0f} tx/s: the one-at-a-time pattern costs {ratio:.1f}× the path per "
+        f"prediction (aim ≥ {AIM_COST_RATIO:.0f}×: {'met' if ratio >= AIM_COST_RATIO else 'NOT met'})"
     )
     console.print(
         "records/s: records accounted / seconds from the first put to the last prediction stored. "
@@ -352,3 +391,27 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _print_cpu(console: Console, cpu: dict[str, float], records: int, baseline: Result) -> None:
+    """CPU per record of each kind of process in the max run, beside the one-at-a-time loop's."""
+    table = Table(title="CPU per record, max run (cold starts included), beside one record at a time")
+    for column in ("process", "µs per record", "aim"):
+        table.add_column(column, justify="left" if column == "process" else "right")
+    per_record = {kind: 1e6 * seconds / max(records, 1) for kind, seconds in sorted(cpu.items())}
+    for kind, us in per_record.items():
+        aim = f"≤ {AIM_CONSUMER_US:.0f}" if kind == "function workers" else ""
+        table.add_row(
+            f"{kind}" + (" (the consumer)" if kind == "function workers" else ""), f"{us:,.0f}", aim
+        )
+    total = sum(per_record.values())
+    table.add_row("whole path", f"{total:,.0f}", "")
+    table.add_row("one record at a time: the loop's own process", f"{baseline.cpu_us_per_record:,.0f}", "")
+    console.print(table)
+    cores = os.cpu_count() or 1
+    consumer = per_record.get("function workers", math.nan)
+    console.print(
+        f"consumer {consumer:,.0f} µs per record (aim ≤ {AIM_CONSUMER_US:.0f}: "
+        f"{'met' if consumer <= AIM_CONSUMER_US else 'NOT met'}); the whole path's {total:,.0f} µs "
+        f"means {cores} cores at 100% carry at most {cores * 1e6 / total:,.0f} records/s"
+    )

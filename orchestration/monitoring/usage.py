@@ -50,7 +50,7 @@ class CostedResources:
     tables: tuple[str, ...]
     buckets: tuple[str, ...]
     queues: tuple[str, ...]
-    function_name: str
+    function_name: str | None  # None: a pattern without a function (its Lambda usage is zero here)
     endpoint_name: str
 
 
@@ -229,7 +229,9 @@ def read_usage(
     """The usage of `resources` in `window`. `predictions` defaults to the consumer's own count (its
     EMF Predictions metric); a pattern that does not publish it passes the count it made."""
     consumer_query = _Query(CONSUMER_NAMESPACE, "Predictions", CONSUMER_DIMENSIONS)
-    queries = [consumer_query, *_function_queries(resources.function_name)]
+    queries = [consumer_query]
+    if resources.function_name:
+        queries += _function_queries(resources.function_name)
     for stream in resources.streams:
         queries += _stream_queries(stream)
     for table in resources.tables:
@@ -257,7 +259,11 @@ def read_usage(
         )
         for stream in resources.streams
     )
-    function = lambda_client.get_function_configuration(FunctionName=resources.function_name)
+    function = (
+        lambda_client.get_function_configuration(FunctionName=resources.function_name)
+        if resources.function_name
+        else {"MemorySize": 0}
+    )
     custom_metrics = cloudwatch.list_metrics(Namespace=CONSUMER_NAMESPACE).get("Metrics", [])
     return Usage(
         window_s=window.seconds,

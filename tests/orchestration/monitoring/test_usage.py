@@ -81,15 +81,18 @@ def _clients(emulator):
 
 
 def _settled_usage(emulator, spec, started):
-    """The stack's usage once the input stream's count and the function's log have arrived (metrics are
-    flushed every half second, the log tailed as often)."""
+    """The stack's usage once the input stream's count, the output stream's first records and the
+    function's log have arrived (metrics are flushed every half second, the log tailed as often)."""
     deadline = time.monotonic() + 60
     while True:
         usage = read_stack_usage(*_clients(emulator), spec, Window.last(time.time() - started + 60))
         streams = {s.name: s for s in usage.streams}
-        if (
-            streams[spec.input_stream].records == RECORDS and usage.log_bytes > 0
-        ) or time.monotonic() > deadline:
+        settled = (
+            streams[spec.input_stream].records == RECORDS
+            and streams[spec.output_stream].records > 0
+            and usage.log_bytes > 0
+        )
+        if settled or time.monotonic() > deadline:
             return usage
         time.sleep(0.5)
 
