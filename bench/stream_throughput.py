@@ -389,10 +389,6 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
-if __name__ == "__main__":
-    main()
-
-
 def _print_cpu(console: Console, cpu: dict[str, float], records: int, baseline: Result) -> None:
     """CPU per record of each kind of process in the max run, beside the one-at-a-time loop's."""
     table = Table(title="CPU per record, max run (cold starts included), beside one record at a time")
@@ -415,3 +411,7 @@ def _print_cpu(console: Console, cpu: dict[str, float], records: int, baseline: 
         f"{'met' if consumer <= AIM_CONSUMER_US else 'NOT met'}); the whole path's {total:,.0f} µs "
         f"means {cores} cores at 100% carry at most {cores * 1e6 / total:,.0f} records/s"
     )
+
+
+if __name__ == "__main__":
+    main()
