@@ -60,7 +60,7 @@ from orchestration.model.registry import (
 from serving.features import FEATURE_NAMES
 
 GROUP = "safety-tests"
-SEQUENCES = int(os.environ.get("RTINFER_SAFETY_EXAMPLES", "6"))
+SEQUENCES = int(os.environ.get("RTINFER_SAFETY_EXAMPLES", "4"))
 STEPS_PER_SEQUENCE = 10
 FAST = {"strategy": "ALL_AT_ONCE", "alarms": False, "wait_interval_s": 0, "termination_wait_s": 0}
 COMMON = {"package_group": GROUP, "instance_count": 1, "wait_seconds": 120}

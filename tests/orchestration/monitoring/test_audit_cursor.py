@@ -72,7 +72,7 @@ OVERTAKEN = (
 REREAD = ([_batch(1, 0, 0, "young")], [(START_MS + 1, 0), (START_MS + 2, 50)], {"young": 10})
 
 
-@settings(max_examples=400, deadline=None, database=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(history=histories())
 @example(history=OVERTAKEN)
 @example(history=REREAD)

@@ -50,7 +50,7 @@ from serving.consumer.state_store import DynamoFeatureStore
 from serving.features import FEATURE_NAMES, MS_PER_DAY, online_features
 from serving.schemas import MERCHANT_CATEGORIES, TransactionEvent
 
-EXAMPLES = int(os.environ.get("RTINFER_HOSTILE_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("RTINFER_HOSTILE_EXAMPLES", "15"))
 KINESIS_RECORD_LIMIT = 1024 * 1024
 INVOKE_PAYLOAD_LIMIT = 6 * 1024 * 1024
 _SEQUENCE = count(49_650_000_000_000_000_000)
