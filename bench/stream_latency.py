@@ -8,9 +8,8 @@ configuration deploys its own stack and offers a steady load with orchestration.
 each rate: a short warm-up (the function's execution environments cold-start), then the measured
 load. It reports, for the measured records only:
 
-- put → stored p50/p99: the consumer's own figure, the predictions table's latency_ms (stored −
-  Kinesis arrival), read through `stored_latencies` (the one place to repoint when the audit trail
-  moves);
+- put → stored p50/p99: the consumer's own figure, the audit rows' latency_ms (predicted − Kinesis
+  arrival), read through `stored_latencies`;
 - records/s: measured records / seconds from the first measured put to the last of them stored;
 - where the time goes: IteratorAge (the ESM's delivery: invoke − arrival of a batch's last record)
   and Duration (the function) from CloudWatch, and a 1-row InvokeEndpoint probe's p50/p99 (the
@@ -283,7 +282,7 @@ def print_results(console: Console, results: Sequence[LatencyResult], poll_s: fl
         if result.note:
             console.print(f"{result.label} at {result.rate:,.0f}/s: {result.note}")
     console.print(
-        "p50/p99: the predictions table's latency_ms (stored − Kinesis arrival) of the measured records "
+        "p50/p99: the audit rows' latency_ms (predicted − Kinesis arrival) of the measured records "
         f"(after a {WARM_UP_S:g} s warm-up). iterator age: CloudWatch IteratorAge, invoke − arrival of "
         "a batch's last record (the mapping's delivery). function: CloudWatch Duration. 1-row invoke: "
         "InvokeEndpoint from this process while the load ran."
