@@ -16,8 +16,11 @@ train_candidate_job = dg.define_asset_job(
 
 monitoring_refresh_job = dg.define_asset_job(
     "monitoring_refresh",
-    selection=dg.AssetSelection.assets("variant_outcomes", "shadow_comparison", "drift_reference"),
-    description="Recompute per-variant outcomes, the shadow comparison and the drift reference.",
+    selection=dg.AssetSelection.assets(
+        "variant_outcomes", "shadow_comparison", "drift_reference", "stream_cost"
+    ),
+    description="Recompute per-variant outcomes, the shadow comparison, the drift reference and what the "
+    "last minutes' predictions cost.",
 )
 
 simulate_job = dg.define_asset_job(
