@@ -97,9 +97,10 @@ def _sustained_rate(stored_ms: np.ndarray) -> float:
 
 
 def _cpu_seconds(emulator_pid: int) -> dict[str, float]:
-    """CPU seconds (user + system) so far of the emulator and of each kind of its children (Linux /proc)."""
+    """CPU seconds (user + system) so far of the emulator and of each kind of process under it (Linux
+    /proc): function workers, and model servers (forked from a warm parent, so grandchildren)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    totals: dict[str, float] = {}
+    processes: dict[int, tuple[int, str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -108,10 +109,20 @@ def _cpu_seconds(emulator_pid: int) -> dict[str, float]:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue  # exited meanwhile
-        parent, cpu = int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
-        if int(entry.name) == emulator_pid:
+        processes[int(entry.name)] = (int(fields[1]), command, (int(fields[11]) + int(fields[12])) / ticks)
+
+    def under_emulator(pid: int) -> bool:
+        while pid in processes and pid > 1:
+            pid = processes[pid][0]
+            if pid == emulator_pid:
+                return True
+        return False
+
+    totals: dict[str, float] = {}
+    for pid, (_, command, cpu) in processes.items():
+        if pid == emulator_pid:
             kind = "emulator"
-        elif parent == emulator_pid:
+        elif under_emulator(pid):
             kind = "function workers" if "awslambdaric" in command else "model servers"
         else:
             continue
