@@ -42,6 +42,7 @@ from orchestration.stream.stack import (
     ensure_queue,
     ensure_stream,
     ensure_table,
+    function_environment,
 )
 from serving.consumer.state_store import DynamoFeatureStore
 from serving.features import MS_PER_DAY
@@ -110,13 +111,7 @@ def _handler(settings, spec: StreamStackSpec, dlq_url: str):
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": settings.region,
-            "ENDPOINT_NAME": spec.endpoint_name,
-            "AUDIT_BUCKET": spec.audit_bucket,
-            "FEATURE_STATE_TABLE": spec.feature_state_table,
-            "OUTPUT_STREAM": spec.output_stream,
-            "DEAD_LETTER_QUEUE_URL": dlq_url,
-            "DEAD_LETTER_BUCKET": spec.dead_letter_bucket,
-            "POWERTOOLS_METRICS_NAMESPACE": "rtinfer",
+            **function_environment(spec, dlq_url)["Variables"],
         }
     )
     return importlib.import_module("serving.consumer.handler")

@@ -49,6 +49,17 @@ from serving.schemas import validate_event
 PUBLISH_WAIT_S = 3.0  # the emulator publishes service metrics twice a second, Lambda's from its logs
 
 
+def audit_item(event, score: float) -> dict:
+    """The one-at-a-time pattern's audit item: one PutItem per prediction."""
+    return {
+        "request_id": {"S": event.request_id},
+        "customer_id": {"S": event.customer_id},
+        "score": {"N": repr(score)},
+        "decision": {"S": "decline" if score >= 0.5 else "approve"},
+        "predicted_ms": {"N": str(int(time.time() * 1000))},
+    }
+
+
 def minutes_window(started: float, ended: float) -> Window:
     """The whole CloudWatch minutes from `started` to `ended` (epoch seconds)."""
     start = datetime.fromtimestamp(started, UTC).replace(second=0, microsecond=0)
@@ -106,13 +117,7 @@ def one_at_a_time_usage(clients, events, endpoint: str, records: int, memory_mb:
         )
         dynamodb.put_item(
             TableName=audit_table,
-            Item={
-                "request_id": {"S": event.request_id},
-                "customer_id": {"S": event.customer_id},
-                "score": {"N": repr(score)},
-                "decision": {"S": "decline" if score >= 0.5 else "approve"},
-                "predicted_ms": {"N": str(int(time.time() * 1000))},
-            },
+            Item=audit_item(event, score),
         )
         handled_ms += math.ceil((time.perf_counter() - begin) * 1000)  # Lambda bills whole milliseconds
     resources = CostedResources(

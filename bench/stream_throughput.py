@@ -34,7 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import free_port
-from bench.stream_cost import one_at_a_time_usage, path_usage, print_cost, rows_per_instance_s
+from bench.stream_cost import audit_item, one_at_a_time_usage, path_usage, print_cost, rows_per_instance_s
 from emulator import control
 from orchestration.aws import aws_client
 from orchestration.data.simulation import SimulationConfig, simulate
@@ -227,13 +227,7 @@ def _baseline(clients, events, seconds: float, max_records: int, table: str) -> 
         score = float(json.loads(response["Body"].read())["predictions"][0])
         dynamodb.put_item(
             TableName=table,
-            Item={
-                "request_id": {"S": event.request_id},
-                "customer_id": {"S": event.customer_id},
-                "score": {"N": repr(score)},
-                "decision": {"S": "decline" if score >= 0.5 else "approve"},
-                "predicted_ms": {"N": str(int(time.time() * 1000))},
-            },
+            Item=audit_item(event, score),
         )
         latencies.append((time.perf_counter() - begin) * 1000)
         if time.perf_counter() - started > seconds:

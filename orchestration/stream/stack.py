@@ -211,7 +211,8 @@ def ensure_queue(sqs, name: str) -> tuple[str, str]:
     return url, arn
 
 
-def _function_environment(spec: StreamStackSpec, dlq_url: str) -> dict:
+def function_environment(spec: StreamStackSpec, dlq_url: str) -> dict:
+    """The consumer's environment: what serving.consumer.config reads."""
     return {
         "Variables": {
             "ENDPOINT_NAME": spec.endpoint_name,
@@ -228,7 +229,7 @@ def _function_environment(spec: StreamStackSpec, dlq_url: str) -> dict:
 
 def ensure_function(lambda_client, spec: StreamStackSpec, zip_path: Path, role_arn: str, dlq_url: str) -> str:
     code = zip_path.read_bytes()
-    environment = _function_environment(spec, dlq_url)
+    environment = function_environment(spec, dlq_url)
     try:
         current = lambda_client.get_function(FunctionName=spec.function_name)["Configuration"]
     except lambda_client.exceptions.ResourceNotFoundException:
