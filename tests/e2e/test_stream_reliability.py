@@ -99,7 +99,9 @@ def test_emulator_restart_mid_stream_resumes_from_the_checkpoint(stream_world):
 
     stream_world.emulator.stop()  # mid-stream: the second half is in the stream, partly consumed
     stream_world.emulator.start()
-    account = stream_world.account(spec, stack, 1200)
+    # Mappings resume once the endpoints' instances are back InService: on a loaded 2-core machine
+    # restoring the model servers alone has taken over a minute, so the wait is generous.
+    account = stream_world.account(spec, stack, 1200, timeout_s=300)
 
     assert account.accounted == 1200
     assert account.request_ids == set(first.request_ids) | set(second.request_ids)
