@@ -52,6 +52,9 @@ class ConsumerConfig:
     fallback_amount: float
     fallback_distance_km: float
     max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS
+    # How stale a terminal's past-day counts may be in features (serving/consumer/terminal_cache.py).
+    terminal_state_max_age_s: float = 60.0
+    terminal_cache_entries: int = 20_000
 
     @classmethod
     def from_env(cls) -> ConsumerConfig:
@@ -82,6 +85,8 @@ class ConsumerConfig:
             max_clock_skew_ms=int(
                 1000 * _number("MAX_CLOCK_SKEW_SECONDS", DEFAULT_MAX_CLOCK_SKEW_MS / 1000, 0, 86_400)
             ),
+            terminal_state_max_age_s=_number("TERMINAL_STATE_MAX_AGE_SECONDS", 60.0, 0, 3600),
+            terminal_cache_entries=int(_number("TERMINAL_CACHE_ENTRIES", 20_000, 0, 1_000_000)),
         )
 
     @property

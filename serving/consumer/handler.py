@@ -17,13 +17,16 @@ from serving.consumer.clients import clients
 from serving.consumer.config import ConsumerConfig
 from serving.consumer.pipeline import process_batch
 from serving.consumer.scoring import EndpointScorer
+from serving.consumer.terminal_cache import TerminalCache
 
 logger = Logger(service="fraud-consumer")
 metrics = Metrics(namespace="rtinfer", service="fraud-consumer")
 
-# Per execution environment: configuration is read and the breaker lives across invocations.
+# Per execution environment: configuration is read, and the breaker and the terminals' counts live
+# across invocations.
 CONFIG = ConsumerConfig.from_env()
 BREAKER = CircuitBreaker(CONFIG.circuit_failure_threshold, CONFIG.circuit_cooldown_s)
+TERMINALS = TerminalCache(CONFIG.terminal_state_max_age_s, CONFIG.terminal_cache_entries)
 
 
 @metrics.log_metrics
@@ -39,7 +42,7 @@ def lambda_handler(event: dict, context) -> dict:
         CONFIG.invoke_attempts,
         time_left_s=lambda: context.get_remaining_time_in_millis() / 1000,
     )
-    outcome = process_batch(records, CONFIG, clients(), scorer)
+    outcome = process_batch(records, CONFIG, clients(), scorer, terminals=TERMINALS)
     failed = outcome.failed_sequences
     response = {
         "batchItemFailures": [

@@ -26,6 +26,7 @@ from serving.consumer.fallback import FALLBACK_MODEL_VERSION, fallback_decision
 from serving.consumer.scoring import EndpointScorer, Scored
 from serving.consumer.sinks import publish_predictions, send_dead_letters
 from serving.consumer.state_store import DynamoFeatureStore
+from serving.consumer.terminal_cache import TerminalCache
 from serving.features import FEATURE_NAMES, MS_PER_DAY, online_features, update_customer, update_terminal
 from serving.schemas import TransactionEvent
 
@@ -76,7 +77,11 @@ def _prediction(event: TransactionEvent, position: StreamPosition, now_ms: int, 
 def _featurize(events: list[tuple[int, TransactionEvent]], store: DynamoFeatureStore):
     """Feature vectors in stream order, plus the state changes to persist. An event whose features
     cannot be computed is left out (index -> reason in `undecided`) and changes no state."""
-    state = store.load({e.customer_id for _, e in events}, {e.terminal_id for _, e in events})
+    state = store.load(
+        {e.customer_id for _, e in events},
+        {e.terminal_id for _, e in events},
+        through_day=max(e.timestamp_ms for _, e in events) // MS_PER_DAY,
+    )
     decided, vectors, undecided, increments = [], [], {}, defaultdict(Counter)
     for index, event in events:
         damage = state.damage_of(event.customer_id, event.terminal_id)
@@ -130,6 +135,7 @@ def process_batch(
     clients,
     scorer: EndpointScorer,
     now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    terminals: TerminalCache | None = None,  # the execution environment's; None reads every terminal
 ) -> BatchOutcome:
     # One entry per user record (a KPL aggregate holds several); failures are reported per Kinesis
     # record, so a failed user record has its whole aggregate redelivered.
@@ -147,7 +153,7 @@ def process_batch(
     outcome = BatchOutcome(records_in=len(positions))
     events, repeats = _first_occurrences(decoded, positions)
 
-    store = DynamoFeatureStore(clients.dynamodb, config.feature_state_table)
+    store = DynamoFeatureStore(clients.dynamodb, config.feature_state_table, terminal_cache=terminals)
     events, vectors, undecided, state, increments = (
         _featurize(events, store) if events else ([], [], {}, None, {})
     )

@@ -9,6 +9,8 @@ time updates a customer; an event at or before the last applied one is a replay 
 Terminal items are per-day counters (`n_<day>`, `f_<day>` for known frauds) updated with atomic ADDs,
 because a terminal sees events from every shard at once. A replayed batch adds its counts again:
 terminal counts are at-least-once, which a retry can inflate by the size of the retried batch.
+Within one execution environment a terminal's counts are read once per event day and at most every
+TERMINAL_STATE_MAX_AGE_SECONDS (serving/consumer/terminal_cache.py): its features read only past days.
 
 Every item carries its expiry for the table's TTL (STATE_TTL_ATTRIBUTE, epoch seconds): HISTORY_DAYS
 after the later of its last event and its last write. No window reads further back, so an idle
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from serving.consumer.retrying import resend_in_chunks
+from serving.consumer.terminal_cache import TerminalCache
 from serving.features import HISTORY_DAYS, MS_PER_DAY, CustomerState, TerminalState
 from serving.schemas import clipped
 
@@ -117,15 +120,33 @@ class StateStoreError(RuntimeError):
 
 
 class DynamoFeatureStore:
-    def __init__(self, dynamodb, table: str, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        dynamodb,
+        table: str,
+        clock: Callable[[], float] = time.time,
+        terminal_cache: TerminalCache | None = None,
+    ):
         self.dynamodb = dynamodb
         self.table = table
         self.clock = clock  # epoch seconds, for the items' TTL
+        self.terminal_cache = terminal_cache
 
-    def load(self, customer_ids: set[str], terminal_ids: set[str]) -> BatchState:
-        keys = [customer_key(c) for c in sorted(customer_ids)] + [
-            terminal_key(t) for t in sorted(terminal_ids)
-        ]
+    def load(
+        self, customer_ids: set[str], terminal_ids: set[str], through_day: int | None = None
+    ) -> BatchState:
+        """The batch's entity states. Given `through_day` (the batch's latest event day), terminals
+        the cache holds for it are not read again (serving/consumer/terminal_cache.py)."""
+        state = BatchState()
+        cache = self.terminal_cache if through_day is not None else None
+        to_read = set(terminal_ids)
+        if cache is not None:
+            for terminal_id in terminal_ids:
+                cached = cache.get(terminal_id, through_day)
+                if cached is not None:
+                    state.terminals[terminal_id] = cached
+                    to_read.discard(terminal_id)
+        keys = [customer_key(c) for c in sorted(customer_ids)] + [terminal_key(t) for t in sorted(to_read)]
         items: list[dict] = []
 
         def get(chunk: list[dict]) -> list[dict]:
@@ -136,7 +157,6 @@ class DynamoFeatureStore:
         missing = resend_in_chunks(get, keys, _GET_CHUNK)
         if missing:
             raise StateStoreError(f"could not read {len(missing)} feature-state items from {self.table}")
-        state = BatchState()
         for item in items:
             key = item["pk"]["S"]
             kind, entity = key.split("#", 1)
@@ -152,6 +172,10 @@ class DynamoFeatureStore:
             state.customers[customer_id] = LoadedCustomer(CustomerState(), None)
         for terminal_id in terminal_ids - state.terminals.keys():
             state.terminals[terminal_id] = TerminalState()
+        if cache is not None:  # a damaged item is read again next time: its events keep saying why
+            for terminal_id in to_read:
+                if f"T#{terminal_id}" not in state.damaged:
+                    cache.put(terminal_id, state.terminals[terminal_id], through_day)
         return state
 
     def put_items(self, items: list[dict]) -> list[dict]:

@@ -22,6 +22,8 @@ OPTIONAL = (
     "FALLBACK_REVIEW_AMOUNT",
     "FALLBACK_REVIEW_DISTANCE_KM",
     "DEAD_LETTER_MAX_INLINE_BYTES",
+    "TERMINAL_STATE_MAX_AGE_SECONDS",
+    "TERMINAL_CACHE_ENTRIES",
 )
 
 
@@ -43,6 +45,7 @@ def test_defaults(env):
     assert config.circuit_cooldown_s == 5.0
     assert config.max_invoke_bytes < MAX_INVOKE_BYTES  # headroom under SageMaker's 6 MiB body limit
     assert (config.fallback_amount, config.fallback_distance_km) == (500.0, 50.0)
+    assert (config.terminal_state_max_age_s, config.terminal_cache_entries) == (60.0, 20_000)
     # letters whose SQS message would pass 256 KiB (SQS's limit) keep their body in the bucket
     assert config.dlq == DeadLetterTarget(REQUIRED["DEAD_LETTER_QUEUE_URL"], "dead-letters", 262_144)
 
@@ -81,6 +84,11 @@ def test_a_missing_required_setting_is_named(env, name, value):
             "DEAD_LETTER_MAX_INLINE_BYTES",
             "300000",
             "DEAD_LETTER_MAX_INLINE_BYTES must be between 4096 and 262144",
+        ),
+        (
+            "TERMINAL_STATE_MAX_AGE_SECONDS",
+            "-1",
+            "TERMINAL_STATE_MAX_AGE_SECONDS must be between 0 and 3600, got -1.0",
         ),
         ("CIRCUIT_FAILURE_THRESHOLD", "nan", "CIRCUIT_FAILURE_THRESHOLD must be between 1 and 1000, got nan"),
     ],
