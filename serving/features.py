@@ -19,14 +19,15 @@ written again (every later event of that customer would fail to persist):
   not seen for HISTORY_DAYS is forgotten. device_seen_before is 1 when the customer used the device in
   [t - HISTORY_DAYS, t) and it is among the kept devices.
 
-Worst case of the stored item (serving/consumer/state_store.customer_item: pk, the packed state of
-CustomerState.to_bytes, applied_through, the TTL), with ids of 256 characters (twice the schema's
-MAX_ID_CHARS) that are all outside the Basic Multilingual Plane, so 1,024 bytes of UTF-8 each:
+Worst case of the stored item (serving/consumer/state_store.customer_item: pk, one attribute holding
+the applied-through marker and the packed state of CustomerState.to_bytes, the TTL), with ids of 256
+characters (twice the schema's MAX_ID_CHARS) that are all outside the Basic Multilingual Plane, so
+1,024 bytes of UTF-8 each:
 
     header   version, has-last, last_ms, first time, two counts      =               26 B
     devices  32 x (uint32 seen offset + uint16 length + 1,024 B id)  = 32 x 1,030  = 32,960 B
     events   4,000 x (uint32 time offset + float64 amount)           = 4,000 x 12  = 48,000 B
-    rest     pk (1,030 B), applied_through (~1,060 B), expires_at, the names       <  2,200 B
+    rest     pk (1,030 B), the marker (11 B + a 1,024 B request id), the TTL, names <  2,200 B
     total                                                                          <  83,200 B
 
 which is about 20 % of DynamoDB's 409,600-byte limit (the previous release's JSON text took up to

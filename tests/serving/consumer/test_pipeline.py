@@ -8,13 +8,13 @@ from serving.consumer.circuit_breaker import CircuitBreaker
 from serving.consumer.fallback import FALLBACK_MODEL_VERSION
 from serving.consumer.pipeline import process_batch
 from serving.consumer.sinks import OUTPUT_FIELDS
-from serving.consumer.state_store import customer_key
+from serving.consumer.state_store import customer_from_item, customer_key
 from serving.features import CustomerState
 from serving.kpl import MAGIC, encode_aggregate, user_data
 
 
 def _stored_state(item: dict) -> CustomerState:
-    return CustomerState.from_bytes(item["state"]["B"])
+    return customer_from_item(item).state
 
 
 def _aggregate(records, payloads: list[dict]) -> dict:

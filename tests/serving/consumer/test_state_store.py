@@ -5,13 +5,17 @@ customer item stays writable however many events and devices the customer has.""
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from serving import features
 from serving.consumer.state_store import (
+    APPLIED_FRAME_VERSION,
     STATE_TTL_ATTRIBUTE,
     DynamoFeatureStore,
     LoadedCustomer,
     StateStoreError,
+    customer_from_item,
     customer_item,
     customer_key,
     expires_at,
@@ -105,6 +109,25 @@ def test_a_customer_item_the_previous_release_wrote_as_json_still_loads(store, c
     assert loaded.applied_through == (state.last_ms, "r2")
 
 
+def test_a_customer_item_the_previous_release_wrote_packed_still_loads(store, clients, stack):
+    state = CustomerState()
+    for i, device in enumerate(["dev-1", "dev-2"]):
+        update_customer(state, _event(i, device))
+    item = {
+        **customer_key("C-v1"),
+        "state": {"B": state.to_bytes()},  # the bare packed state, its marker in a map beside it
+        "applied_through": {"M": {"ts": {"N": str(state.last_ms)}, "rid": {"S": "r1"}}},
+    }
+    clients.dynamodb.put_item(TableName=stack.feature_state_table, Item=item)
+    loaded = store.load({"C-v1"}, set()).customers["C-v1"]
+    assert loaded.state == state
+    assert loaded.applied_through == loaded.stored_through == (state.last_ms, "r1")
+    loaded.applied_through = (state.last_ms + 1, "r2")
+    assert store.save_customers({"C-v1": loaded}) == []  # rewritten in the current form
+    again = store.load({"C-v1"}, set()).customers["C-v1"]
+    assert (again.state, again.applied_through) == (state, (state.last_ms + 1, "r2"))
+
+
 def test_customer_items_are_packed_with_a_version_and_expire(clients, stack):
     store = DynamoFeatureStore(clients.dynamodb, stack.feature_state_table, clock=lambda: NOW_S)
     state = store.load({"C1"}, set())
@@ -112,7 +135,10 @@ def test_customer_items_are_packed_with_a_version_and_expire(clients, stack):
     state.customers["C1"].applied_through = (_event(0).timestamp_ms, "r0")
     assert store.save_customers(state.customers) == []
     item = clients.dynamodb.get_item(TableName=stack.feature_state_table, Key=customer_key("C1"))["Item"]
-    assert item["state"]["B"][0] == features.PACKED_VERSION
+    assert set(item) == {"pk", "state", STATE_TTL_ATTRIBUTE}  # one attribute holds marker and state
+    frame = item["state"]["B"]
+    assert frame[0] == APPLIED_FRAME_VERSION
+    assert frame[-len(state.customers["C1"].state.to_bytes()) :][0] == features.PACKED_VERSION
     # HISTORY_DAYS after the write, which is later than the (replayed) event
     assert int(item[STATE_TTL_ATTRIBUTE]["N"]) == NOW_S + HISTORY_DAYS * 86_400
     assert expires_at(NOW_S * 1000 + 5_000, NOW_S) == NOW_S + 5 + HISTORY_DAYS * 86_400  # or the event
@@ -285,3 +311,20 @@ def test_a_customer_with_far_more_events_and_devices_than_the_caps_stays_writabl
     assert item_bytes(customer_item("C-flood", uncapped, applied, NOW_S)) > ITEM_LIMIT
     refused = {"C-flood": LoadedCustomer(uncapped, applied)}
     assert store.save_customers(refused) == ["C-flood"]
+
+
+@given(
+    timestamp_ms=st.integers(0, LATEST_MS),
+    request_id=st.text(min_size=1, max_size=MAX_ID_CHARS),
+    amounts=st.lists(st.floats(0.01, 1e6), max_size=20),
+)
+def test_the_applied_marker_and_the_state_round_trip_in_one_attribute(timestamp_ms, request_id, amounts):
+    state = CustomerState()
+    for i, amount in enumerate(amounts):
+        update_customer(
+            state, TransactionEvent(f"r{i}", "C1", "T1", "grocery", amount, 1_767_225_600_000 + i, "d", 1.0)
+        )
+    loaded = customer_from_item(customer_item("C1", state, (timestamp_ms, request_id), NOW_S))
+    assert loaded.applied_through == loaded.stored_through == (timestamp_ms, request_id)
+    assert loaded.state == state
+    assert not loaded.changed
