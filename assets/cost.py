@@ -10,7 +10,7 @@ from orchestration.monitoring.cost_report import (
     report_frame,
 )
 from orchestration.monitoring.prices import load_price_table
-from orchestration.monitoring.usage import CostedResources, Window, read_usage
+from orchestration.monitoring.usage import Window, read_usage, stack_resources
 from orchestration.wiring.resources import AwsClients, MonitoringTargets
 
 
@@ -27,14 +27,7 @@ class StreamCostConfig(dg.Config):
 def stream_cost(
     context: dg.AssetExecutionContext, config: StreamCostConfig, aws: AwsClients, targets: MonitoringTargets
 ) -> dg.Output[dict]:
-    resources = CostedResources(
-        streams=(targets.input_stream, targets.output_stream),
-        tables=(targets.feature_state_table, targets.labels_table),
-        buckets=(targets.audit_bucket, targets.dead_letter_bucket),
-        queues=(targets.dead_letter_queue, targets.batch_failure_queue),
-        function_name=targets.function_name,
-        endpoint_name=targets.endpoint_name,
-    )
+    resources = stack_resources(targets)
     window = Window.last(config.window_minutes * 60)
     usage = read_usage(
         *(aws.client(s) for s in ("cloudwatch", "sagemaker", "lambda", "kinesis")), resources, window

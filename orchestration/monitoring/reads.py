@@ -17,6 +17,7 @@ from orchestration.endpoint.history import DeploymentHistory, RolloutResult
 from orchestration.settings import Settings
 from orchestration.stream.accounting import CLOCK_SLACK_MS
 from orchestration.stream.audit_log import AuditReader, unique_requests
+from serving.consumer.audit import ROW_FIELDS
 from serving.features import FEATURE_NAMES
 
 _BATCH_GET_KEYS = 100  # BatchGetItem's limit per call
@@ -36,31 +37,9 @@ def _items_frame(items: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{name: _plain(value) for name, value in item.items()} for item in items])
 
 
-# What every audit row has (pipeline._prediction); an empty read still has these columns.
-PREDICTION_COLUMNS = (
-    "request_id",
-    "customer_id",
-    "terminal_id",
-    "amount",
-    "event_ms",
-    "arrival_ms",
-    "predicted_ms",
-    "latency_ms",
-    "shard_id",
-    "sequence_number",
-    "score",
-    "decision",
-    "threshold",
-    "model_version",
-    "variant",
-    "fallback",
-    "fallback_reason",
-)
-
-
 def predictions_frame(rows: list[dict]) -> pd.DataFrame:
-    """Audit rows as the DataFrame the statistics code reads (the columns the table scan gave)."""
-    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    """Audit rows as the DataFrame the statistics code reads; an empty read still has the columns."""
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(ROW_FIELDS))
     for column in ("event_ms", "arrival_ms", "predicted_ms"):
         frame[column] = frame[column].astype(np.int64)
     for column in ("amount", "latency_ms", "score"):

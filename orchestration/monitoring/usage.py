@@ -55,6 +55,7 @@ class CostedResources:
 
 
 def stack_resources(spec: StreamStackSpec) -> CostedResources:
+    """The resources a stack's spec names; MonitoringTargets, which names the same, will do too."""
     return CostedResources(
         streams=(spec.input_stream, spec.output_stream),
         tables=(spec.feature_state_table, spec.labels_table),

@@ -21,6 +21,28 @@ from serving.consumer.decode import StreamPosition
 
 PREFIX = "predictions/"
 CONTENT_TYPE = "application/x-ndjson"
+# What every row holds (serving/consumer/pipeline._prediction); a scored row adds the InferenceId and
+# row its data capture is filed under.
+ROW_FIELDS = (
+    "request_id",
+    "customer_id",
+    "terminal_id",
+    "amount",
+    "event_ms",
+    "arrival_ms",
+    "predicted_ms",
+    "latency_ms",
+    "shard_id",
+    "sequence_number",
+    "sub_sequence_number",
+    "score",
+    "decision",
+    "threshold",
+    "model_version",
+    "variant",
+    "fallback",
+    "fallback_reason",
+)
 log = logging.getLogger(__name__)
 
 

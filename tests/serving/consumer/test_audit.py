@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from serving.consumer.audit import CONTENT_TYPE, audit_key, key_arrival_ms, time_key
+from serving.consumer.audit import CONTENT_TYPE, ROW_FIELDS, audit_key, key_arrival_ms, time_key
 from serving.consumer.decode import StreamPosition
 from serving.consumer.pipeline import process_batch
 from serving.consumer.state_store import customer_key
@@ -76,6 +76,7 @@ def test_a_batch_is_one_gzipped_json_lines_object_under_its_first_records_key(
         "inference_id",
         "inference_row",
     }  # retention is the bucket's lifecycle rule: no expires_at
+    assert set(ROW_FIELDS) == set(rows[0]) - {"inference_id", "inference_row"}  # what readers expect
 
 
 def test_keys_sort_by_arrival_and_a_time_key_is_below_every_key_of_that_time():
