@@ -26,6 +26,7 @@ from emulator.dynamodb.values import (
     equal,
     item_size,
     key_text,
+    refuse_oversize,
     sort_key,
     value_size,
     value_type,
@@ -181,6 +182,13 @@ class TransactAction:
     return_old: bool = False  # ReturnValuesOnConditionCheckFailure=ALL_OLD
 
 
+def _key_schema(description: dict) -> KeySchema:
+    types = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
+    names = {k["KeyType"]: k["AttributeName"] for k in description["KeySchema"]}
+    range_name = names.get("RANGE")
+    return KeySchema(names["HASH"], types[names["HASH"]], range_name, types.get(range_name or ""))
+
+
 def _not_found(table: str) -> AwsError:
     return AwsError("ResourceNotFoundException", f"Requested resource not found: Table: {table} not found")
 
@@ -207,6 +215,7 @@ class DynamoDBBackend:
             lambda row: json.loads(row["description"]),
             "table",
         )
+        self._schemas: dict[str, tuple[dict, KeySchema]] = {}  # by table: its description and key schema
         self.ttl = TimeToLive(db, self._description, clock)
 
     # tables
@@ -219,10 +228,12 @@ class DynamoDBBackend:
 
     def schema(self, table: str) -> KeySchema:
         description = self._description(table)
-        types = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
-        names = {k["KeyType"]: k["AttributeName"] for k in description["KeySchema"]}
-        range_name = names.get("RANGE")
-        return KeySchema(names["HASH"], types[names["HASH"]], range_name, types.get(range_name or ""))
+        # worked out once per table (each request asks, some once per item); a table created again
+        # under the same name has a new description
+        known = self._schemas.get(table)
+        if known is None or known[0] is not description:
+            known = self._schemas[table] = (description, _key_schema(description))
+        return known[1]
 
     def create_table(self, params: dict[str, Any]) -> dict:
         name = params.get("TableName", "")
@@ -413,7 +424,7 @@ class DynamoDBBackend:
             current = _load_many(conn, [(table, *index) for table, index in targets])
             reasons = []
             for action, (table, index) in zip(actions, targets, strict=True):
-                old = current.get((table, *index))
+                old = current.get((table, *index), (None, 0))[0]
                 passed = action.condition is None or evaluate(action.condition, old or {})
                 if passed:
                     reasons.append({"Code": "None"})
@@ -424,8 +435,7 @@ class DynamoDBBackend:
                 reasons.append(reason)
             if any(reason["Code"] != "None" for reason in reasons):
                 for table, index in targets:
-                    old = current.get((table, *index))
-                    consumed.write(table, 2 * write_units(item_size(old) if old else 0))
+                    consumed.write(table, 2 * write_units(current.get((table, *index), (None, 0))[1]))
                 codes = ", ".join(reason["Code"] for reason in reasons)
                 raise AwsError(
                     "TransactionCanceledException",
@@ -436,12 +446,12 @@ class DynamoDBBackend:
             puts: list[tuple[str, str, str, str, int]] = []
             deletes: list[tuple[str, str, str]] = []
             for action, (table, index) in zip(actions, targets, strict=True):
-                old = current.get((table, *index))
+                old, old_size = current.get((table, *index), (None, 0))
                 new = _transacted(action, old, self.schema(table))
-                sizes = [item_size(item) for item in (old, new) if item is not None]
-                consumed.write(table, 2 * write_units(max(sizes, default=0)))
+                new_size = old_size if new is old else item_size(new) if new is not None else 0
+                consumed.write(table, 2 * write_units(max(old_size, new_size)))
                 if action.kind in ("Put", "Update"):
-                    puts.append((table, *index, *_stored(new)))
+                    puts.append((table, *index, json_codec.dumps(new), refuse_oversize(new_size)))
                 elif action.kind == "Delete":
                     deletes.append((table, *index))
             if puts:
@@ -520,10 +530,14 @@ class DynamoDBBackend:
             raise validation_exception("Provided list of item keys contains duplicates")
         with self._db.read() as conn:
             found = _load_many(conn, [(table, *index) for index in indexes])
-        items = [found.get((table, *index)) for index in indexes]
-        for item in items:  # every key read is rounded up on its own, found or not
-            (consumed or Consumed()).read(table, read_units(item_size(item) if item else 0, consistent))
-        return [project(item, projection) if projection else item for item in items if item is not None]
+        consumed = consumed or Consumed()
+        items = []
+        for index in indexes:  # every key read is rounded up on its own, found or not
+            item, size = found.get((table, *index), (None, 0))
+            consumed.read(table, read_units(size, consistent))
+            if item is not None:
+                items.append(project(item, projection) if projection else item)
+        return items
 
     # reads over many items
 
@@ -592,20 +606,21 @@ def _rows(count: int, width: int) -> str:
     return ", ".join([row] * count)
 
 
-def _load_many(conn: Any, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Item]:
-    """Stored items by (table, hkey, rkey), read in one step (an aggregate) rather than one per row."""
-    found: dict[tuple[str, str, str], Item] = {}
+def _load_many(conn: Any, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[Item, int]]:
+    """Stored items and their sizes by (table, hkey, rkey), read in one step (an aggregate) rather than
+    one per row."""
+    found: dict[tuple[str, str, str], tuple[Item, int]] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         (text,) = conn.execute(
-            "SELECT json_group_array(json_array(d.tbl, d.hkey, d.rkey, json(d.item))) FROM (VALUES "
+            "SELECT json_group_array(json_array(d.tbl, d.hkey, d.rkey, json(d.item), d.size)) FROM (VALUES "
             + _rows(len(chunk), 3)
             + ") AS k JOIN dynamodb_items AS d "
             "ON d.tbl = k.column1 AND d.hkey = k.column2 AND d.rkey = k.column3",
             [value for key in chunk for value in key],
         ).fetchone()
-        for table, hkey, rkey, item in json_codec.loads(text):
-            found[(table, hkey, rkey)] = item
+        for table, hkey, rkey, item, size in json_codec.loads(text):
+            found[(table, hkey, rkey)] = (item, size)
     return found
 
 
