@@ -375,9 +375,9 @@ class DynamoDBBackend:
         if condition is not None and not evaluate(condition, old or {}):
             consumed.write(table, write_units(old_size))
             raise _conditional_failure(old, return_old)
-        new, touched = _updated(old, key, actions)
-        stored = _stored(new)
-        consumed.write(table, write_units(max(old_size, stored[1])))
+        new, new_size, touched = _updated(old, old_size, key, actions)
+        stored = (json_codec.dumps(new), refuse_oversize(new_size))
+        consumed.write(table, write_units(max(old_size, new_size)))
         conn.execute("INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?, ?)", (table, *index, *stored))
         return old, new, touched
 
@@ -447,8 +447,7 @@ class DynamoDBBackend:
             deletes: list[tuple[str, str, str]] = []
             for action, (table, index) in zip(actions, targets, strict=True):
                 old, old_size = current.get((table, *index), (None, 0))
-                new = _transacted(action, old, self.schema(table))
-                new_size = old_size if new is old else item_size(new) if new is not None else 0
+                new, new_size = _transacted(action, old, old_size, self.schema(table))
                 consumed.write(table, 2 * write_units(max(old_size, new_size)))
                 if action.kind in ("Put", "Update"):
                     puts.append((table, *index, json_codec.dumps(new), refuse_oversize(new_size)))
@@ -641,14 +640,18 @@ def _sizes(conn: Any, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, 
     return found
 
 
-def _transacted(action: TransactAction, old: Item | None, schema: KeySchema) -> Item | None:
-    """The item a transaction action leaves (None for Delete; the old item for ConditionCheck)."""
+def _transacted(
+    action: TransactAction, old: Item | None, old_size: int, schema: KeySchema
+) -> tuple[Item | None, int]:
+    """The item a transaction action leaves (None for Delete; the old item for ConditionCheck), and
+    its size."""
     if action.kind == "Put":
-        return action.key
+        return action.key, item_size(action.key)
     if action.kind == "Update":
         _check_update_keeps_key(action.update, schema)
-        return _updated(old, action.key, action.update)[0]
-    return None if action.kind == "Delete" else old
+        new, new_size, _ = _updated(old, old_size, action.key, action.update)
+        return new, new_size
+    return (None, 0) if action.kind == "Delete" else (old, old_size)
 
 
 class _Stored:
@@ -693,11 +696,24 @@ def _check_update_keeps_key(actions: list[Node], schema: KeySchema) -> None:
             )
 
 
-def _updated(old: Item | None, key: Item, actions: list[Node]) -> tuple[Item, list[str]]:
-    """The item after an UpdateExpression (created from its key if absent) and the attributes touched."""
-    new = json_codec.loads(json_codec.dumps(old)) if old else dict(key)
+def _updated(old: Item | None, old_size: int, key: Item, actions: list[Node]) -> tuple[Item, int, set[str]]:
+    """The item after an UpdateExpression (created from its key if absent), its size, and the top-level
+    attributes touched.
+
+    `old` stays as it was: only an action on a nested path changes a value in place, so without one a
+    shallow copy will do. Sizes add up by top-level attribute, so the new size is the old one
+    (`old_size`, as stored) with the touched attributes' sizes swapped.
+    """
+    if not old:
+        new = dict(key)
+        touched = apply_update(new, actions)
+        return new, item_size(new), touched
+    nested = any(len(action[1]) > 1 for action in actions)
+    new = json_codec.loads(json_codec.dumps(old)) if nested else dict(old)
     touched = apply_update(new, actions)
-    return new, touched
+    before = item_size({name: old[name] for name in touched if name in old})
+    after = item_size({name: new[name] for name in touched if name in new})
+    return new, old_size - before + after, touched
 
 
 def _check_key_schema(key_schema: list[dict], definitions: list[dict]) -> None:
