@@ -307,7 +307,7 @@ class DynamoDBBackend:
         consumed.write(table, write_units(max(old_size, stored[1])))
         if condition is not None and not evaluate(condition, old or {}):
             raise _conditional_failure(old, return_old)
-        conn.execute("INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?, ?)", (table, *index, *stored))
+        conn.execute(_put_statement(1), (table, *index, *stored))
         return old
 
     def put_item(
@@ -378,7 +378,7 @@ class DynamoDBBackend:
         new, new_size, touched = _updated(old, old_size, key, actions)
         stored = (json_codec.dumps(new), refuse_oversize(new_size))
         consumed.write(table, write_units(max(old_size, new_size)))
-        conn.execute("INSERT OR REPLACE INTO dynamodb_items VALUES (?, ?, ?, ?, ?)", (table, *index, *stored))
+        conn.execute(_put_statement(1), (table, *index, *stored))
         return old, new, touched
 
     def update_item(
@@ -455,7 +455,7 @@ class DynamoDBBackend:
                     deletes.append((table, *index))
             if puts:
                 conn.execute(
-                    "INSERT OR REPLACE INTO dynamodb_items VALUES " + _rows(len(puts), 5),
+                    _put_statement(len(puts)),
                     [value for row in puts for value in row],
                 )
             if deletes:
@@ -509,7 +509,7 @@ class DynamoDBBackend:
                     consumed.write(table, write_units(max(old_sizes.get((table, hkey, rkey), 0), new_size)))
                 if puts:
                     conn.execute(
-                        "INSERT OR REPLACE INTO dynamodb_items VALUES " + _rows(len(puts), 5),
+                        _put_statement(len(puts)),
                         [value for row in puts for value in row],
                     )
                 conn.executemany("DELETE FROM dynamodb_items WHERE tbl=? AND hkey=? AND rkey=?", deletes)
@@ -605,6 +605,17 @@ def _rows(count: int, width: int) -> str:
     return ", ".join([row] * count)
 
 
+def _put_statement(count: int) -> str:
+    """Store `count` items, each replacing the one under its key. An upsert rather than INSERT OR
+    REPLACE: SQLite then rewrites a row in place (only the pages that changed) instead of deleting and
+    inserting it, which takes about half the time and writes fewer pages to the WAL."""
+    return (
+        "INSERT INTO dynamodb_items VALUES "
+        + _rows(count, 5)
+        + " ON CONFLICT (tbl, hkey, rkey) DO UPDATE SET item = excluded.item, size = excluded.size"
+    )
+
+
 def _load_many(conn: Any, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[Item, int]]:
     """Stored items and their sizes by (table, hkey, rkey), read in one step (an aggregate) rather than
     one per row."""
@@ -612,9 +623,11 @@ def _load_many(conn: Any, keys: list[tuple[str, str, str]]) -> dict[tuple[str, s
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         (text,) = conn.execute(
-            "SELECT json_group_array(json_array(d.tbl, d.hkey, d.rkey, json(d.item), d.size)) FROM (VALUES "
-            + _rows(len(chunk), 3)
-            + ") AS k JOIN dynamodb_items AS d "
+            # one JSON array built by concatenation: the stored texts are JSON already, and json()
+            # would parse and print each of them again
+            "SELECT '[' || coalesce(group_concat('[' || json_quote(d.tbl) || ',' || json_quote(d.hkey) || "
+            "',' || json_quote(d.rkey) || ',' || d.item || ',' || d.size || ']', ','), '') || ']' "
+            "FROM (VALUES " + _rows(len(chunk), 3) + ") AS k JOIN dynamodb_items AS d "
             "ON d.tbl = k.column1 AND d.hkey = k.column2 AND d.rkey = k.column3",
             [value for key in chunk for value in key],
         ).fetchone()
