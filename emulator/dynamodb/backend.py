@@ -33,6 +33,7 @@ from emulator.dynamodb.values import (
 )
 from emulator.protocol import json_codec
 from emulator.protocol.errors import AwsError, validation_exception
+from emulator.protocol.json_codec import Encoded
 from emulator.state import Database
 from emulator.stored_rows import decoded_rows
 
@@ -421,7 +422,7 @@ class DynamoDBBackend:
             raise validation_exception("Transaction request cannot include multiple operations on one item")
         with self._db.transaction() as conn:
             # one read of every target and one write of the results: few steps while holding the lock
-            current = _load_many(conn, [(table, *index) for table, index in targets])
+            current = _decoded(_load_many(conn, [(table, *index) for table, index in targets]))
             reasons = []
             for action, (table, index) in zip(actions, targets, strict=True):
                 old = current.get((table, *index), (None, 0))[0]
@@ -522,7 +523,10 @@ class DynamoDBBackend:
         projection: list[Path] | None,
         consistent: bool = False,
         consumed: Consumed | None = None,
-    ) -> list[Item]:
+        encoded: bool = False,
+    ) -> list[Item] | list[Encoded]:
+        """The items found; with `encoded` and no projection, as their stored JSON (for a response,
+        which then needs no decoding and encoding of them)."""
         schema = self.schema(table)
         indexes = [schema.index(key, exact=True, where="key") for key in keys]
         if len(set(indexes)) != len(indexes):
@@ -530,13 +534,16 @@ class DynamoDBBackend:
         with self._db.read() as conn:
             found = _load_many(conn, [(table, *index) for index in indexes])
         consumed = consumed or Consumed()
-        items = []
+        texts = []
         for index in indexes:  # every key read is rounded up on its own, found or not
-            item, size = found.get((table, *index), (None, 0))
+            text, size = found.get((table, *index), (None, 0))
             consumed.read(table, read_units(size, consistent))
-            if item is not None:
-                items.append(project(item, projection) if projection else item)
-        return items
+            if text is not None:
+                texts.append(text)
+        if encoded and not projection:
+            return [Encoded(text) for text in texts]
+        items = [json_codec.loads(text) for text in texts]
+        return [project(item, projection) for item in items] if projection else items
 
     # reads over many items
 
@@ -616,24 +623,33 @@ def _put_statement(count: int) -> str:
     )
 
 
-def _load_many(conn: Any, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[Item, int]]:
-    """Stored items and their sizes by (table, hkey, rkey), read in one step (an aggregate) rather than
-    one per row."""
-    found: dict[tuple[str, str, str], tuple[Item, int]] = {}
+def _load_many(conn: Any, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[str, int]]:
+    """Stored items' JSON texts and sizes by (table, hkey, rkey), read in one step (two aggregates over
+    the same rows) rather than one per row. The texts are joined by a record separator, which valid
+    JSON text never holds unescaped; callers decode only the texts they need as items."""
+    found: dict[tuple[str, str, str], tuple[str, int]] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        (text,) = conn.execute(
-            # one JSON array built by concatenation: the stored texts are JSON already, and json()
-            # would parse and print each of them again
-            "SELECT '[' || coalesce(group_concat('[' || json_quote(d.tbl) || ',' || json_quote(d.hkey) || "
-            "',' || json_quote(d.rkey) || ',' || d.item || ',' || d.size || ']', ','), '') || ']' "
-            "FROM (VALUES " + _rows(len(chunk), 3) + ") AS k JOIN dynamodb_items AS d "
-            "ON d.tbl = k.column1 AND d.hkey = k.column2 AND d.rkey = k.column3",
+        index_text, items_text = conn.execute(
+            "SELECT json_group_array(json_array(d.tbl, d.hkey, d.rkey, d.size)), "
+            "group_concat(d.item, char(30)) FROM (VALUES " + _rows(len(chunk), 3) + ") AS k "
+            "JOIN dynamodb_items AS d ON d.tbl = k.column1 AND d.hkey = k.column2 AND d.rkey = k.column3",
             [value for key in chunk for value in key],
         ).fetchone()
-        for table, hkey, rkey, item, size in json_codec.loads(text):
-            found[(table, hkey, rkey)] = (item, size)
+        if items_text is None:
+            continue
+        for (table, hkey, rkey, size), text in zip(
+            json_codec.loads(index_text), items_text.split("\x1e"), strict=True
+        ):
+            found[(table, hkey, rkey)] = (text, size)
     return found
+
+
+_StoredKey = tuple[str, str, str]  # table, hkey, rkey
+
+
+def _decoded(found: dict[_StoredKey, tuple[str, int]]) -> dict[_StoredKey, tuple[Item, int]]:
+    return {key: (json_codec.loads(text), size) for key, (text, size) in found.items()}
 
 
 def _sizes(conn: Any, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:

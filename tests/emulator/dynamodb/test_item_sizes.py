@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.dynamodb.capacity import write_units
+from emulator.dynamodb.capacity import read_units, write_units
 from emulator.dynamodb.values import item_size, value_size
 
 names = st.text(min_size=1, max_size=8)
@@ -126,5 +126,55 @@ def test_updates_count_the_sizes_of_the_items_they_leave(dynamodb, updates):
         stored = dynamodb.scan(TableName=table)["Items"]
         table_bytes = dynamodb.describe_table(TableName=table)["Table"]["TableSizeBytes"]
         assert table_bytes == sum(_reference_size(item) for item in stored)
+    finally:
+        dynamodb.delete_table(TableName=table)
+
+
+stored_values = st.one_of(
+    st.text(max_size=20).map(lambda s: {"S": s}),
+    numbers.map(lambda n: {"N": n}),
+    st.binary(max_size=20).map(lambda b: {"B": b}),
+    st.booleans().map(lambda b: {"BOOL": b}),
+    st.dictionaries(st.sampled_from(["x", "y"]), numbers.map(lambda n: {"N": n}), max_size=2).map(
+        lambda m: {"M": m}
+    ),
+)
+
+
+def _as_sent(item: dict) -> dict:
+    """An item as its JSON carries it (boto3 hands binary values over as bytes)."""
+    return {
+        name: {"B": base64.b64encode(value["B"]).decode()} if "B" in value else value
+        for name, value in item.items()
+    }
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "c"]), stored_values, max_size=3), max_size=6))
+def test_batch_get_returns_the_items_as_stored(dynamodb, attributes):
+    """BatchGetItem answers with the stored JSON as it is: the same items GetItem decodes, and the
+    same capacity, projected or not."""
+    table = f"bg-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        keys = [{"pk": {"S": f"k{i}"}} for i in range(len(attributes) + 2)]  # two keys never stored
+        for key, item in zip(keys, attributes, strict=False):
+            dynamodb.put_item(TableName=table, Item={**key, **item})
+        for projection in ({}, {"ProjectionExpression": "pk, a, b.x"}):
+            singly = [dynamodb.get_item(TableName=table, Key=key, **projection).get("Item") for key in keys]
+            answer = dynamodb.batch_get_item(
+                RequestItems={table: {"Keys": keys, **projection}}, ReturnConsumedCapacity="TOTAL"
+            )
+            by_key = {item["pk"]["S"]: item for item in answer["Responses"][table]}
+            assert [by_key.get(key["pk"]["S"]) for key in keys] == singly
+            stored = [{**key, **item} for key, item in zip(keys, attributes, strict=False)]
+            units = sum(read_units(_reference_size(_as_sent(item)), False) for item in stored)
+            units += read_units(0, False) * (len(keys) - len(stored))  # a key not found reads too
+            assert answer["ConsumedCapacity"][0]["CapacityUnits"] == units
     finally:
         dynamodb.delete_table(TableName=table)
