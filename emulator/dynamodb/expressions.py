@@ -8,6 +8,7 @@ Placeholders (`#name`, `:value`) are resolved while parsing, and every placehold
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -308,26 +309,53 @@ def _projection(parser: _Parser) -> list[Path]:
 _GRAMMARS = {"condition": _condition, "update": _update, "projection": _projection}
 
 
+Resolver = Callable[[Placeholders], Any]
+
+
 @lru_cache(maxsize=1024)
-def _template(grammar: str, text: str) -> Any:
-    """The parse of `text` with its placeholders left as references. Requests repeat a few texts
-    with different placeholder values, so each text is tokenized and parsed once."""
-    return _GRAMMARS[grammar](_Parser(text, _Unresolved(), grammar))
+def _template(grammar: str, text: str) -> Resolver:
+    """The parse of `text` with its placeholders left as references, compiled into what resolves them
+    for one request. Requests repeat a few texts with different placeholder values, so each text is
+    tokenized and parsed once."""
+    return _resolver(_GRAMMARS[grammar](_Parser(text, _Unresolved(), grammar)))
 
 
-def _resolved(node: Any, placeholders: Placeholders) -> Any:
-    """A template with its references replaced, in the order the text has them (so the first
-    undefined placeholder is the one refused, as when parsing)."""
+def _constant(node: Any) -> Resolver:
+    return lambda placeholders: node
+
+
+def _resolver(node: Any) -> Resolver:
+    """A function of the placeholders that rebuilds `node` with its references replaced, in the order
+    the text has them (so the first undefined placeholder is the one refused, as when parsing). Parts
+    without references are kept as they are: tuples are immutable, and lists are always rebuilt."""
     kind = type(node)
-    if kind is tuple:
-        return tuple([_resolved(part, placeholders) for part in node])
-    if kind is list:
-        return [_resolved(part, placeholders) for part in node]
     if kind is _NameRef:
-        return placeholders.name(node.token)
+        token = node.token
+        return lambda placeholders: placeholders.name(token)
     if kind is _ValueRef:
-        return placeholders.value(node.token)
-    return node
+        token = node.token
+        return lambda placeholders: placeholders.value(token)
+    if kind is not tuple and kind is not list:
+        return _constant(node)
+    parts = [(index, _resolver(part)) for index, part in enumerate(node) if _has_references(part)]
+    if kind is tuple and not parts:
+        return _constant(node)
+    template = list(node)
+
+    def rebuilt(placeholders: Placeholders) -> Any:
+        built = template.copy()
+        for index, resolve in parts:
+            built[index] = resolve(placeholders)
+        return tuple(built) if kind is tuple else built
+
+    return rebuilt
+
+
+def _has_references(node: Any) -> bool:
+    kind = type(node)
+    if kind is _NameRef or kind is _ValueRef or kind is list:  # a list is rebuilt even without any
+        return True
+    return kind is tuple and any(_has_references(part) for part in node)
 
 
 def _parse(grammar: str, text: str, placeholders: Placeholders, kind: str) -> Any:
@@ -337,7 +365,7 @@ def _parse(grammar: str, text: str, placeholders: Placeholders, kind: str) -> An
         # refused: parse it again with the request's placeholders, for the refusal parsing it
         # would have met first (an undefined placeholder before a syntax error) and its wording
         return _GRAMMARS[grammar](_Parser(text, placeholders, kind))
-    return _resolved(template, placeholders)
+    return template(placeholders)
 
 
 def parse_condition(text: str, placeholders: Placeholders, kind: str = "ConditionExpression") -> Node:
