@@ -308,7 +308,9 @@ def build_dynamodb_api(backend: DynamoDBBackend, metrics: MetricPublisher) -> Js
                     normalise_item(key, f"RequestItems.{table}.Keys[{i}]")
                     for i, key in enumerate(spec["Keys"])
                 ]
-                responses[table] = backend.batch_get(table, keys, projection, _consistent(spec), consumed)
+                responses[table] = backend.batch_get(
+                    table, keys, projection, _consistent(spec), consumed, encoded=True
+                )
         return {"Responses": responses, "UnprocessedKeys": {}, **multi_response(consumed, capacity)}
 
     @api.operation("Query")

@@ -8,8 +8,10 @@ Placeholders (`#name`, `:value`) are resolved while parsing, and every placehold
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from emulator.dynamodb.values import (
@@ -23,7 +25,7 @@ from emulator.dynamodb.values import (
     sort_key,
     value_type,
 )
-from emulator.protocol.errors import validation_exception
+from emulator.protocol.errors import AwsError, validation_exception
 
 Path = tuple[str | int, ...]
 Node = tuple[Any, ...]
@@ -81,7 +83,7 @@ class Placeholders:
 
 
 class _Parser:
-    def __init__(self, text: str, placeholders: Placeholders, kind: str) -> None:
+    def __init__(self, text: str, placeholders: Placeholders | _Unresolved, kind: str) -> None:
         self.text = text
         self.kind = kind
         self.placeholders = placeholders
@@ -259,28 +261,123 @@ class _Parser:
         return self.operand()
 
 
-def parse_condition(text: str, placeholders: Placeholders, kind: str = "ConditionExpression") -> Node:
-    parser = _Parser(text, placeholders, kind)
+@dataclass(frozen=True)
+class _NameRef:
+    """A `#name` in a parsed template, resolved against each request's placeholders."""
+
+    token: str
+
+
+@dataclass(frozen=True)
+class _ValueRef:
+    """A `:value` in a parsed template."""
+
+    token: str
+
+
+class _Unresolved:
+    """Placeholders that parse into references: the parse of a text then holds for any request."""
+
+    def name(self, token: str) -> _NameRef:
+        return _NameRef(token)
+
+    def value(self, token: str) -> _ValueRef:
+        return _ValueRef(token)
+
+
+def _condition(parser: _Parser) -> Node:
     node = parser.condition()
     parser.done()
     return node
 
 
-def parse_update(text: str, placeholders: Placeholders) -> list[Node]:
-    parser = _Parser(text, placeholders, "UpdateExpression")
+def _update(parser: _Parser) -> list[Node]:
     actions = parser.update()
     parser.done()
     return actions
 
 
-def parse_projection(text: str, placeholders: Placeholders) -> list[Path]:
-    parser = _Parser(text, placeholders, "ProjectionExpression")
+def _projection(parser: _Parser) -> list[Path]:
     paths = [parser.path()]
     while parser.peek() == ",":
         parser.take(",")
         paths.append(parser.path())
     parser.done()
     return paths
+
+
+_GRAMMARS = {"condition": _condition, "update": _update, "projection": _projection}
+
+
+Resolver = Callable[[Placeholders], Any]
+
+
+@lru_cache(maxsize=1024)
+def _template(grammar: str, text: str) -> Resolver:
+    """The parse of `text` with its placeholders left as references, compiled into what resolves them
+    for one request. Requests repeat a few texts with different placeholder values, so each text is
+    tokenized and parsed once."""
+    return _resolver(_GRAMMARS[grammar](_Parser(text, _Unresolved(), grammar)))
+
+
+def _constant(node: Any) -> Resolver:
+    return lambda placeholders: node
+
+
+def _resolver(node: Any) -> Resolver:
+    """A function of the placeholders that rebuilds `node` with its references replaced, in the order
+    the text has them (so the first undefined placeholder is the one refused, as when parsing). Parts
+    without references are kept as they are: tuples are immutable, and lists are always rebuilt."""
+    kind = type(node)
+    if kind is _NameRef:
+        token = node.token
+        return lambda placeholders: placeholders.name(token)
+    if kind is _ValueRef:
+        token = node.token
+        return lambda placeholders: placeholders.value(token)
+    if kind is not tuple and kind is not list:
+        return _constant(node)
+    parts = [(index, _resolver(part)) for index, part in enumerate(node) if _has_references(part)]
+    if kind is tuple and not parts:
+        return _constant(node)
+    template = list(node)
+
+    def rebuilt(placeholders: Placeholders) -> Any:
+        built = template.copy()
+        for index, resolve in parts:
+            built[index] = resolve(placeholders)
+        return tuple(built) if kind is tuple else built
+
+    return rebuilt
+
+
+def _has_references(node: Any) -> bool:
+    kind = type(node)
+    if kind is _NameRef or kind is _ValueRef or kind is list:  # a list is rebuilt even without any
+        return True
+    return kind is tuple and any(_has_references(part) for part in node)
+
+
+def _parse(grammar: str, text: str, placeholders: Placeholders, kind: str) -> Any:
+    try:
+        template = _template(grammar, text)
+    except AwsError:
+        # refused: parse it again with the request's placeholders, for the refusal parsing it
+        # would have met first (an undefined placeholder before a syntax error) and its wording
+        return _GRAMMARS[grammar](_Parser(text, placeholders, kind))
+    return template(placeholders)
+
+
+def parse_condition(text: str, placeholders: Placeholders, kind: str = "ConditionExpression") -> Node:
+    return _parse("condition", text, placeholders, kind)
+
+
+def parse_update(text: str, placeholders: Placeholders) -> list[Node]:
+    return _parse("update", text, placeholders, "UpdateExpression")
+
+
+def parse_projection(text: str, placeholders: Placeholders) -> list[Path]:
+    return _parse("projection", text, placeholders, "ProjectionExpression")
 
 
 # evaluation

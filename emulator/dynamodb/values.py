@@ -71,18 +71,37 @@ def _is_canonical_number(text: str) -> bool:
     return len(text) <= 38 and _CANONICAL_NUMBER.match(text) is not None
 
 
-def _is_plain_scalar(value: Any) -> bool:
-    """A string, or a number already canonical: valid as it is (the fast path for most attributes)."""
+def _valid_as_is(value: Any) -> bool:
+    """Whether `value` is valid and already canonical, so that normalise would return it unchanged:
+    the fast path for the common types, which builds no `where` text (only a refusal needs one) and no
+    copy. Anything else (sets, numbers to canonicalise, invalid values) takes normalise's full path."""
     if type(value) is not dict or len(value) != 1:
         return False
-    kind, payload = next(iter(value.items()))
-    return type(payload) is str and (kind == "S" or (kind == "N" and _is_canonical_number(payload)))
+    for kind, payload in value.items():
+        if kind == "S":
+            return type(payload) is str
+        if kind == "N":
+            return type(payload) is str and _is_canonical_number(payload)
+        if kind == "B":
+            return type(payload) is str and _is_base64(payload)
+        if kind == "M":
+            return type(payload) is dict and all(map(_valid_as_is, payload.values()))
+        if kind == "L":
+            return type(payload) is list and all(map(_valid_as_is, payload))
+        if kind == "BOOL":
+            return type(payload) is bool
+        if kind == "NULL":
+            return payload is True
+    return False
 
 
 def normalise(value: Any, where: str) -> Value:
     """Validate one attribute value and return it with canonical numbers."""
-    if _is_plain_scalar(value):
-        return value
+    return value if _valid_as_is(value) else _normalised(value, where)
+
+
+def _normalised(value: Any, where: str) -> Value:
+    """normalise's full path: every type, and the refusal naming `where`."""
     if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in _TYPES:
         raise validation_exception(
             f"Supplied AttributeValue has more than one datatypes set, or none: {value!r} at {where}"
@@ -117,6 +136,14 @@ def normalise(value: Any, where: str) -> Value:
     return {kind: payload}
 
 
+def _is_base64(payload: str) -> bool:
+    try:
+        binascii.a2b_base64(payload, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
 def _check_base64(payload: Any, where: str) -> None:
     try:
         binascii.a2b_base64(payload, strict_mode=True)
@@ -131,7 +158,7 @@ def normalise_item(item: Any, where: str = "Item") -> Item:
     if not isinstance(item, dict):
         raise validation_exception(f"{where} must be a map of attribute name to value, got {item!r}")
     return {
-        name: value if _is_plain_scalar(value) else normalise(value, f"{where}.{name}")
+        name: value if _valid_as_is(value) else _normalised(value, f"{where}.{name}")
         for name, value in item.items()
     }
 
@@ -194,12 +221,27 @@ def value_size(value: Value) -> int:
 
 
 def item_size(item: Item) -> int:
-    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
+    """value_size summed with the names; numbers and strings (most attributes) inline, as this runs
+    for every item written or read."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        number = value.get("N")  # a value has exactly one type
+        if number is not None:
+            size += len(number) // 2 + 2
+            continue
+        text = value.get("S")
+        size += len(text.encode()) if text is not None else value_size(value)
+    return size
 
 
 def check_item_size(item: Item) -> int:
     """The item's size; refused over DynamoDB's 400 KB limit."""
-    size = item_size(item)
+    return refuse_oversize(item_size(item))
+
+
+def refuse_oversize(size: int) -> int:
+    """An item size as it is; refused over DynamoDB's 400 KB limit."""
     if size > MAX_ITEM_BYTES:
         raise validation_exception(
             f"Item size has exceeded the maximum allowed size: {size} bytes > {MAX_ITEM_BYTES} bytes"

@@ -35,6 +35,7 @@ from typing import NamedTuple
 from emulator.kinesis.arrivals import ShardArrivals
 from emulator.kinesis.consumers import StreamConsumers
 from emulator.kinesis.throughput import MIB, ShardThrottle, limits_enabled
+from emulator.protocol import json_codec
 from emulator.protocol.errors import AwsError, validation_exception
 from emulator.state import Database
 from emulator.timescale import scaled
@@ -447,7 +448,7 @@ class KinesisBackend:
             "WHERE stream=? AND shard_id=? AND seq > ? AND arrival >= ? ORDER BY seq LIMIT ?)",
             (stream.name, shard_id, after, self._oldest(stream), limit),
         )[0]
-        rows = sorted(json.loads(text))
+        rows = sorted(json_codec.loads(text))
         return [
             StreamRecord(shard_id, seq, key, bytes.fromhex(data), float(arrival))
             for seq, key, data, arrival in rows

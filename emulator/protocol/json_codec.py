@@ -30,8 +30,30 @@ def loads(data: bytes | str) -> Any:
             raise ValueError("JSON nested too deeply") from None
 
 
+class Encoded:
+    """JSON text already encoded (e.g. a stored item), which dumps puts into its output as it is instead
+    of decoding and encoding it again."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _spliced(value: Any) -> Any:
+    if type(value) is Encoded:
+        return orjson.Fragment(value.text)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def _decoded(value: Any) -> Any:
+    if type(value) is Encoded:
+        return json.loads(value.text)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def dumps(value: Any) -> str:
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value, default=_spliced).decode()
     except TypeError:
-        return json.dumps(value)
+        return json.dumps(value, default=_decoded)

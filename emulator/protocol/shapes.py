@@ -140,19 +140,56 @@ class _Compiler:
         self._done[shape.name] = cell[0]
         return cell[0]
 
+    # Lists and maps are checked in plain loops: a generator per container costs more than its checks.
     def _list(self, member: Shape) -> Check:
         plain = _PLAIN.get(member.type_name)
         if plain is not None:  # a list of strings or booleans: no call per element
-            return lambda value: type(value) is list and all(type(x) is plain for x in value)
+
+            def plain_list(value: Any) -> bool:
+                if type(value) is not list:
+                    return False
+                for element in value:  # noqa: SIM110 - a loop: all() over a generator is slower
+                    if type(element) is not plain:
+                        return False
+                return True
+
+            return plain_list
         item = self.compile(member)
-        return lambda value: type(value) is list and all(x is not None and item(x) for x in value)
+
+        def checked_list(value: Any) -> bool:
+            if type(value) is not list:
+                return False
+            for element in value:  # noqa: SIM110 - a loop: all() over a generator is slower
+                if element is None or not item(element):
+                    return False
+            return True
+
+        return checked_list
 
     def _map(self, value_shape: Shape) -> Check:
         plain = _PLAIN.get(value_shape.type_name)
         if plain is not None:
-            return lambda value: type(value) is dict and all(type(x) is plain for x in value.values())
+
+            def plain_map(value: Any) -> bool:
+                if type(value) is not dict:
+                    return False
+                for entry_value in value.values():  # noqa: SIM110 - a loop: all() over a generator is slower
+                    if type(entry_value) is not plain:
+                        return False
+                return True
+
+            return plain_map
         entry = self.compile(value_shape)
-        return lambda value: type(value) is dict and all(x is not None and entry(x) for x in value.values())
+
+        def checked_map(value: Any) -> bool:
+            if type(value) is not dict:
+                return False
+            for entry_value in value.values():  # noqa: SIM110 - a loop: all() over a generator is slower
+                if entry_value is None or not entry(entry_value):
+                    return False
+            return True
+
+        return checked_map
 
     def structure(self, members: dict[str, Shape], required: list[str]) -> Check:
         # Hot paths (PutRecords' 500 records, DynamoDB items) check mostly strings: those members are
@@ -165,19 +202,23 @@ class _Compiler:
         def structure(value: Any) -> bool:
             if type(value) is not dict:
                 return False
+            nulls = False
             for name, member_value in value.items():
+                if member_value is None:
+                    nulls = True
+                    continue
                 expected = plain_type(name)
                 if expected is not None:
-                    if type(member_value) is not expected and member_value is not None:
+                    if type(member_value) is not expected:
                         return False
                     continue
                 check = check_of(name)
-                if check is not None and member_value is not None and not check(member_value):
+                if check is not None and not check(member_value):
                     return False
-            if None in value.values():  # absent, as AWS reads them: handlers never see a null member
+            if nulls:  # absent, as AWS reads them: handlers never see a null member
                 for name in [name for name, member_value in value.items() if member_value is None]:
                     del value[name]
-            return value.keys() >= needed
+            return not needed or value.keys() >= needed
 
         return structure
 
