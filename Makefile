@@ -65,6 +65,7 @@ bench: bytecode
 	$(BIN)/python -m bench.invoke_latency
 	$(BIN)/python -m bench.compiled_model
 	$(BIN)/python -m bench.consumer_cpu
+	$(BIN)/python -m bench.emulator_dynamodb
 	$(BIN)/python -m bench.stream_throughput
 	$(BIN)/python -m bench.stream_latency
 

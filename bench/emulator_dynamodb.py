@@ -1,6 +1,6 @@
 """The emulator's CPU per DynamoDB operation of the consumer's call mix, this tree beside a baseline.
 
-`python -m bench.emulator_dynamodb [--baseline-ref origin/main]`: exports the baseline's `emulator/`
+`python -m bench.emulator_dynamodb [--baseline-ref REF]`: exports the baseline's `emulator/`
 (git archive of the ref) into a temporary folder and starts two emulators, the baseline's and this
 tree's, each on its own port and home. Against each it makes the consumer's own DynamoDB calls
 (serving.consumer.state_store.DynamoFeatureStore, real boto3), one kind of call at a time:
@@ -52,6 +52,9 @@ MIX = {"BatchGetItem": 6.5, "BatchWriteItem": 9.0, "TransactWriteItems": 4.0}
 RECORDS_PER_BATCH = 500
 _REPO = Path(__file__).resolve().parents[1]
 _START_TIMEOUT_S = 60.0
+# The emulator before its per-item cuts (expression parses kept, sizes stored, items spliced):
+# what the default run compares with. Any ref of this repository will do.
+BASELINE_REF = "7c9f101"
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -166,7 +169,7 @@ class _Workload:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.emulator_dynamodb", description=__doc__)
-    parser.add_argument("--baseline-ref", default="origin/main", help="git ref of the baseline emulator")
+    parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of the baseline emulator")
     parser.add_argument("--rounds", type=int, default=6, help="blocks of each operation per emulator")
     parser.add_argument("--calls", type=int, default=40, help="calls per block")
     args = parser.parse_args(argv)
