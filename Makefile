@@ -58,8 +58,8 @@ dev: bytecode
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 # The stream benches print throughput, CPU per record and cost (stream_throughput), the consumer's
-# own CPU per record (consumer_cpu) and latency per mapping profile (stream_latency), each beside
-# its baseline measured in the same run.
+# own CPU per record (consumer_cpu), the emulator's per DynamoDB call (emulator_dynamodb) and latency
+# per mapping profile (stream_latency), each beside its baseline measured in the same run.
 bench: bytecode
 	$(BIN)/python -m bench.features
 	$(BIN)/python -m bench.invoke_latency
