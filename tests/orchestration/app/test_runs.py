@@ -1,13 +1,21 @@
 """Sensor ticks driven outside the daemon (the demo's) join the sensor's tick history as the UI reads it:
 the history is queried here through Dagster's GraphQL API over the project's real workspace.yaml."""
 
+import io
 from pathlib import Path
 
 import dagster as dg
 from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
 from rich.console import Console
 
-from orchestration.app.runs import CODE_LOCATION, REPOSITORY, SensorTick, record_tick, tick_sensor
+from orchestration.app.runs import (
+    CODE_LOCATION,
+    REPOSITORY,
+    SensorTick,
+    record_tick,
+    run_job_with_progress,
+    tick_sensor,
+)
 
 WORKSPACE = str(Path(__file__).parents[3] / "workspace.yaml")
 
@@ -48,3 +56,47 @@ def test_demo_ticks_show_in_the_sensors_tick_history(tmp_path):
     assert by_status["SKIPPED"]["skipReason"] == skipped.skip_reason
     assert by_status["SUCCESS"]["runIds"] == ["a-run-id"]
     assert by_status["SUCCESS"]["runKeys"] == ["retrain:2026-12-01"]
+
+
+@dg.op
+def _first() -> int:
+    return 1
+
+
+@dg.op
+def _second(value: int) -> int:
+    return value + 1
+
+
+@dg.op
+def _broken(value: int) -> int:
+    raise ValueError(f"refused {value}")
+
+
+@dg.job
+def _two_steps():
+    _second(_first())
+
+
+@dg.job
+def _fails_second():
+    _broken(_first())
+
+
+def _progress_of(job: dg.JobDefinition) -> tuple[dg.ExecuteInProcessResult, str]:
+    out = io.StringIO()
+    with dg.instance_for_test() as instance:
+        result = run_job_with_progress(job, instance, {}, Console(file=out, width=120, force_terminal=False))
+    return result, out.getvalue()
+
+
+def test_progress_marks_every_step_as_the_run_stores_its_events():
+    result, shown = _progress_of(_two_steps)
+    assert result.success and result.output_for_node("_second") == 2
+    assert "✓ _two_steps › _first" in shown and "✓ _two_steps › _second" in shown, shown
+
+
+def test_progress_marks_a_failed_step():
+    result, shown = _progress_of(_fails_second)
+    assert not result.success
+    assert "✓ _fails_second › _first" in shown and "✗ _fails_second › _broken" in shown, shown
