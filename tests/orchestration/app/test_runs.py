@@ -64,39 +64,21 @@ def _first() -> int:
 
 
 @dg.op
-def _second(value: int) -> int:
-    return value + 1
-
-
-@dg.op
 def _broken(value: int) -> int:
     raise ValueError(f"refused {value}")
 
 
 @dg.job
-def _two_steps():
-    _second(_first())
-
-
-@dg.job
-def _fails_second():
+def _second_step_fails():
     _broken(_first())
 
 
-def _progress_of(job: dg.JobDefinition) -> tuple[dg.ExecuteInProcessResult, str]:
+def test_progress_marks_each_step_done_or_failed_as_the_run_stores_its_events():
     out = io.StringIO()
     with dg.instance_for_test() as instance:
-        result = run_job_with_progress(job, instance, {}, Console(file=out, width=120, force_terminal=False))
-    return result, out.getvalue()
-
-
-def test_progress_marks_every_step_as_the_run_stores_its_events():
-    result, shown = _progress_of(_two_steps)
-    assert result.success and result.output_for_node("_second") == 2
-    assert "✓ _two_steps › _first" in shown and "✓ _two_steps › _second" in shown, shown
-
-
-def test_progress_marks_a_failed_step():
-    result, shown = _progress_of(_fails_second)
-    assert not result.success
-    assert "✓ _fails_second › _first" in shown and "✗ _fails_second › _broken" in shown, shown
+        result = run_job_with_progress(
+            _second_step_fails, instance, {}, Console(file=out, width=120, force_terminal=False)
+        )
+    shown = out.getvalue()
+    assert not result.success and result.output_for_node("_first") == 1
+    assert "✓ _second_step_fails › _first" in shown and "✗ _second_step_fails › _broken" in shown, shown
