@@ -5,7 +5,6 @@ import io
 from pathlib import Path
 
 import dagster as dg
-from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
 from rich.console import Console
 
 from orchestration.app.runs import (
@@ -30,6 +29,9 @@ query ($selector: SensorSelector!) {
 
 
 def _ticks_in_ui(instance: dg.DagsterInstance, sensor_name: str) -> list[dict]:
+    # imported here: its 1.6 s of imports would otherwise be paid by every worker that collects this file
+    from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
+
     selector = {
         "repositoryLocationName": CODE_LOCATION,
         "repositoryName": REPOSITORY,
