@@ -3,7 +3,6 @@ and tick a sensor of the code location through the instance, launching what it a
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 import uuid
@@ -29,16 +28,6 @@ def run_job_with_progress(
 ) -> dg.ExecuteInProcessResult:
     run_id = str(uuid.uuid4())
     outcome: dict = {}
-    # The instance hands each event of the run to its listeners as it stores it: the progress follows
-    # the steps without polling the run and event storage (which cost a core-second every few seconds).
-    # A listener stays registered with the instance: one per run this process launches.
-    step_events: queue.SimpleQueue = queue.SimpleQueue()
-
-    def on_event(entry) -> None:
-        if entry.dagster_event is not None and entry.dagster_event.event_type in _STEP_EVENTS:
-            step_events.put(entry.dagster_event)
-
-    instance.add_event_listener(run_id, on_event)
 
     def execute() -> None:
         try:
@@ -62,19 +51,23 @@ def run_job_with_progress(
         transient=False,
     ) as progress:
         tasks: dict[str, int] = {}
+        cursor = None
         while True:
             alive = worker.is_alive()
-            while not step_events.empty():
-                event = step_events.get()
-                step = event.step_key
-                if event.event_type == DagsterEventType.STEP_START:
-                    tasks[step] = progress.add_task(f"{job.name} › {step}", total=1)
-                elif step in tasks:
-                    mark = "[green]✓" if event.event_type == DagsterEventType.STEP_SUCCESS else "[red]✗"
-                    progress.update(tasks[step], completed=1, description=f"{mark} {job.name} › {step}")
+            if instance.get_run_by_id(run_id) is not None:
+                connection = instance.get_records_for_run(run_id, cursor=cursor, of_type=_STEP_EVENTS)
+                cursor = connection.cursor
+                for record in connection.records:
+                    event = record.event_log_entry.dagster_event
+                    step = event.step_key
+                    if event.event_type == DagsterEventType.STEP_START:
+                        tasks[step] = progress.add_task(f"{job.name} › {step}", total=1)
+                    elif step in tasks:
+                        mark = "[green]✓" if event.event_type == DagsterEventType.STEP_SUCCESS else "[red]✗"
+                        progress.update(tasks[step], completed=1, description=f"{mark} {job.name} › {step}")
             if not alive:
                 break
-            worker.join(0.2)
+            time.sleep(0.2)
     worker.join()
     if "error" in outcome:
         raise outcome["error"]
