@@ -11,6 +11,7 @@ import pytest
 from botocore.config import Config
 
 from emulator import control
+from orchestration.app.signals import children_start_with_default_signals
 from orchestration.aws import aws_client
 from orchestration.settings import Settings
 
@@ -45,6 +46,12 @@ def queue_order(paths: list[str], workers: int) -> list[str]:
         ordered.remove(SHORT_BEHIND_THE_DEMO)
         ordered.insert(workers, SHORT_BEHIND_THE_DEMO)
     return ordered
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # `make test &` hands every worker SIGINT ignored; the Dagster runs the tests execute would pass
+    # it on to their log capture's tails as an ignored SIGTERM, and leave them running.
+    children_start_with_default_signals()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -109,7 +109,7 @@ COVERED_BY = {
     "orchestration/app/demo.py": "tests/e2e/test_demo.py",
     "orchestration/app/demo_loop.py": "tests/e2e/test_demo.py",
     "orchestration/app/runs.py": "tests/e2e/test_demo.py",
-    "orchestration/app/signals.py": "tests/e2e/test_demo.py",  # the demo runs with SIGTERM ignored
+    "orchestration/app/signals.py": "tests/e2e/test_demo.py",  # the demo runs as a background job would
     "orchestration/app/status.py": "tests/e2e/test_demo.py",
     "orchestration/data/offline_features.py": "tests/serving/test_features.py",  # online/offline parity
     "orchestration/model/artifact.py": "tests/serving/test_artifact.py",

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from orchestration.app.signals import children_start_with_default_sigterm
+from orchestration.app.signals import children_start_with_default_signals
 from orchestration.endpoint.names import ENDPOINT_NAME
 from orchestration.settings import load_settings
 
@@ -53,7 +53,7 @@ def _ensure_emulator() -> None:
 @click.group()
 def main() -> None:
     """rtinfer: real-time inference on Kinesis -> Lambda -> SageMaker, with a Dagster model lifecycle."""
-    children_start_with_default_sigterm()
+    children_start_with_default_signals()
 
 
 @main.command()

@@ -1,7 +1,8 @@
 """The README's demo path, as a user runs it: the `rtinfer` console script in a fresh state folder.
 
-The demo runs with SIGTERM ignored, as a background job of a shell that ignores it: that is how it
-once left `tail -F` processes holding its caller's streams. Its output goes to files, never pipes,
+The demo runs with SIGTERM and SIGINT ignored, as a background job of a shell (which ignores SIGINT
+for it, and may ignore SIGTERM): that is how it once left `tail -F` processes holding its caller's
+streams. Its output goes to files, never pipes,
 so a leftover process cannot hang the test; the figures checked come from the summary it writes.
 """
 
@@ -34,8 +35,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _ignore_sigterm() -> None:
+def _as_a_background_job() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _read_proc(pid: str, name: str) -> bytes:
@@ -170,7 +172,8 @@ def test_rtinfer_demo_runs_end_to_end(tmp_path):
     runs = iter(range(100))
 
     def rtinfer(*args: str, timeout: float = 120) -> tuple[int, str]:
-        """Run `rtinfer args` with SIGTERM ignored and its output in files; (exit code, output)."""
+        """Run `rtinfer args` with SIGTERM and SIGINT ignored and its output in files; (exit code,
+        output)."""
         out = tmp_path / f"{next(runs)}-{args[0]}.out"
         with out.open("w") as stdout, out.with_suffix(".err").open("w") as stderr:
             code = subprocess.run(
@@ -181,7 +184,7 @@ def test_rtinfer_demo_runs_end_to_end(tmp_path):
                 stdout=stdout,
                 stderr=stderr,
                 timeout=timeout,
-                preexec_fn=_ignore_sigterm,
+                preexec_fn=_as_a_background_job,
             ).returncode
         return code, out.read_text() + out.with_suffix(".err").read_text()
 
