@@ -6,28 +6,19 @@ import pytest
 from rich.console import Console
 
 from bench.cost import print_comparison
-from orchestration.monitoring.cost import StreamUsage, Usage, VariantUsage
+from orchestration.monitoring.cost import StreamUsage, Usage
+from tests.bench.usage import sample_usage
 
 
 def usage(per_record_calls: float) -> Usage:
     n = 10_000.0
-    return Usage(
-        window_s=100.0,
-        predictions=n,
+    return sample_usage(
+        n,
+        100.0,
         streams=(StreamUsage("in", 1, n * per_record_calls, n * 300),),
-        variants=(VariantUsage("AllTraffic", "ml.m5.large", 1, 1.0),),
-        function_memory_mb=512,
-        function_architecture="x86_64",
         lambda_requests=n * per_record_calls,
         lambda_duration_ms=n * per_record_calls * 20,
-        dynamodb_read_units=n,
         dynamodb_write_units=n * 2,
-        s3_put_requests=0.0,
-        s3_get_requests=0.0,
-        s3_stored_bytes=0.0,
-        sqs_requests=0.0,
-        cloudwatch_metrics=6,
-        log_bytes=0.0,
     )
 
 

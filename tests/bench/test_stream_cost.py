@@ -8,28 +8,17 @@ import pytest
 from rich.console import Console
 
 from bench.stream_cost import minutes_window, print_cost
-from orchestration.monitoring.cost import SEED_RATES_PER_S, StreamUsage, Usage, VariantUsage
+from orchestration.monitoring.cost import SEED_RATES_PER_S, Usage
+from tests.bench.usage import sample_usage
 
 
 def _usage(write_units_per_record: float, lambda_requests_per_record: float) -> Usage:
     n = 1_000.0
-    return Usage(
-        window_s=60.0,
-        predictions=n,
-        streams=(StreamUsage("in", 1, n, n * 300),),
-        variants=(VariantUsage("AllTraffic", "ml.m5.large", 1, 1.0),),
-        function_memory_mb=512,
-        function_architecture="x86_64",
+    return sample_usage(
+        n,
+        60.0,
         lambda_requests=n * lambda_requests_per_record,
-        lambda_duration_ms=n * 5,
-        dynamodb_read_units=n,
         dynamodb_write_units=n * write_units_per_record,
-        s3_put_requests=0.0,
-        s3_get_requests=0.0,
-        s3_stored_bytes=0.0,
-        sqs_requests=0.0,
-        cloudwatch_metrics=6,
-        log_bytes=0.0,
     )
 
 
