@@ -192,7 +192,7 @@ def failed_deploy_tick():
 def store_audit_rows():
     """`store_audit_rows(s3, bucket, rows, per_object=50)`: write prediction rows (each with at least
     shard_id, sequence_number and arrival_ms) as the consumer writes them, `per_object` to a batch
-    object keyed by its first row; returns the keys."""
+    object per chunk; returns the keys."""
     from serving.consumer.audit import audit_key, write_batch
     from serving.consumer.decode import StreamPosition
 
@@ -203,7 +203,7 @@ def store_audit_rows():
             head = chunk[0]
             first = StreamPosition(head["sequence_number"], "pk", head["shard_id"], "arn", head["arrival_ms"])
             assert write_batch(s3, bucket, first, chunk)
-            keys.append(audit_key(first))
+            keys.append(audit_key(first, chunk[-1]["sequence_number"], len(chunk)))
         return keys
 
     return store

@@ -102,8 +102,10 @@ def unique_requests_keyed(keyed: Iterable[tuple[str, dict]]) -> list[tuple[str, 
 
 class AuditReader:
     """Reads objects once: a reader that polls (accounting) or ticks keeps one, and each look lists
-    from where it started and fetches only the keys it has not read yet. An object rewritten by a
-    redelivered batch holds the same records' predictions, which the position de-duplication merges."""
+    from where it started and fetches only the keys it has not read yet. That is sound because a key
+    never comes to hold records it did not hold (serving/consumer/audit.py): an object rewritten by a
+    redelivered batch holds the same records' predictions, and a redelivery that gathered more records
+    writes a new key; the position de-duplication merges the records both hold."""
 
     def __init__(self, s3, bucket: str) -> None:
         self.s3, self.bucket = s3, bucket

@@ -1,10 +1,14 @@
-"""The audit trail: one gzipped JSON Lines object per batch in S3, keyed by the batch's first record.
+"""The audit trail: one gzipped JSON Lines object per batch in S3, keyed by the records it holds.
 
 A per-prediction DynamoDB write costs more at 50,000 records/s than the rest of the path; one PutObject
-per batch costs next to nothing. The key is a pure function of the batch's first stream position, so a
-redelivered batch (a crash or timeout after the put, a lost response) overwrites its own object
-instead of adding a second one, and keys sort by time: readers list with StartAfter from a time
-(`time_key`) or from the last key they read. Readers (orchestration/stream/audit_log.py) import the
+per batch costs next to nothing. The key is a pure function of the batch's first stream position, the
+last record it holds and how many: a batch redelivered whole (a crash or timeout after the put, a lost
+response) overwrites its own object instead of adding a second one, and a key never comes to hold
+records it did not hold before. That matters because readers read each key once: a redelivery that
+gathered more records than the first delivery (the shard had more by then) writes a new object, which
+they read, rather than growing one they have read already. The records both objects hold are merged by
+stream position. Keys sort by time: readers list with StartAfter from a time (`time_key`) or from the
+last key they read. Readers (orchestration/stream/audit_log.py) import the
 key functions from here, so the consumer and they cannot disagree on the layout.
 """
 
@@ -51,9 +55,15 @@ def _partition(arrival_ms: int) -> str:
     return f"{PREFIX}dt={at:%Y-%m-%d}/hour={at:%H}/"
 
 
-def audit_key(first: StreamPosition) -> str:
-    """The object key of the batch whose first record is at `first`."""
-    return f"{_partition(first.arrival_ms)}{first.arrival_ms:013d}-{first.shard_id}-{first.sequence_number}"
+def batch_prefix(first: StreamPosition) -> str:
+    """What the keys of every object of a batch whose first record is at `first` start with."""
+    return f"{_partition(first.arrival_ms)}{first.arrival_ms:013d}-{first.shard_id}-{first.sequence_number}-"
+
+
+def audit_key(first: StreamPosition, last_sequence: str, rows: int) -> str:
+    """The object key of the batch whose first record is at `first` and that holds `rows` predictions,
+    the last of them at `last_sequence`."""
+    return f"{batch_prefix(first)}{last_sequence}-{rows}"
 
 
 def time_key(at_ms: int) -> str:
@@ -80,7 +90,8 @@ def write_batch(s3, bucket: str, first: StreamPosition, predictions: list[dict])
     already retried what is worth retrying). No predictions, no object."""
     if not predictions:
         return True
-    key = audit_key(first)
+    last = max(predictions, key=lambda p: (int(p["sequence_number"]), p.get("sub_sequence_number", 0)))
+    key = audit_key(first, last["sequence_number"], len(predictions))
     try:
         s3.put_object(
             Bucket=bucket,

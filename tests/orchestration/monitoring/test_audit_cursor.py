@@ -42,7 +42,9 @@ def histories(draw):
             if available is not None:
                 labels[request_id] = available
         delay = draw(st.integers(0, LATENESS_MS - 1))
-        batches.append(Batch(audit_key(position), arrival + delay, tuple(rows)))
+        batches.append(
+            Batch(audit_key(position, rows[-1]["sequence_number"], len(rows)), arrival + delay, tuple(rows))
+        )
     walls = sorted(draw(st.lists(st.integers(START_MS, START_MS + 3 * LATENESS_MS), min_size=1, max_size=12)))
     clocks = sorted(draw(st.lists(st.integers(0, 100), min_size=len(walls), max_size=len(walls))))
     return batches, list(zip(walls, clocks, strict=True)), labels
@@ -58,7 +60,7 @@ def _batch(sequence: int, arrival_offset_ms: int, delay_ms: int, request_id: str
     arrival = START_MS + arrival_offset_ms
     position = StreamPosition(f"{sequence:056d}", "pk", "shardId-000000000000", "arn", arrival)
     row = {"request_id": request_id, "sequence_number": str(sequence)}
-    return Batch(audit_key(position), arrival + delay_ms, (row,))
+    return Batch(audit_key(position, str(sequence), 1), arrival + delay_ms, (row,))
 
 
 # A later batch is visible and matured at the first tick while an earlier one is still to appear: a

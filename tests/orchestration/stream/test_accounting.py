@@ -124,7 +124,9 @@ def test_a_later_replay_waits_for_its_own_records_and_lists_only_since_it_starte
     # The first replay left 300 predictions and 4 dead letters behind; long before, someone left an
     # object no reader can parse: a replay's polls never list that far back, so they never meet it.
     s3.put_object(
-        Bucket=bucket, Key=audit_key(StreamPosition("1", "pk", "s", "arn", 1_600_000_000_000)), Body=b"?"
+        Bucket=bucket,
+        Key=audit_key(StreamPosition("1", "pk", "s", "arn", 1_600_000_000_000), "1", 1),
+        Body=b"?",
     )
     store_audit_rows(s3, bucket, _predictions("first", 300))
     sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "bad"} for i in range(4)])

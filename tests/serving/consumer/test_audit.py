@@ -1,4 +1,4 @@
-"""The audit trail: one object per batch, keyed by its first record, holding only what is durably done.
+"""The audit trail: one object per batch, keyed by the records it holds, holding only what is durably done.
 
 Lambda checkpoints below the lowest failed record and redelivers from it, later records included
 (`deliver` does what the event-source mapping does); the tests prove each record ends in exactly one
@@ -14,6 +14,7 @@ from collections import Counter
 
 import pytest
 
+from orchestration.stream.audit_log import AuditReader, position
 from serving.consumer.audit import CONTENT_TYPE, ROW_FIELDS, audit_key, key_arrival_ms, time_key
 from serving.consumer.decode import StreamPosition
 from serving.consumer.pipeline import process_batch
@@ -37,16 +38,21 @@ def _positions(audit_objects, bucket: str) -> Counter:
     return Counter(row["sequence_number"] for rows in audit_objects(bucket).values() for row in rows)
 
 
+def _sequence(record: dict) -> str:
+    return record["kinesis"]["sequenceNumber"]
+
+
 def test_a_batch_is_one_gzipped_json_lines_object_under_its_first_records_key(
     clients, consumer_config, records, make_scorer
 ):
     batch = [records.raw(b"{not json")] + [records.event(i, customer=f"K{i % 2}") for i in range(5)]
     process_batch(batch, consumer_config, clients, make_scorer())
 
-    first = StreamPosition.of(batch[0])  # a dead letter: the key is still the batch's first record
-    key = audit_key(first)
+    first = StreamPosition.of(batch[0])  # a dead letter: the key still starts at the batch's first record
+    key = audit_key(first, _sequence(batch[-1]), 5)
     assert key == (
         f"predictions/dt=2026-01-05/hour=10/{first.arrival_ms:013d}-shardId-000000000000-{first.sequence_number}"
+        f"-{_sequence(batch[-1])}-5"
     )
     listed = clients.s3.list_objects_v2(Bucket=consumer_config.audit_bucket)["Contents"]
     assert [entry["Key"] for entry in listed] == [key]
@@ -81,7 +87,7 @@ def test_a_batch_is_one_gzipped_json_lines_object_under_its_first_records_key(
 
 def test_keys_sort_by_arrival_and_a_time_key_is_below_every_key_of_that_time():
     def key(arrival_ms: int, shard: str = "shardId-000000000001", sequence: str = "9" * 56) -> str:
-        return audit_key(StreamPosition(sequence, "pk", shard, "arn", arrival_ms))
+        return audit_key(StreamPosition(sequence, "pk", shard, "arn", arrival_ms), sequence, 1)
 
     # across an hour and a day boundary, and from 999 ms to 1000 ms (the zero padding)
     times = [999, 1000, 3_599_999, 3_600_000, 86_399_999, 86_400_000, 1_767_607_200_000]
@@ -105,6 +111,22 @@ def test_a_redelivered_batch_overwrites_its_own_object(
     assert _positions(audit_objects, consumer_config.audit_bucket) == Counter(
         r["kinesis"]["sequenceNumber"] for r in batch
     )
+
+
+def test_a_redelivery_that_gathered_more_records_is_read_by_a_reader_that_read_the_first(
+    clients, consumer_config, records, make_scorer
+):
+    # The first delivery stored its object but its invocation never finished (the emulator or the
+    # worker stopped); by the redelivery the shard held more, so the batch from the same first record
+    # is bigger. A reader that read the first object must still find every record.
+    batch = [records.event(i, customer=f"K{i % 3}") for i in range(9)]
+    reader = AuditReader(clients.s3, consumer_config.audit_bucket)
+    process_batch(batch[:4], consumer_config, clients, make_scorer())
+    assert len(reader.rows_after(None)) == 4
+    process_batch(batch, consumer_config, clients, make_scorer())
+    rows = reader.rows_after(None)
+    assert sorted(position(row)[1:] for _, row in rows) == sorted((_sequence(record), 0) for record in batch)
+    assert [row["request_id"] for _, row in rows] == [f"req-{i}" for i in range(9)]
 
 
 def test_a_batch_of_only_dead_letters_writes_no_object(clients, consumer_config, records, make_scorer):
@@ -131,7 +153,9 @@ def test_when_the_audit_put_fails_every_prediction_is_redelivered_and_lands_once
     letters = dead_letters(consumer_config.dead_letter_queue_url)
     # the poison record is below the lowest failure: Lambda does not redeliver it, its letter is sent once
     assert [letter["sequence_number"] for letter in letters] == [batch[0]["kinesis"]["sequenceNumber"]]
-    assert list(audit_objects(consumer_config.audit_bucket)) == [audit_key(StreamPosition.of(batch[1]))]
+    assert list(audit_objects(consumer_config.audit_bucket)) == [
+        audit_key(StreamPosition.of(batch[1]), _sequence(batch[-1]), 12)
+    ]
 
 
 @pytest.fixture
@@ -172,14 +196,13 @@ def test_a_state_write_failing_for_one_customer_mid_batch_splits_the_batch_at_it
     # the stuck record failed; the later ones are not in this batch's object, so they fail too
     assert first.failed_sequences == {r["kinesis"]["sequenceNumber"] for r in batch[5:]}
     objects = audit_objects(consumer_config.audit_bucket)
-    assert list(objects) == [audit_key(StreamPosition.of(batch[0]))]
-    assert [row["request_id"] for row in objects[audit_key(StreamPosition.of(batch[0]))]] == [
-        f"req-{i}" for i in range(5)
-    ]
+    head = audit_key(StreamPosition.of(batch[0]), _sequence(batch[4]), 5)
+    assert list(objects) == [head]
+    assert [row["request_id"] for row in objects[head]] == [f"req-{i}" for i in range(5)]
 
     deliver(batch[5:], consumer_config, clients, make_scorer())  # the retry, from the stuck record on
     objects = audit_objects(consumer_config.audit_bucket)
-    assert list(objects) == [audit_key(StreamPosition.of(batch[0])), audit_key(StreamPosition.of(batch[5]))]
+    assert list(objects) == [head, audit_key(StreamPosition.of(batch[5]), _sequence(batch[9]), 5)]
     assert _positions(audit_objects, consumer_config.audit_bucket) == Counter(
         r["kinesis"]["sequenceNumber"] for r in batch
     )

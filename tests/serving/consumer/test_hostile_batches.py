@@ -43,7 +43,7 @@ from orchestration.stream.stack import (
     ensure_stream,
     ensure_table,
 )
-from serving.consumer.audit import audit_key
+from serving.consumer.audit import batch_prefix
 from serving.consumer.decode import StreamPosition
 from serving.consumer.fallback import FALLBACK_MODEL_VERSION
 from serving.consumer.state_store import DynamoFeatureStore
@@ -223,12 +223,14 @@ def _invoke(lambda_client, function: str, records: list[dict]) -> list[str]:
 
 def _audit_rows(s3, bucket: str, records: list[dict]) -> list[dict]:
     """The rows of the object the batch `records` wrote (none when it wrote none)."""
-    key = audit_key(StreamPosition.of(records[0]))
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return []
-    return decode_object(key, body)
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=batch_prefix(StreamPosition.of(records[0])))
+    keys = [entry["Key"] for entry in listed.get("Contents", [])]
+    assert len(keys) <= 1, f"one batch, one object: {keys}"
+    return [
+        row
+        for key in keys
+        for row in decode_object(key, s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    ]
 
 
 def _drain_letters(sqs, s3, queue_url: str) -> list[dict]:
