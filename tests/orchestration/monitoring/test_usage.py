@@ -81,8 +81,9 @@ def _clients(emulator):
 
 
 def _settled_usage(emulator, spec, started):
-    """The stack's usage once the input stream's count, the output stream's first records and the
-    function's log have arrived (metrics are flushed every half second, the log tailed as often)."""
+    """The stack's usage once every count the tests read has arrived: the audit object is written
+    before the invocation ends, so the function's own metrics can land after the records are accounted
+    (metrics are flushed every half second, the log tailed as often)."""
     deadline = time.monotonic() + 60
     while True:
         usage = read_stack_usage(*_clients(emulator), spec, Window.last(time.time() - started + 60))
@@ -91,6 +92,9 @@ def _settled_usage(emulator, spec, started):
             streams[spec.input_stream].records == RECORDS
             and streams[spec.output_stream].records > 0
             and usage.log_bytes > 0
+            and usage.lambda_requests >= 1
+            and usage.dynamodb_write_units > 0
+            and usage.dynamodb_read_units > 0
         )
         if settled or time.monotonic() > deadline:
             return usage
