@@ -7,7 +7,7 @@ from rich.console import Console
 
 from bench.cost import print_comparison
 from orchestration.monitoring.cost import StreamUsage, Usage
-from tests.bench.usage import sample_usage
+from tests.sample_usage import sample_usage
 
 
 def usage(per_record_calls: float) -> Usage:

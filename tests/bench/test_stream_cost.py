@@ -9,7 +9,7 @@ from rich.console import Console
 
 from bench.stream_cost import minutes_window, print_cost
 from orchestration.monitoring.cost import SEED_RATES_PER_S, Usage
-from tests.bench.usage import sample_usage
+from tests.sample_usage import sample_usage
 
 
 def _usage(write_units_per_record: float, lambda_requests_per_record: float) -> Usage:

@@ -20,6 +20,7 @@ from orchestration.monitoring.cost import (
     what_if,
 )
 from orchestration.monitoring.prices import DEFAULT_PRICE_TABLE, PriceTableError, load_price_table
+from tests.sample_usage import sample_usage
 
 PRICES = load_price_table(DEFAULT_PRICE_TABLE)
 
@@ -28,27 +29,14 @@ def usage(**overrides) -> Usage:
     """One hour, 3,600,000 predictions (1,000/s), with round per-prediction figures."""
     n = 3_600_000.0
     fields = {
-        "window_s": 3600.0,
-        "predictions": n,
-        "streams": (
-            StreamUsage("in", 2, n, n * 300),
-            StreamUsage("out", 2, n, n * 500),
-        ),
+        "streams": (StreamUsage("in", 2, n, n * 300), StreamUsage("out", 2, n, n * 500)),
         "variants": (VariantUsage("production", "ml.m5.large", 1, 1.0),),
         "function_memory_mb": 1024,
-        "function_architecture": "x86_64",
         "lambda_requests": n / 100,
         "lambda_duration_ms": n / 100 * 200,
         "dynamodb_read_units": n * 0.5,
-        "dynamodb_write_units": n,
-        "s3_put_requests": 0.0,
-        "s3_get_requests": 0.0,
-        "s3_stored_bytes": 0.0,
-        "sqs_requests": 0.0,
-        "cloudwatch_metrics": 6,
-        "log_bytes": 0.0,
     }
-    return Usage(**{**fields, **overrides})
+    return sample_usage(n, 3600.0, **{**fields, **overrides})
 
 
 def component(breakdown, name: str):

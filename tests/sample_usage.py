@@ -1,4 +1,4 @@
-"""A small Usage for the bench tests: `n` predictions, nothing counted but what a test sets."""
+"""A small Usage for the cost tests: `n` predictions, nothing counted but what a test sets."""
 
 from __future__ import annotations
 
