@@ -41,6 +41,11 @@ def _print_frame(console: Console, frame: pd.DataFrame, title: str) -> None:
     console.print(table)
 
 
+def _counted(usage: Usage) -> str:
+    """How many predictions a usage prices, over which window (each pattern is priced over its own)."""
+    return f"{usage.predictions:,.0f} predictions in {usage.window_s / 60:,.1f} min"
+
+
 def print_comparison(
     console: Console, path: Usage, baseline: Usage, prices: PriceTable | None = None, name: str = BASELINE
 ) -> pd.DataFrame:
@@ -50,8 +55,8 @@ def print_comparison(
     _print_frame(
         console,
         frame,
-        f"$ per million predictions: path ({path.predictions:,.0f} predictions) vs {name} "
-        f"({baseline.predictions:,.0f}); {prices.region} prices of {prices.taken_on}",
+        f"$ per million predictions: path ({_counted(path)}) vs {name} ({_counted(baseline)}); "
+        f"{prices.region} prices of {prices.taken_on}",
     )
     return frame
 

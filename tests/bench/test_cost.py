@@ -26,7 +26,7 @@ def test_both_patterns_and_the_ratio_are_printed():
     console = Console(record=True, width=160)
     frame = print_comparison(console, usage(0.002), usage(1.0))
     shown = console.export_text()
-    assert "path (10,000 predictions) vs" in " ".join(shown.split())
+    assert "path (10,000 predictions in 1.7 min) vs" in " ".join(shown.split())
     assert "Lambda requests" in shown and "ratio" in shown
     assert frame.loc["Lambda requests", "ratio"] == pytest.approx(500)
     assert frame.loc["DynamoDB writes", "ratio"] == pytest.approx(1)
