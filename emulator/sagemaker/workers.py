@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import multiprocessing
 import os
+import select
 import shutil
 import socket
 import tarfile
@@ -32,8 +33,26 @@ _INSTANCES = multiprocessing.get_context("forkserver")
 _INSTANCES.set_forkserver_preload(["serving.model_server"])
 
 
-def _serve(model_dir: str, port: int, log_path: str, environment: dict[str, str]) -> None:
+def _exit_with(emulator_pid: int) -> None:
+    """End this instance when the emulator process ends, however it ends. An emulator that is killed,
+    or that stops while an endpoint is still being brought up, cannot stop its instances itself, and
+    an orphaned instance would keep its port, its memory and the fork server (which lives while any
+    of its children does)."""
+    try:
+        watched = os.pidfd_open(emulator_pid)
+    except ProcessLookupError:  # gone before this instance started
+        os._exit(0)
+
+    def wait() -> None:
+        select.select([watched], [], [])  # a pidfd turns readable when its process exits
+        os._exit(0)
+
+    threading.Thread(target=wait, daemon=True, name="emulator-watch").start()
+
+
+def _serve(model_dir: str, port: int, log_path: str, environment: dict[str, str], emulator_pid: int) -> None:
     """One instance, in its forked process: its own log, its container's environment, then the server."""
+    _exit_with(emulator_pid)
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -109,7 +128,7 @@ class Worker:
         log_dir.mkdir(parents=True, exist_ok=True)
         self._process = _INSTANCES.Process(
             target=_serve,
-            args=(str(model_dir), self.port, str(self.log_path), dict(environment)),
+            args=(str(model_dir), self.port, str(self.log_path), dict(environment), os.getpid()),
             name=f"model-server-{self.port}",
             daemon=True,  # ended with the emulator, never waited for at its exit
         )
