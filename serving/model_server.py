@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-import threading
-import time
 
 import uvicorn
 from starlette.applications import Starlette
@@ -72,21 +69,11 @@ def build_app(model: LoadedModel, fault: Fault | None = None) -> Starlette:
     return Starlette(routes=[Route("/ping", ping), Route("/invocations", invocations, methods=["POST"])])
 
 
-def _exit_with_parent() -> None:
-    """Die when the process that started us dies, so a killed host never leaves orphan workers."""
-    parent = os.getppid()
-    while True:
-        time.sleep(1)
-        if os.getppid() != parent:
-            os._exit(0)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve one model over the SageMaker container contract.")
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    threading.Thread(target=_exit_with_parent, daemon=True).start()
     try:
         model = model_fn(args.model_dir)
         fault = fault_from_env()
