@@ -138,6 +138,28 @@ def deploy_endpoint() -> Callable[..., str]:
 
 
 @pytest.fixture(scope="session")
+def deploy_artifact(deploy_endpoint) -> Callable[..., str]:
+    """`deploy_artifact(s3, sagemaker, artifact, bucket, instances=1)`: `artifact` uploaded as
+    `model.tar.gz` to `bucket` (which exists), model `m` on it and endpoint `e` of one variant
+    `only`, InService; returns the endpoint's name."""
+
+    def run(s3, sagemaker, artifact, bucket: str, instances: int = 1) -> str:
+        s3.upload_file(str(artifact), bucket, "model.tar.gz")
+        sagemaker.create_model(
+            ModelName="m", PrimaryContainer={"Image": "x", "ModelDataUrl": f"s3://{bucket}/model.tar.gz"}
+        )
+        variant = {
+            "VariantName": "only",
+            "ModelName": "m",
+            "InitialInstanceCount": instances,
+            "InstanceType": "ml.m5.large",
+        }
+        return deploy_endpoint(sagemaker, "e", ProductionVariants=[variant])
+
+    return run
+
+
+@pytest.fixture(scope="session")
 def deploy(clients, deploy_endpoint) -> Callable[..., str]:
     """`deploy_endpoint` on the session emulator."""
     return lambda name, wait=True, **config: deploy_endpoint(clients["sagemaker"], name, wait, **config)

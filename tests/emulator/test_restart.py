@@ -7,23 +7,13 @@ import json
 from emulator import control
 
 
-def test_state_survives_a_restart(tmp_path, emulator_factory, artifacts, deploy_endpoint):
+def test_state_survives_a_restart(tmp_path, emulator_factory, artifacts, deploy_artifact):
     home = tmp_path / "home"
     first = emulator_factory(home)
     s3, sagemaker = first.client("s3"), first.client("sagemaker")
     s3.create_bucket(Bucket="persist")
     s3.put_object(Bucket="persist", Key="notes/a.txt", Body=b"kept")
-    s3.upload_file(str(artifacts["v1"]), "persist", "model.tar.gz")
-    sagemaker.create_model(
-        ModelName="m", PrimaryContainer={"Image": "x", "ModelDataUrl": "s3://persist/model.tar.gz"}
-    )
-    variant = {
-        "VariantName": "only",
-        "ModelName": "m",
-        "InitialInstanceCount": 1,
-        "InstanceType": "ml.m5.large",
-    }
-    deploy_endpoint(sagemaker, "e", ProductionVariants=[variant])
+    deploy_artifact(s3, sagemaker, artifacts["v1"], "persist")
     assert control.status(home, first.port)["running"]
 
     assert control.stop(home)

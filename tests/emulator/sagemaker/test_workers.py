@@ -25,23 +25,13 @@ def _processes_writing_under(folder: Path) -> list[int]:
 
 
 def test_a_killed_emulator_leaves_no_model_server_or_fork_server_behind(
-    tmp_path, emulator_factory, artifacts, deploy_endpoint
+    tmp_path, emulator_factory, artifacts, deploy_artifact
 ):
     home = tmp_path / "home"
     running = emulator_factory(home)
-    s3, sagemaker = running.client("s3"), running.client("sagemaker")
+    s3 = running.client("s3")
     s3.create_bucket(Bucket="models")
-    s3.upload_file(str(artifacts["v1"]), "models", "model.tar.gz")
-    sagemaker.create_model(
-        ModelName="m", PrimaryContainer={"Image": "x", "ModelDataUrl": "s3://models/model.tar.gz"}
-    )
-    variant = {
-        "VariantName": "only",
-        "ModelName": "m",
-        "InitialInstanceCount": 2,
-        "InstanceType": "ml.m5.large",
-    }
-    deploy_endpoint(sagemaker, "e", ProductionVariants=[variant])
+    deploy_artifact(s3, running.client("sagemaker"), artifacts["v1"], "models", instances=2)
     # the instances and the fork server they come from (its output is the emulator's log)
     left = set(_processes_writing_under(home)) - {running.pid}
     assert len(left) >= 3, left
