@@ -1,6 +1,9 @@
 """The Dagster code location: every asset, check, job, sensor and resource of the product."""
 
+import warnings
+
 import dagster as dg
+from dagster._utils.warnings import BetaWarning
 
 from assets import (
     cost,
@@ -30,6 +33,12 @@ from sensors.drift import (
     retrain_on_critical_drift,
 )
 from sensors.health import ENDPOINT_HEALTH, endpoint_health_sensor, failed_deployment_rollback
+
+# Dagster itself passes the beta `owners` parameter when it binds resources to a sensor's jobs; no
+# sensor here sets owners, and the warning printed on every load of the code location.
+warnings.filterwarnings(
+    "ignore", message="Parameter `owners` of initializer `SensorDefinition", category=BetaWarning
+)
 
 defs = dg.Definitions(
     assets=[

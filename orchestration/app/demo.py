@@ -95,7 +95,8 @@ def stream_figures(replayed: dict) -> dict:
 
 def stream_table(figures: dict) -> Table:
     table = Table(
-        title="Stream path: producers → Kinesis → Lambda consumer → endpoint → DynamoDB", min_width=64
+        title="Stream path: producers → Kinesis → Lambda → endpoint → S3 audit",
+        min_width=64,
     )
     table.add_column("figure")
     table.add_column("value", justify="right")
