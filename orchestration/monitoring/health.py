@@ -109,8 +109,18 @@ MIN_JUDGING_WINDOW_S = 60  # less of a layout's own traffic than this says nothi
 def judging_window_s(layout_since: str, now: datetime | None = None, longest_s: int = HEALTH_WINDOW_S) -> int:
     """Seconds of metrics that belong to the endpoint's current layout (recorded at `layout_since`,
     ISO time), at most `longest_s`: what came before it was served by another layout (a candidate
-    just rolled back, say) and must not be held against this one."""
-    age = ((now or datetime.now(tz=UTC)) - datetime.fromisoformat(layout_since)).total_seconds()
+    just rolled back, say) and must not be held against this one.
+
+    Metrics are kept per minute and CloudWatch rounds a query's start down to its minute, so the
+    minute the layout began in also holds the traffic of the layout before it: the window starts at
+    the first whole minute after the change. (The demo's game day rolls a candidate back within the
+    minute of its failed calls; counted from the change itself, the next health check held those
+    calls' fallbacks against the production it had rolled back to.)"""
+    since = datetime.fromisoformat(layout_since)
+    first_minute = since.replace(second=0, microsecond=0)
+    if first_minute < since:
+        first_minute += timedelta(minutes=1)
+    age = ((now or datetime.now(tz=UTC)) - first_minute).total_seconds()
     return max(0, min(longest_s, int(age)))
 
 

@@ -137,8 +137,13 @@ def test_limits_are_the_callers_to_set():
     ]
 
 
-def test_the_judging_window_covers_only_the_current_layout():
-    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    assert judging_window_s((now - timedelta(seconds=42)).isoformat(), now) == 42
+def test_the_judging_window_covers_only_the_current_layouts_whole_minutes():
+    now = datetime(2026, 12, 1, 12, 0, 30, tzinfo=UTC)
+    # changed at 11:59:48: the minute from 11:59 also holds the previous layout's traffic
+    assert judging_window_s((now - timedelta(seconds=42)).isoformat(), now) == 30
+    assert judging_window_s(datetime(2026, 12, 1, 11, 59, tzinfo=UTC).isoformat(), now) == 90  # on the minute
+    assert (
+        judging_window_s((now - timedelta(seconds=20)).isoformat(), now) == 0
+    )  # its first minute is not over
     assert judging_window_s((now - timedelta(hours=3)).isoformat(), now) == HEALTH_WINDOW_S
     assert judging_window_s((now + timedelta(seconds=5)).isoformat(), now) == 0  # a clock ahead of ours
