@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 import xgboost as xgb
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orchestration.endpoint.actions import deploy_artifact
 from orchestration.endpoint.strategies import Clients
@@ -147,3 +149,18 @@ def test_the_judging_window_covers_only_the_current_layouts_whole_minutes():
     )  # its first minute is not over
     assert judging_window_s((now - timedelta(hours=3)).isoformat(), now) == HEALTH_WINDOW_S
     assert judging_window_s((now + timedelta(seconds=5)).isoformat(), now) == 0  # a clock ahead of ours
+
+
+@given(
+    layout_at=st.datetimes(datetime(2026, 1, 1), datetime(2027, 1, 1), timezones=st.just(UTC)),
+    age_s=st.floats(-120, 3 * HEALTH_WINDOW_S),
+)
+def test_no_minute_the_previous_layout_served_in_is_judged(layout_at, age_s):
+    """CloudWatch answers from now - window rounded down to its minute: that minute began at or after
+    the change, and at most the minute the change fell in is given up."""
+    now = layout_at + timedelta(seconds=age_s)
+    window_s = judging_window_s(layout_at.isoformat(), now)
+    assert 0 <= window_s <= HEALTH_WINDOW_S
+    if window_s:
+        assert (now - timedelta(seconds=window_s)).replace(second=0, microsecond=0) >= layout_at
+    assert window_s >= min(HEALTH_WINDOW_S, age_s - 61)

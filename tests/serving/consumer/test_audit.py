@@ -10,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import uuid
 from collections import Counter
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from orchestration.stream.audit_log import AuditReader, position
 from serving.consumer.audit import CONTENT_TYPE, ROW_FIELDS, audit_key, key_arrival_ms, time_key
@@ -127,6 +130,33 @@ def test_a_redelivery_that_gathered_more_records_is_read_by_a_reader_that_read_t
     rows = reader.rows_after(None)
     assert sorted(position(row)[1:] for _, row in rows) == sorted((_sequence(record), 0) for record in batch)
     assert [row["request_id"] for _, row in rows] == [f"req-{i}" for i in range(9)]
+
+
+# Each delivery: how many records from the checkpoint on the mapping hands over (what the shard held
+# by then), and whether the invocation finished; one that did not has stored its object all the same.
+_deliveries = st.lists(st.tuples(st.integers(1, 6), st.booleans()), min_size=1, max_size=6)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(deliveries=_deliveries)
+def test_a_reader_polling_between_any_redeliveries_finds_every_record(
+    clients, consumer_config, records, make_scorer, deliveries
+):
+    config = dataclasses.replace(consumer_config, audit_bucket=f"audit-{uuid.uuid4().hex[:12]}")
+    clients.s3.create_bucket(Bucket=config.audit_bucket)
+    customer = f"K-{uuid.uuid4().hex[:8]}"
+    shard = [records.event(i, customer=customer) for i in range(10)]
+    reader, checkpoint = AuditReader(clients.s3, config.audit_bucket), 0
+    for taken, finished in [*deliveries, (len(shard), True)]:  # the last one drains the shard
+        batch = shard[checkpoint : checkpoint + taken]
+        if not batch:
+            break
+        assert not process_batch(batch, config, clients, make_scorer()).failed_sequences
+        if finished:
+            checkpoint += len(batch)
+        reader.rows_after(None)  # a poll between deliveries, as the accounting and the A/B cursor do
+    held = sorted(position(row)[1:] for _, row in reader.rows_after(None))
+    assert held == sorted((_sequence(record), 0) for record in shard)
 
 
 def test_a_batch_of_only_dead_letters_writes_no_object(clients, consumer_config, records, make_scorer):
