@@ -8,8 +8,8 @@ records it did not hold before. That matters because readers read each key once:
 gathered more records than the first delivery (the shard had more by then) writes a new object, which
 they read, rather than growing one they have read already. The records both objects hold are merged by
 stream position. Keys sort by time: readers list with StartAfter from a time (`time_key`) or from the
-last key they read. Readers (orchestration/stream/audit_log.py) import the
-key functions from here, so the consumer and they cannot disagree on the layout.
+last key they read. Readers (orchestration/stream/audit_log.py) import the key functions from here, so
+the consumer and they cannot disagree on the layout.
 """
 
 from __future__ import annotations

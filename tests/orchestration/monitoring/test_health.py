@@ -144,9 +144,8 @@ def test_the_judging_window_covers_only_the_current_layouts_whole_minutes():
     # changed at 11:59:48: the minute from 11:59 also holds the previous layout's traffic
     assert judging_window_s((now - timedelta(seconds=42)).isoformat(), now) == 30
     assert judging_window_s(datetime(2026, 12, 1, 11, 59, tzinfo=UTC).isoformat(), now) == 90  # on the minute
-    assert (
-        judging_window_s((now - timedelta(seconds=20)).isoformat(), now) == 0
-    )  # its first minute is not over
+    # changed at 12:00:10: its first whole minute is not over yet
+    assert judging_window_s((now - timedelta(seconds=20)).isoformat(), now) == 0
     assert judging_window_s((now - timedelta(hours=3)).isoformat(), now) == HEALTH_WINDOW_S
     assert judging_window_s((now + timedelta(seconds=5)).isoformat(), now) == 0  # a clock ahead of ours
 
